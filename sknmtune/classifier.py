@@ -1,0 +1,363 @@
+"""``NMTuneClassifier``: the NMTune head as a scikit-learn estimator, and its named configurations."""
+
+from __future__ import annotations
+
+import copy
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._training import RegularizerConfig, train_head
+from ._utils import resolve_device
+from .heads import NMTuneHead
+
+__all__ = ["NMTuneClassifier", "PRESETS"]
+
+_COMMON = {"max_epochs": 30, "batch_size": 64, "lr_schedule": "cosine"}
+
+#: Named configurations of :class:`NMTuneClassifier` (use :meth:`NMTuneClassifier.from_preset`).
+PRESETS: dict[str, dict[str, Any]] = {
+    # Linear probing: a linear classifier on F (no MLP; the regularizers are off).
+    "lp": {**_COMMON, "mlp_depth": 0, "reg_lambda": 0.0, "lr": 1e-2, "weight_decay": 0.0},
+    # MLP tuning with the paper's MLP: 2 Linear layers, ReLU, plain cross-entropy.
+    "mlp": {
+        **_COMMON, "mlp_depth": 2, "hidden_ratio": 1.0, "batch_norm": False, "residual": False,
+        "reg_lambda": 0.0, "lr": 1e-3, "weight_decay": 1e-4,
+    },
+    # NMTune as the paper's equations state it (Eq. 3-6): lambda = 0.01, equal weights, top-1.
+    "nmtune-paper": {
+        **_COMMON, "mlp_depth": 2, "hidden_ratio": 1.0, "batch_norm": False, "residual": False,
+        "reg_lambda": 0.01, "mse_weight": 1.0, "cov_weight": 1.0, "svd_weight": 1.0, "svd_top_k": 1,
+        "lr": 1e-3, "weight_decay": 1e-4,
+    },
+    # NMTune as the authors' public code runs it: weights 1.0 / 0.04 / 0.001, top-5,
+    # Linear(D, 4D) -> BatchNorm -> ReLU -> Linear(4D, D), learnable residual.
+    "nmtune-authors": {
+        **_COMMON, "mlp_depth": 2, "hidden_ratio": 4.0, "batch_norm": True, "residual": True,
+        "reg_lambda": 1.0, "mse_weight": 1.0, "cov_weight": 0.04, "svd_weight": 0.001, "svd_top_k": 5,
+        "lr": 1e-3, "weight_decay": 1e-4,
+    },
+    # MLP tuning with the authors' architecture (the fair baseline for "nmtune-authors").
+    "mlp-authors": {
+        **_COMMON, "mlp_depth": 2, "hidden_ratio": 4.0, "batch_norm": True, "residual": True,
+        "reg_lambda": 0.0, "lr": 1e-3, "weight_decay": 1e-4,
+    },
+}
+
+_PREDICT_CHUNK_ROWS = 8192
+
+
+class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """NMTune head on frozen features: an MLP ``h`` (``F -> Z``) and a linear classifier on ``Z``.
+
+    Trained with ``L = CE + reg_lambda * (mse_weight * L_MSE + cov_weight * L_COV
+    + svd_weight * L_SVD)`` (paper, Eq. 6), through skorch, on mini-batches.
+    The same estimator expresses the paper's three heads: linear probing
+    (``mlp_depth=0``), MLP tuning (``reg_lambda=0``) and NMTune; see :data:`PRESETS`
+    and :meth:`from_preset`.
+
+    Parameters
+    ----------
+    reg_lambda : float, default=0.01
+        Weight ``lambda`` of the NMTune regularizers (Eq. 6). ``0`` gives plain MLP tuning.
+    mse_weight, cov_weight, svd_weight : float, default=1.0
+        Per-term weights of the consistency (Eq. 3), covariance (Eq. 4) and dominant
+        singular value (Eq. 5) regularizers, inside ``reg_lambda``.
+    svd_top_k : int, default=1
+        Number of top singular values the SVD term raises (1 = the paper, 5 = the authors' code).
+    mlp_depth : int, default=2
+        Number of ``Linear`` layers in ``h``; ``0`` means no MLP (linear probing on ``F``).
+    hidden_ratio : float, default=1.0
+        Hidden width of ``h`` as a multiple of the feature dimension ``D``.
+    batch_norm : bool, default=False
+        ``BatchNorm1d`` before each hidden ReLU (the authors' code).
+    residual : bool, default=False
+        Learnable residual ``Z = s * h(F) + F`` (the authors' code).
+    dropout : float, default=0.0
+        Dropout after each hidden activation.
+    lr : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=1e-4
+        AdamW weight decay.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        Per-step cosine decay to zero over all epochs (no warm-up), or a constant rate.
+    max_epochs : int, default=30
+        Number of passes over the training data.
+    batch_size : int, default=64
+        Mini-batch size; the regularizers are computed per mini-batch.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when present (then MPS, then CPU); or ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization and shuffling. The same integer gives bit-identical
+        results on CPU. The global torch RNG is left untouched.
+    verbose : int, default=0
+        ``1`` prints skorch's per-epoch table.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (any hashable, sortable labels).
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has string feature names.
+    module_ : NMTuneHead
+        The fitted torch module, in eval mode.
+    history_ : list of dict
+        One entry per epoch: skorch's ``train_loss`` and the mean of each loss term
+        (``loss_ce``, ``loss_mse``, ``loss_cov``, ``loss_svd``).
+    n_iter_ : int
+        Number of epochs run.
+
+    See Also
+    --------
+    sknmtune.SpectralScorer : SVE/LSVR of the representation ``Z`` (``transform``) as a scorer.
+    sknmtune.FrozenBackboneTransformer : Features from a frozen backbone, as a pipeline step.
+
+    Notes
+    -----
+    Predictions run on the device where the fitted module lives: the training device,
+    or the CPU after unpickling (pickles always hold CPU tensors, so a model trained
+    on CUDA loads anywhere); :meth:`to_device` or ``sknmtune.persistence.load(...,
+    map_location=...)`` moves it.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sknmtune import NMTuneClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NMTuneClassifier(max_epochs=5, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> clf.transform(X[:2]).shape
+    (2, 4)
+    """
+
+    _parameter_constraints: dict = {
+        "reg_lambda": [Interval(Real, 0, None, closed="left")],
+        "mse_weight": [Interval(Real, 0, None, closed="left")],
+        "cov_weight": [Interval(Real, 0, None, closed="left")],
+        "svd_weight": [Interval(Real, 0, None, closed="left")],
+        "svd_top_k": [Interval(Integral, 1, None, closed="left")],
+        "mlp_depth": [Interval(Integral, 0, None, closed="left")],
+        "hidden_ratio": [Interval(Real, 0, None, closed="neither")],
+        "batch_norm": ["boolean"],
+        "residual": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        reg_lambda: float = 0.01,
+        mse_weight: float = 1.0,
+        cov_weight: float = 1.0,
+        svd_weight: float = 1.0,
+        svd_top_k: int = 1,
+        mlp_depth: int = 2,
+        hidden_ratio: float = 1.0,
+        batch_norm: bool = False,
+        residual: bool = False,
+        dropout: float = 0.0,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        lr_schedule: str = "cosine",
+        max_epochs: int = 30,
+        batch_size: int = 64,
+        device: str = "auto",
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        self.reg_lambda = reg_lambda
+        self.mse_weight = mse_weight
+        self.cov_weight = cov_weight
+        self.svd_weight = svd_weight
+        self.svd_top_k = svd_top_k
+        self.mlp_depth = mlp_depth
+        self.hidden_ratio = hidden_ratio
+        self.batch_norm = batch_norm
+        self.residual = residual
+        self.dropout = dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "NMTuneClassifier":
+        """Build an estimator from a named configuration in :data:`PRESETS`.
+
+        Parameters
+        ----------
+        name : {"lp", "mlp", "nmtune-paper", "nmtune-authors", "mlp-authors"}
+        **overrides
+            Any constructor parameter, applied on top of the preset.
+
+        Examples
+        --------
+        >>> from sknmtune import NMTuneClassifier
+        >>> NMTuneClassifier.from_preset("nmtune-authors", max_epochs=10).svd_top_k
+        5
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        return cls(**{**PRESETS[name], **overrides})
+
+    # ------------------------------------------------------------------ fitting
+    def _regularizer(self) -> RegularizerConfig:
+        return RegularizerConfig(
+            reg_lambda=float(self.reg_lambda) if self.mlp_depth > 0 else 0.0,
+            mse_weight=float(self.mse_weight),
+            cov_weight=float(self.cov_weight),
+            svd_weight=float(self.svd_weight),
+            svd_top_k=int(self.svd_top_k),
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> "NMTuneClassifier":
+        """Train the head on features ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Frozen features (finite numbers).
+        y : array-like of shape (n_samples,)
+            Class labels; at least two classes.
+
+        Returns
+        -------
+        self : NMTuneClassifier
+        """
+        for attr in ("module_", "classes_", "history_", "n_iter_", "n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(attr, None)
+        try:
+            X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2)
+            check_classification_targets(y)
+            encoder = LabelEncoder().fit(y)
+            if len(encoder.classes_) < 2:
+                raise ValueError(
+                    f"NMTuneClassifier needs samples of at least 2 classes; the data contains only one class: "
+                    f"{encoder.classes_[0]!r}."
+                )
+            y_idx = encoder.transform(y).astype(np.int64)
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            n_features = X.shape[1]
+            hidden = max(1, int(round(self.hidden_ratio * n_features)))
+
+            def build_module() -> NMTuneHead:
+                return NMTuneHead(
+                    n_features, len(encoder.classes_), mlp_depth=self.mlp_depth, hidden_width=hidden,
+                    batch_norm=self.batch_norm, residual=self.residual, dropout=self.dropout,
+                )
+
+            module, history = train_head(
+                build_module, np.ascontiguousarray(X), y_idx,
+                regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,
+                max_epochs=self.max_epochs, batch_size=self.batch_size, lr_schedule=self.lr_schedule,
+                device=resolve_device(self.device), seed=seed, verbose=self.verbose,
+            )
+        except BaseException:
+            self.__dict__.pop("n_features_in_", None)
+            self.__dict__.pop("feature_names_in_", None)
+            raise
+        self.classes_ = encoder.classes_
+        self.module_ = module
+        self.history_ = history
+        self.n_iter_ = len(history)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+    # --------------------------------------------------------------- inference
+    def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        device = next(self.module_.parameters()).device
+        logits, Z = [], []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], _PREDICT_CHUNK_ROWS):
+                batch = torch.from_numpy(np.ascontiguousarray(X[start : start + _PREDICT_CHUNK_ROWS])).to(device)
+                out_logits, out_Z = self.module_(batch)
+                logits.append(out_logits.float().cpu().numpy())
+                Z.append(out_Z.float().cpu().numpy())
+        return np.concatenate(logits), np.concatenate(Z)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits; for two classes, the 1-D margin of ``classes_[1]`` over ``classes_[0]``."""
+        logits, _ = self._forward(X)
+        logits = logits.astype(np.float64)
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (softmax of the logits), columns ordered as ``classes_``."""
+        logits, _ = self._forward(X)
+        logits = logits.astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class label for each row of ``X``."""
+        logits, _ = self._forward(X)
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The head's representation ``Z = h(F)`` (float32, shape ``(n_samples, n_features_in_)``).
+
+        This is what :class:`~sknmtune.SpectralScorer` measures; with ``mlp_depth=0``
+        it is ``X`` itself.
+        """
+        _, Z = self._forward(X)
+        return Z
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the ``Z`` dimensions: ``nmtuneclassifier0 ... nmtuneclassifier{D-1}``."""
+        check_is_fitted(self)
+        return np.asarray([f"nmtuneclassifier{i}" for i in range(self.n_features_in_)], dtype=object)
+
+    def to_device(self, device: str | torch.device) -> "NMTuneClassifier":
+        """Move the fitted module to ``device`` (e.g. after loading on another machine); returns self."""
+        check_is_fitted(self)
+        self.module_.to(resolve_device(device))
+        return self
+
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
+            state = dict(state)
+            state["module_"] = copy.deepcopy(module).cpu()
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

@@ -1,0 +1,634 @@
+"""The ``sknmtune`` command: ``demo``, ``extract``, ``fit``, ``predict`` and ``spectrum``.
+
+The entry point :func:`main` parses the command line, runs one subcommand and turns
+errors into a single line on stderr (``sknmtune: error: ...``) with exit status 2 for
+bad input (missing files, wrong formats or values, missing optional dependencies) and
+1 for failures at run time; ``--traceback`` shows the full Python traceback instead.
+
+File formats
+------------
+features
+    ``.npy`` holding a 2-D float array ``X`` of shape ``(n_samples, n_features)``, or
+    ``.npz`` holding an array ``X`` and, optionally, the labels ``y``.
+labels
+    ``.npy`` (1-D array) or ``.txt`` / ``.csv`` (one label per line; integer labels
+    are read as integers, anything else as strings).
+models
+    Whatever :func:`sknmtune.persistence.save` writes (``.joblib`` by convention).
+predictions
+    ``.npy`` (labels, or probabilities with ``--proba``) or ``.csv`` with a header row.
+
+Examples
+--------
+>>> from sknmtune.cli import main
+>>> main(["spectrum", "missing.npy"])  # doctest: +SKIP
+sknmtune: error: features file not found: missing.npy
+2
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["main", "build_parser"]
+
+PROG = "sknmtune"
+
+_EPILOG = "Run 'sknmtune <command> --help' for a command's options. Docs: see the project's docs/ site."
+
+_FEATURE_SUFFIXES = (".npy", ".npz")
+_LABEL_SUFFIXES = (".npy", ".txt", ".csv")
+_PREDICTION_SUFFIXES = (".npy", ".csv")
+
+
+# --------------------------------------------------------------------------- errors and parser
+
+
+class _UsageError(Exception):
+    """A command-line usage problem, reported in one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors become one-line messages instead of a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep hand-wrapped descriptions and show defaults."""
+
+
+# Exceptions that mean "the input or the environment is wrong" (exit 2); anything else is 1.
+_INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    _UsageError,
+    ValueError,
+    TypeError,
+    KeyError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+    PermissionError,
+    ImportError,
+)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name not in str(exc):
+        text = f"missing dependency {exc.name!r}: {exc}"
+    elif isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+# --------------------------------------------------------------------------- file I/O
+
+
+def _existing(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
+def _check_suffix(path: Path, allowed: Sequence[str], what: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise ValueError(f"{what} {path} has an unsupported extension {suffix or '(none)'!r}; use {', '.join(allowed)}.")
+    return suffix
+
+
+def _as_feature_matrix(X: Any, path: Path) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{path}: features must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}.")
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"{path}: features must be numeric, got dtype {X.dtype}.")
+    X = X.astype(np.float32, copy=False) if X.dtype.kind != "f" else X
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{path}: features contain NaN or infinite values.")
+    return X
+
+
+def _load_array(path: Path, what: str) -> Any:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{what} {path} could not be read as a NumPy file ({_one_line(exc)}).") from exc
+
+
+def read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a features file: ``.npy`` (``X``) or ``.npz`` (``X`` and optional ``y``).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,) or None
+    """
+    path = _existing(path, "features file")
+    suffix = _check_suffix(path, _FEATURE_SUFFIXES, "features file")
+    data = _load_array(path, "features file")
+    if suffix == ".npy":
+        return _as_feature_matrix(data, path), None
+    with data:
+        if "X" not in data.files:
+            raise ValueError(f"{path} has no array named 'X' (it holds {sorted(data.files)}); save it with np.savez(path, X=X, y=y).")
+        X = _as_feature_matrix(data["X"], path)
+        y = _as_labels(data["y"], path, len(X)) if "y" in data.files else None
+    return X, y
+
+
+def _as_labels(y: Any, path: Path, n_samples: int | None) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"{path}: labels must be 1-D, got shape {y.shape}.")
+    if n_samples is not None and len(y) != n_samples:
+        raise ValueError(f"{path}: {len(y)} labels for {n_samples} samples; they must match.")
+    return y
+
+
+def read_labels(path: str | Path, n_samples: int | None = None) -> np.ndarray:
+    """Read labels from ``.npy`` or from a text file with one label per line."""
+    path = _existing(path, "labels file")
+    suffix = _check_suffix(path, _LABEL_SUFFIXES, "labels file")
+    if suffix == ".npy":
+        return _as_labels(_load_array(path, "labels file"), path, n_samples)
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line]
+    try:
+        y = np.array([int(v) for v in lines])
+    except ValueError:
+        y = np.array(lines)
+    if y.size == 0:
+        raise ValueError(f"{path}: no labels found.")
+    return _as_labels(y, path, n_samples)
+
+
+def _features_and_labels(features: str, labels: str | None, *, required: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features plus labels from ``--labels`` or from the ``.npz`` itself."""
+    X, y = read_features(features)
+    if labels is not None:
+        y = read_labels(labels, len(X))
+    if required and y is None:
+        raise _UsageError(f"no labels for {features}: pass --labels FILE or save them as 'y' in a .npz.")
+    return X, y
+
+
+def write_features(path: str | Path, X: np.ndarray, y: np.ndarray | None = None) -> Path:
+    """Write ``X`` (and ``y``) as ``.npy`` (``X`` only) or ``.npz``."""
+    path = Path(path)
+    suffix = _check_suffix(path, _FEATURE_SUFFIXES, "output file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(path, X)
+    elif y is None:
+        np.savez(path, X=X)
+    else:
+        np.savez(path, X=X, y=y)
+    return path
+
+
+def write_predictions(path: str | Path, values: np.ndarray, classes: np.ndarray | None = None) -> Path:
+    """Write labels (1-D) or probabilities (2-D, one column per class) as ``.npy`` or ``.csv``."""
+    path = Path(path)
+    suffix = _check_suffix(path, _PREDICTION_SUFFIXES, "output file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(path, values)
+        return path
+    lines: list[str]
+    if values.ndim == 1:
+        lines = ["prediction", *(str(v) for v in values)]
+    else:
+        header = ",".join(f"proba_{c}" for c in (classes if classes is not None else range(values.shape[1])))
+        lines = [header, *(",".join(f"{p:.6g}" for p in row) for row in values)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _check_output(path: str | Path, allowed: Sequence[str], what: str = "output file") -> Path:
+    """Validate an output path early, before any expensive work."""
+    path = Path(path)
+    _check_suffix(path, allowed, what)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a directory.")
+    return path
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE a Python literal (``0.01``, ``True``, ``None``) or a string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise _UsageError(f"--set expects KEY=VALUE (e.g. reg_lambda=0.01), got {text!r}.")
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        parsed = value.strip()
+    return key, parsed
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from . import _demo
+
+    return _demo.run_from_args(args)
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from . import _demo
+
+    out = _check_output(args.output, _FEATURE_SUFFIXES)
+    start = time.perf_counter()
+    X, y = _demo.extract_features(
+        args.input,
+        backbone=args.backbone,
+        weights=args.weights,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
+        device=args.device,
+        labels=read_labels(args.labels) if args.labels else None,
+        progress=not args.quiet,
+    )
+    write_features(out, X, y)
+    labels = "no labels" if y is None else f"{len(np.unique(y))} classes"
+    print(
+        f"extracted {X.shape[0]} x {X.shape[1]} features ({labels}) with {args.backbone} "
+        f"in {time.perf_counter() - start:.1f}s -> {out}"
+    )
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .classifier import NMTuneClassifier
+    from .persistence import save
+
+    out = Path(args.output)
+    X, y = _features_and_labels(args.features, args.labels, required=True)
+    overrides = dict(_parse_param(p) for p in args.set)
+    for name in ("max_epochs", "random_state", "device"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides.setdefault(name, value)
+    clf = NMTuneClassifier.from_preset(args.preset, **overrides)
+    start = time.perf_counter()
+    clf.fit(X, y)
+    seconds = time.perf_counter() - start
+    save(clf, out)
+    print(
+        f"fitted {args.preset!r} on {X.shape[0]} x {X.shape[1]} features, {len(clf.classes_)} classes "
+        f"in {seconds:.1f}s; training accuracy {clf.score(X, y):.4f} -> {out}"
+    )
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .persistence import load
+
+    out = _check_output(args.output, _PREDICTION_SUFFIXES)
+    model = load(_existing(args.model, "model file"), map_location=args.device)
+    X, y = _features_and_labels(args.features, args.labels, required=False)
+    if args.proba:
+        values = model.predict_proba(X)
+        write_predictions(out, values, getattr(model, "classes_", None))
+        pred = np.asarray(model.classes_)[values.argmax(axis=1)]
+    else:
+        pred = values = model.predict(X)
+        write_predictions(out, values)
+    msg = f"predicted {len(X)} samples -> {out}"
+    if y is not None:
+        msg += f"; accuracy {float(np.mean(pred == y)):.4f}"
+    print(msg)
+    return 0
+
+
+def _cmd_spectrum(args: argparse.Namespace) -> int:
+    from .spectral import singular_values, spectral_summary
+
+    opts = {"center": args.center, "normalize_rows": args.normalize_rows}
+    plot_path = _check_output(args.plot, (".png", ".pdf", ".svg"), "plot file") if args.plot else None
+    json_path = _check_output(args.json, (".json",), "JSON file") if args.json else None
+    model = None
+    if args.model:
+        from .persistence import load
+
+        model = load(_existing(args.model, "model file"), map_location="cpu")
+
+    matrices: dict[str, np.ndarray] = {}
+    for name in args.features:
+        X, _ = read_features(name)
+        label = Path(name).stem
+        if model is not None:
+            matrices[f"{label} (F)"] = X
+            matrices[f"{label} (Z)"] = np.asarray(model.transform(X))
+        else:
+            matrices[label] = X
+    if len(set(matrices)) != len(matrices) or len(matrices) != len(args.features) * (2 if model else 1):
+        raise _UsageError("features files must have distinct names (the file name labels each spectrum).")
+
+    rows = []
+    for label, X in matrices.items():
+        s = singular_values(X, **opts)
+        summary = spectral_summary(X, **opts)
+        rows.append({"name": label, "n_samples": X.shape[0], "n_features": X.shape[1], **summary,
+                     "top_singular_values": s[: args.top].tolist()})
+    _print_spectrum_table(rows, args.top)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"options": opts, "spectra": rows}, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {json_path}")
+    if plot_path is not None:
+        from .plotting import plot_spectrum
+
+        longest = max(min(X.shape) for X in matrices.values())
+        groups = tuple(g for g in (20, 500) if g < longest)
+        axes = plot_spectrum(matrices, groups=groups, log=args.log, **opts)
+        fig = axes[0].figure
+        fig.suptitle("Singular value spectrum" + (" (rows normalized)" if args.normalize_rows else ""))
+        plot_path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(plot_path, dpi=120)
+        print(f"wrote {plot_path}")
+    return 0
+
+
+def _print_spectrum_table(rows: list[dict[str, Any]], top: int) -> None:
+    width = max(len("features"), *(len(r["name"]) for r in rows))
+    print(f"{'features':<{width}}  {'samples':>7}  {'dims':>5}  {'SVE':>7}  {'LSVR':>7}  {'RankMe':>8}  {'rank':>5}")
+    for r in rows:
+        print(
+            f"{r['name']:<{width}}  {r['n_samples']:>7d}  {r['n_features']:>5d}  {r['sve']:>7.4f}  "
+            f"{r['lsvr']:>7.4f}  {r['rankme']:>8.2f}  {r['numerical_rank']:>5d}"
+        )
+    if top > 0:
+        for r in rows:
+            values = ", ".join(f"{v:.4g}" for v in r["top_singular_values"])
+            print(f"top {len(r['top_singular_values'])} singular values of {r['name']}: {values}")
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--traceback", action="store_true", default=argparse.SUPPRESS,
+        help="show the full Python traceback on errors (for debugging)",
+    )
+
+
+def _add_device(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    parser.add_argument(
+        "--device", default=default,
+        help="torch device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sknmtune`` argument parser (one subparser per command)."""
+    from . import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description=(
+            "NMTune heads for frozen pre-trained backbones (ICLR 2024: label noise in pre-training).\n"
+            "Start with 'sknmtune demo': it runs offline in about a minute on a laptop CPU."
+        ),
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", required=True)
+
+    # demo -----------------------------------------------------------------
+    from ._demo import DEFAULTS, OOD_SHIFTS, METHOD_NAMES
+
+    demo = sub.add_parser(
+        "demo",
+        help="the paper in miniature: noisy pre-training, LP vs MLP vs NMTune, ID/OOD, SVE/LSVR",
+        description=(
+            "Without data options: pre-train a small CNN on half of scikit-learn's digits with\n"
+            "symmetric label noise (one backbone per --noise-rates value), freeze it, and train\n"
+            "LP, MLP-tuning and NMTune heads on its features of the other half. Reports ID accuracy\n"
+            "(held-out digits), OOD accuracy (the same digits under --ood-shift), the SVE of the ID\n"
+            "features F and of the head's output Z, and the LSVR of the OOD features; writes a table\n"
+            "(results.csv, results.json) and figures to --output-dir. Needs no network.\n\n"
+            "With --features/--labels (or --images with --backbone) the same heads are compared on\n"
+            "your own features instead of the digits backbones."
+        ),
+        epilog="Example: sknmtune demo --quick --output-dir /tmp/demo",
+        formatter_class=_Formatter,
+    )
+    _add_common(demo)
+    demo.add_argument("--output-dir", default=DEFAULTS["output_dir"], help="where the table and figures are written")
+    demo.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed for splits, noise, pre-training and heads")
+    demo.add_argument("--epochs", type=_positive_int, default=None,
+                      help=f"epochs for each head (default {DEFAULTS['epochs']}, {DEFAULTS['quick_epochs']} with --quick)")
+    demo.add_argument("--pretrain-epochs", type=_positive_int, default=None,
+                      help=f"epochs to pre-train each digits backbone (default {DEFAULTS['pretrain_epochs']}, "
+                           f"{DEFAULTS['quick_pretrain_epochs']} with --quick)")
+    demo.add_argument("--noise-rates", default=DEFAULTS["noise_rates"],
+                      help="comma-separated pre-training label-noise ratios, one backbone each")
+    demo.add_argument("--ood-shift", choices=sorted(OOD_SHIFTS), default=DEFAULTS["ood_shift"],
+                      help="the deterministic shift that turns held-out digits into the OOD set")
+    demo.add_argument("--methods", default=",".join(METHOD_NAMES),
+                      help="comma-separated heads to compare (from: " + ", ".join(METHOD_NAMES) + ")")
+    demo.add_argument("--nmtune-preset", default=DEFAULTS["nmtune_preset"],
+                      help="the NMTuneClassifier preset used for the 'nmtune' head")
+    demo.add_argument("--quick", action="store_true", help="fewer epochs and one backbone less: a smoke test in seconds")
+    demo.add_argument("--no-plot", action="store_true", help="do not write figures (no matplotlib needed)")
+    _add_device(demo)
+    own = demo.add_argument_group("your own data (instead of the digits backbones)")
+    own.add_argument("--features", help="ID features (.npy or .npz with X, y); split into train/test by --test-size")
+    own.add_argument("--labels", help="labels for --features (.npy, .txt, .csv)")
+    own.add_argument("--ood-features", help="OOD features (.npy or .npz), evaluated with the heads trained on --features")
+    own.add_argument("--ood-labels", help="labels for --ood-features")
+    own.add_argument("--images", help="ID images folder (one sub-folder per class); needs --backbone")
+    own.add_argument("--ood-images", help="OOD images folder with the same class sub-folders")
+    own.add_argument("--backbone", help="backbone for --images (see 'sknmtune extract --help')")
+    own.add_argument("--weights", help="checkpoint file for --backbone (default: random init)")
+    own.add_argument("--cache-dir", help="feature cache directory for --images")
+    own.add_argument("--test-size", type=float, default=DEFAULTS["test_size"],
+                     help="fraction of your ID data held out for the ID accuracy")
+    demo.set_defaults(func=_cmd_demo)
+
+    # extract --------------------------------------------------------------
+    extract = sub.add_parser(
+        "extract",
+        help="frozen backbone features of an images folder, an image array or a text file",
+        description=(
+            "Run a frozen backbone over INPUT and write its features:\n"
+            "  a directory     images, one sub-folder per class (labels from the folder names)\n"
+            "                  or a flat folder of images (no labels);\n"
+            "  .npy / .npz     an image array (N, H, W), (N, H, W, C) or (N, C, H, W); a .npz\n"
+            "                  may hold 'X' (images) and 'y' (labels);\n"
+            "  .txt            one text per line, for a text backbone.\n"
+            "The output is .npz (X and, when known, y) or .npy (X only). --cache-dir stores the\n"
+            "features in a resumable on-disk cache, so a second run reads them back."
+        ),
+        epilog="Example: sknmtune extract photos/ --backbone resnet18 -o feats.npz --cache-dir .cache",
+        formatter_class=_Formatter,
+    )
+    _add_common(extract)
+    extract.add_argument("input", help="images folder, image array (.npy/.npz) or text file (.txt)")
+    extract.add_argument("-o", "--output", required=True, help="features file to write (.npz or .npy)")
+    extract.add_argument("--backbone", required=True, help="backbone name (a timm model, or a text model)")
+    extract.add_argument("--weights", help="checkpoint file to load into the backbone (default: random init)")
+    extract.add_argument("--labels", help="labels file for INPUT (overrides folder names / the .npz's y)")
+    extract.add_argument("--cache-dir", help="directory of the feature cache (default: no cache)")
+    extract.add_argument("--batch-size", type=_positive_int, default=64, help="inference batch size")
+    extract.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(extract)
+    extract.set_defaults(func=_cmd_extract)
+
+    # fit ------------------------------------------------------------------
+    fit = sub.add_parser(
+        "fit",
+        help="train a head on features + labels and save the model",
+        description=(
+            "Fit NMTuneClassifier.from_preset(PRESET, **overrides) on FEATURES and save it with\n"
+            "sknmtune.persistence.save. Any estimator parameter can be set with --set KEY=VALUE."
+        ),
+        epilog="Example: sknmtune fit feats.npz --preset nmtune-paper --set reg_lambda=0.05 -o model.joblib",
+        formatter_class=_Formatter,
+    )
+    _add_common(fit)
+    fit.add_argument("features", help="features file (.npy, or .npz with X and y)")
+    fit.add_argument("--labels", help="labels file (.npy, .txt, .csv); not needed when the .npz has y")
+    fit.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.joblib)")
+    fit.add_argument("--preset", default=DEFAULTS["nmtune_preset"], help="named configuration (see the docs' method guide)")
+    fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override an estimator parameter, e.g. --set reg_lambda=0.01 --set mlp_depth=3")
+    fit.add_argument("--epochs", dest="max_epochs", type=_positive_int, default=None, help="shortcut for --set max_epochs=N")
+    fit.add_argument("--seed", dest="random_state", type=int, default=None, help="shortcut for --set random_state=N")
+    _add_device(fit, default=None)
+    fit.set_defaults(func=_cmd_fit)
+
+    # predict --------------------------------------------------------------
+    predict = sub.add_parser(
+        "predict",
+        help="predict labels (or probabilities) for features with a saved model",
+        description="Load MODEL (written by 'sknmtune fit' or sknmtune.persistence.save) and predict FEATURES.",
+        epilog="Example: sknmtune predict model.joblib test.npz -o pred.csv",
+        formatter_class=_Formatter,
+    )
+    _add_common(predict)
+    predict.add_argument("model", help="saved model file")
+    predict.add_argument("features", help="features file (.npy or .npz)")
+    predict.add_argument("-o", "--output", required=True, help="predictions file (.npy or .csv)")
+    predict.add_argument("--proba", action="store_true", help="write class probabilities instead of labels")
+    predict.add_argument("--labels", help="true labels (.npy, .txt, .csv): also print the accuracy")
+    _add_device(predict, default="cpu")
+    predict.set_defaults(func=_cmd_predict)
+
+    # spectrum -------------------------------------------------------------
+    spectrum = sub.add_parser(
+        "spectrum",
+        help="SVE, LSVR, RankMe and a singular value plot of features",
+        description=(
+            "Print the singular value entropy (SVE), largest singular value ratio (LSVR) and\n"
+            "RankMe of each FEATURES file (paper, Definitions 2.1 and 2.2), optionally plot the\n"
+            "spectra together. With --model, also the spectrum of the head's output Z = h(F)."
+        ),
+        epilog="Example: sknmtune spectrum clean.npy noisy.npy --plot spectra.png",
+        formatter_class=_Formatter,
+    )
+    _add_common(spectrum)
+    spectrum.add_argument("features", nargs="+", help="one or more features files (.npy or .npz)")
+    spectrum.add_argument("--model", help="a saved model: also analyse its output Z = model.transform(X)")
+    spectrum.add_argument("--center", action="store_true", help="subtract the column means first")
+    spectrum.add_argument("--normalize-rows", action="store_true",
+                          help="the authors' convention: L2-normalize rows, then subtract each row's mean")
+    spectrum.add_argument("--top", type=_nonnegative_int, default=5, help="also print the top-K singular values")
+    spectrum.add_argument("--plot", help="write the spectrum figure (.png, .pdf or .svg)")
+    spectrum.add_argument("--log", action="store_true", help="logarithmic y axis in the plot")
+    spectrum.add_argument("--json", help="write the metrics as JSON")
+    spectrum.set_defaults(func=_cmd_spectrum)
+    return parser
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sknmtune`` command line and return its exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, default=None
+        The arguments after the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 for bad input (one line on stderr), 1 for a failure at run time,
+        130 when interrupted.
+
+    Examples
+    --------
+    >>> from sknmtune.cli import main
+    >>> main(["--version"])  # doctest: +SKIP
+    sknmtune 0.1.0
+    0
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in argv
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help and --version exit through argparse
+            return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, 2)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if show_traceback:
+            raise
+        return _fail("interrupted", 130)
+    except Exception as exc:
+        if show_traceback:
+            raise
+        return _fail(_one_line(exc), 2 if isinstance(exc, _INPUT_ERRORS) else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Singular value spectrum metrics of a feature matrix (paper, Section 2.3).
+
+Every function takes a feature matrix ``X`` of shape ``(n_samples, n_features)``
+(``M x D`` in the paper) and works on its singular values
+``sigma_1 >= sigma_2 >= ... >= sigma_r`` with ``r = min(M, D)``:
+
+* **SVE**, singular value entropy (Definition 2.1):
+  ``-sum_i p_i log p_i`` with ``p_i = sigma_i / sum_j sigma_j``. Higher means a
+  flatter spectrum; the paper relates it to in-domain transfer.
+* **LSVR**, largest singular value ratio (Definition 2.2):
+  ``-log(sigma_1 / sum_i sigma_i)``. The paper finds out-of-domain robustness
+  negatively correlated with it.
+* **RankMe** (Garrido et al., 2023) ``= exp(SVE)``, an effective rank.
+
+By default the metrics are computed on the raw matrix, exactly as the paper
+defines them. ``center=True`` subtracts the column means first (the spectrum of
+the covariance), and ``normalize_rows=True`` reproduces the authors' plotting
+code (each row L2-normalized, then each row's mean subtracted).
+
+Singular values below the numerical rank tolerance of the input
+(``max(M, D) * eps(dtype) * sigma_1``, as in :func:`numpy.linalg.matrix_rank`)
+are set to exactly zero, so rank-deficient inputs give the same metrics in
+float32 and float64. Large matrices are reduced to the eigenvalues of their
+``D x D`` (or ``M x M``) Gram matrix accumulated in float64, chunk by chunk, so
+no singular vector and no float64 copy of ``X`` is ever materialized.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_array
+
+__all__ = [
+    "singular_values",
+    "singular_value_entropy",
+    "largest_singular_value_ratio",
+    "rankme",
+    "spectral_summary",
+]
+
+# Above this many entries the Gram route is used instead of a direct SVD.
+_DIRECT_SVD_MAX_ENTRIES = 4_000_000
+_GRAM_CHUNK_ROWS = 8192
+
+
+def _validate(X: Any, center: bool, normalize_rows: bool) -> np.ndarray:
+    X = check_array(
+        X,
+        dtype=(np.float64, np.float32),
+        ensure_2d=True,
+        ensure_all_finite=True,
+        ensure_min_samples=1,
+        ensure_min_features=1,
+        input_name="X",
+    )
+    if normalize_rows:
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        X = X / np.where(norms > 0, norms, 1).astype(X.dtype)
+        X = X - X.mean(axis=1, keepdims=True)
+    if center:
+        X = X - X.mean(axis=0, keepdims=True)
+    return X
+
+
+def _gram_eigvals(X: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the smaller Gram matrix of X, accumulated in float64."""
+    n_samples, n_features = X.shape
+    if n_samples >= n_features:
+        gram = np.zeros((n_features, n_features), dtype=np.float64)
+        for start in range(0, n_samples, _GRAM_CHUNK_ROWS):
+            chunk = np.asarray(X[start : start + _GRAM_CHUNK_ROWS], dtype=np.float64)
+            gram += chunk.T @ chunk
+    else:
+        X64 = np.asarray(X, dtype=np.float64)
+        gram = X64 @ X64.T
+    return np.linalg.eigvalsh(gram)[::-1]
+
+
+def singular_values(X: Any, *, center: bool = False, normalize_rows: bool = False) -> np.ndarray:
+    """Singular values of a feature matrix, in descending order.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Feature matrix (float32 or float64; other numeric types are converted).
+    center : bool, default=False
+        Subtract the column means first.
+    normalize_rows : bool, default=False
+        The authors' convention: L2-normalize each row, then subtract each row's mean.
+
+    Returns
+    -------
+    s : ndarray of shape (min(n_samples, n_features),), float64
+        Non-negative singular values, largest first; values under the numerical
+        rank tolerance are exactly zero.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not 2-D, is empty, contains NaN or infinity, or is all zeros
+        (after the optional centering/normalization).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknmtune.spectral import singular_values
+    >>> singular_values(np.diag([3.0, 2.0, 1.0]))
+    array([3., 2., 1.])
+    """
+    X = _validate(X, center, normalize_rows)
+    n_samples, n_features = X.shape
+    if n_samples * n_features <= _DIRECT_SVD_MAX_ENTRIES:
+        s = np.linalg.svd(np.asarray(X, dtype=np.float64), compute_uv=False)
+    else:
+        s = np.sqrt(np.clip(_gram_eigvals(X), 0.0, None))
+    s = np.sort(s)[::-1][: min(n_samples, n_features)]
+    if s[0] <= 0 or not np.isfinite(s[0]):
+        raise ValueError(
+            "X has no non-zero singular value (it is all zeros"
+            + (" after centering/normalization" if (center or normalize_rows) else "")
+            + "); spectral metrics are undefined."
+        )
+    tol = max(n_samples, n_features) * np.finfo(X.dtype).eps * s[0]
+    s[s <= tol] = 0.0
+    return s
+
+
+def _probabilities(s: np.ndarray) -> np.ndarray:
+    return s / s.sum()
+
+
+def _entropy(s: np.ndarray) -> float:
+    p = _probabilities(s)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def _lsvr(s: np.ndarray) -> float:
+    return float(-np.log(s[0] / s.sum()))
+
+
+def singular_value_entropy(X: Any, *, center: bool = False, normalize_rows: bool = False) -> float:
+    """Singular value entropy (SVE), Definition 2.1 of the paper.
+
+    ``SVE = -sum_i p_i log p_i`` with ``p_i = sigma_i / sum_j sigma_j``; it lies in
+    ``[0, log(min(n_samples, n_features))]``. Parameters as in :func:`singular_values`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknmtune.spectral import singular_value_entropy
+    >>> round(singular_value_entropy(np.eye(4)), 6) == round(float(np.log(4)), 6)
+    True
+    """
+    return _entropy(singular_values(X, center=center, normalize_rows=normalize_rows))
+
+
+def largest_singular_value_ratio(X: Any, *, center: bool = False, normalize_rows: bool = False) -> float:
+    """Largest singular value ratio (LSVR), Definition 2.2 of the paper.
+
+    ``LSVR = -log(sigma_1 / sum_i sigma_i)``, in ``[0, log(min(n_samples, n_features))]``.
+    Lower means a more dominant top direction. Parameters as in :func:`singular_values`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknmtune.spectral import largest_singular_value_ratio
+    >>> largest_singular_value_ratio(np.diag([1.0, 0.0, 0.0]))
+    0.0
+    """
+    return _lsvr(singular_values(X, center=center, normalize_rows=normalize_rows))
+
+
+def rankme(X: Any, *, center: bool = False, normalize_rows: bool = False) -> float:
+    """RankMe effective rank, ``exp(SVE)`` (Garrido et al., 2023).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknmtune.spectral import rankme
+    >>> round(rankme(np.eye(5)), 6)
+    5.0
+    """
+    return float(np.exp(singular_value_entropy(X, center=center, normalize_rows=normalize_rows)))
+
+
+def spectral_summary(X: Any, *, center: bool = False, normalize_rows: bool = False) -> dict[str, float]:
+    """SVE, LSVR and RankMe of ``X`` from one decomposition.
+
+    Returns
+    -------
+    summary : dict
+        Keys ``"sve"``, ``"lsvr"``, ``"rankme"``, ``"sigma_max"``, ``"numerical_rank"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknmtune.spectral import spectral_summary
+    >>> sorted(spectral_summary(np.eye(3)))
+    ['lsvr', 'numerical_rank', 'rankme', 'sigma_max', 'sve']
+    """
+    s = singular_values(X, center=center, normalize_rows=normalize_rows)
+    sve = _entropy(s)
+    return {
+        "sve": sve,
+        "lsvr": _lsvr(s),
+        "rankme": float(np.exp(sve)),
+        "sigma_max": float(s[0]),
+        "numerical_rank": int(np.count_nonzero(s)),
+    }
+
