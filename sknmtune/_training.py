@@ -65,7 +65,16 @@ class _NMTuneNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, Z = y_pred
-        terms = self._loss_terms(logits, Z, to_tensor(y_true, device=self.device), X)
+        try:
+            terms = self._loss_terms(logits, Z, to_tensor(y_true, device=self.device), X)
+        except torch.linalg.LinAlgError as exc:  # the SVD of a non-finite Z does not converge
+            if bool(torch.isfinite(Z).all()):
+                raise
+            raise TrainingDivergedError(
+                f"Training diverged at epoch {len(self.history)}: the representation Z = h(F) became non-finite, "
+                "so the svd term cannot be computed. Lower lr, reg_lambda or the term's weight, or standardize "
+                "the features."
+            ) from exc
         reg = self.regularizer
         weights = {"ce": 1.0, "mse": reg.mse_weight, "cov": reg.cov_weight, "svd": reg.svd_weight}
         penalty = sum(weights[name] * value for name, value in terms.items() if name != "ce")

@@ -48,6 +48,8 @@ _EPILOG = "Run 'sknmtune <command> --help' for a command's options. Docs: see th
 _FEATURE_SUFFIXES = (".npy", ".npz")
 _LABEL_SUFFIXES = (".npy", ".txt", ".csv")
 _PREDICTION_SUFFIXES = (".npy", ".csv")
+# Named in --help without importing torch; tests/test_cli.py checks it against sknmtune.PRESETS.
+_PRESET_NAMES = ("lp", "mlp", "nmtune-paper", "nmtune-authors", "mlp-authors")
 
 
 # --------------------------------------------------------------------------- errors and parser
@@ -64,8 +66,20 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keep hand-wrapped descriptions and show defaults."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep hand-wrapped descriptions; show meaningful defaults (not None / False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" not in text
+            and action.option_strings
+            and default not in (None, False, argparse.SUPPRESS)
+            and not isinstance(default, list)
+        ):
+            text += " (default: %(default)s)"
+        return text
 
 
 # Exceptions that mean "the input or the environment is wrong" (exit 2); anything else is 1.
@@ -441,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", required=True)
 
     # demo -----------------------------------------------------------------
-    from ._demo import DEFAULTS, OOD_SHIFTS, METHOD_NAMES
+    from ._demo import CONFIGS, DEFAULTS, METHOD_NAMES, OOD_SHIFTS
 
     demo = sub.add_parser(
         "demo",
@@ -473,9 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the deterministic shift that turns held-out digits into the OOD set")
     demo.add_argument("--methods", default=",".join(METHOD_NAMES),
                       help="comma-separated heads to compare (from: " + ", ".join(METHOD_NAMES) + ")")
-    demo.add_argument("--nmtune-preset", default=DEFAULTS["nmtune_preset"],
-                      help="the NMTuneClassifier preset used for the 'nmtune' head")
-    demo.add_argument("--quick", action="store_true", help="fewer epochs and one backbone less: a smoke test in seconds")
+    demo.add_argument("--config", choices=sorted(CONFIGS), default=DEFAULTS["config"],
+                      help="presets of the heads: " + "; ".join(
+                          f"{k}: " + ", ".join(v.values()) for k, v in CONFIGS.items()))
+    demo.add_argument("--quick", action="store_true", help="fewer epochs (a smoke test in seconds)")
     demo.add_argument("--no-plot", action="store_true", help="do not write figures (no matplotlib needed)")
     _add_device(demo)
     own = demo.add_argument_group("your own data (instead of the digits backbones)")
@@ -536,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("features", help="features file (.npy, or .npz with X and y)")
     fit.add_argument("--labels", help="labels file (.npy, .txt, .csv); not needed when the .npz has y")
     fit.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.joblib)")
-    fit.add_argument("--preset", default=DEFAULTS["nmtune_preset"], help="named configuration (see the docs' method guide)")
+    fit.add_argument("--preset", default="nmtune-paper",
+                     help="named configuration of NMTuneClassifier: " + ", ".join(_PRESET_NAMES))
     fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override an estimator parameter, e.g. --set reg_lambda=0.01 --set mlp_depth=3")
     fit.add_argument("--epochs", dest="max_epochs", type=_positive_int, default=None, help="shortcut for --set max_epochs=N")

@@ -1,0 +1,136 @@
+"""Running a frozen torch model fast: device, eval + inference mode, AMP, channels_last, torch.compile."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._images import ImageSpec, iter_image_batches
+from ._inputs import Inputs
+
+__all__ = ["TorchRunner", "TorchBackend", "resolve_amp_dtype"]
+
+_AMP = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+
+
+def resolve_amp_dtype(amp_dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """``None``, ``"bf16"``/``"fp16"`` (or the torch dtypes) -> a torch dtype or ``None``."""
+    if amp_dtype is None or amp_dtype in (torch.bfloat16, torch.float16):
+        return amp_dtype
+    if isinstance(amp_dtype, str) and amp_dtype.lower() in _AMP:
+        return _AMP[amp_dtype.lower()]
+    raise ValueError(f"amp_dtype must be None, 'bf16' or 'fp16'; got {amp_dtype!r}.")
+
+
+class TorchRunner:
+    """Apply ``feature_fn`` (closing over ``module``) to device batches, frozen.
+
+    The module is moved to ``device`` (and to channels_last) once; every call runs under
+    ``torch.inference_mode`` and, with ``amp_dtype``, under autocast; it is put in eval mode for the
+    duration of :meth:`session` and its previous train/eval flags are restored afterwards.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        feature_fn: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        device: torch.device,
+        amp_dtype: torch.dtype | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        self.module, self.device, self.amp_dtype, self.channels_last = module, device, amp_dtype, channels_last
+        module.to(device)
+        if channels_last:
+            module.to(memory_format=torch.channels_last)
+        self.fn = torch.compile(feature_fn) if compile else feature_fn
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        modes = [(m, m.training) for m in self.module.modules()]
+        self.module.eval()
+        try:
+            yield
+        finally:
+            for m, training in modes:
+                m.training = training
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        amp = (
+            torch.autocast(self.device.type, dtype=self.amp_dtype)
+            if self.amp_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), amp:
+            y = self.fn(x)
+        if isinstance(y, (tuple, list)):
+            y = y[0]
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"The backbone returned {type(y).__name__}; expected a tensor (or a tuple starting with one).")
+        if y.ndim == 1:
+            y = y.unsqueeze(1)
+        elif y.ndim > 2:
+            y = y.flatten(1)
+        return y.float()
+
+
+class TorchBackend:
+    """A frozen torch model plus its input pipeline, as the transformer's extraction backend.
+
+    Parameters
+    ----------
+    runner : TorchRunner
+    spec : ImageSpec or None
+        Image preprocessing; ``None`` passes numeric inputs through unchanged.
+    identity : str
+        Digest of the model (structure + weights) and preprocessing, for the cache.
+    accepts : set of str
+        Input modalities this backbone takes.
+    n_features : int or None
+        Output width when known without running the model.
+    raw_float : bool
+        Float arrays are model inputs as they are (plain modules), not images in [0, 1].
+    """
+
+    kind = "torch"
+
+    def __init__(
+        self,
+        runner: TorchRunner,
+        spec: ImageSpec | None,
+        identity: str,
+        *,
+        description: str,
+        accepts: frozenset[str],
+        n_features: int | None = None,
+        raw_float: bool = False,
+        num_workers: int = 0,
+    ) -> None:
+        self.runner, self.spec, self.identity, self.description = runner, spec, identity, description
+        self.accepts, self.n_features, self.raw_float, self.num_workers = accepts, n_features, raw_float, num_workers
+
+    def iter_features(self, inputs: Inputs, indices: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        workers = self.num_workers if inputs.modality in ("files", "dataset") else 0
+        with self.runner.session():
+            for pos, x in iter_image_batches(
+                inputs,
+                indices,
+                self.spec,
+                batch_size=batch_size,
+                device=self.runner.device,
+                num_workers=workers,
+                channels_last=self.runner.channels_last,
+                raw_float=self.raw_float,
+            ):
+                y = self.runner(x)
+                if y.shape[0] != len(pos):
+                    raise ValueError(
+                        f"The backbone returned {y.shape[0]} rows for a batch of {len(pos)} samples; its output "
+                        "must have the batch as first dimension."
+                    )
+                yield pos, y.cpu().numpy()

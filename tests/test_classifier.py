@@ -1,0 +1,217 @@
+"""NMTuneClassifier: the sklearn contract, presets, training behaviour and bad input."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sknmtune import PRESETS, NMTuneClassifier, TrainingDivergedError
+from sknmtune.heads import NMTuneHead
+
+FAST = dict(max_epochs=4, batch_size=32, random_state=0)
+
+
+# sklearn's checks fit tiny 2-D blobs: a hidden width of 2 (ratio 1.0 of D=2) cannot
+# separate 3 classes, so the checked instance uses a wider MLP and a larger step.
+@parametrize_with_checks([NMTuneClassifier(max_epochs=10, batch_size=32, lr=1e-2, hidden_ratio=8, random_state=0)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    return X[:1200], y[:1200], X[1200:], y[1200:]
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_presets_learn_digits(preset, digits):
+    X, y, Xt, yt = digits
+    clf = NMTuneClassifier.from_preset(preset, max_epochs=8, random_state=0).fit(X, y)
+    assert clf.score(Xt, yt) > 0.8
+    assert clf.n_iter_ == 8
+    assert clf.history_[-1]["loss_ce"] < clf.history_[0]["loss_ce"]
+    if PRESETS[preset].get("reg_lambda", 0) > 0:
+        assert {"loss_mse", "loss_cov", "loss_svd"} <= set(clf.history_[0])
+    else:
+        assert "loss_svd" not in clf.history_[0]
+
+
+def test_preset_configurations_match_the_paper_and_the_code():
+    paper, code = PRESETS["nmtune-paper"], PRESETS["nmtune-authors"]
+    assert (paper["reg_lambda"], paper["mse_weight"], paper["cov_weight"], paper["svd_weight"]) == (0.01, 1, 1, 1)
+    assert paper["svd_top_k"] == 1 and paper["mlp_depth"] == 2 and not paper["batch_norm"] and not paper["residual"]
+    assert code["reg_lambda"] * np.array([code["mse_weight"], code["cov_weight"], code["svd_weight"]]) == pytest.approx(
+        [1.0, 0.04, 0.001]
+    )
+    assert code["svd_top_k"] == 5 and code["hidden_ratio"] == 4 and code["batch_norm"] and code["residual"]
+    assert PRESETS["lp"]["mlp_depth"] == 0
+    assert PRESETS["mlp"]["reg_lambda"] == 0 and PRESETS["mlp-authors"]["reg_lambda"] == 0
+
+
+def test_from_preset_overrides_and_unknown_name():
+    clf = NMTuneClassifier.from_preset("nmtune-authors", max_epochs=3)
+    assert clf.max_epochs == 3 and clf.svd_top_k == 5
+    with pytest.raises(ValueError, match="Unknown preset 'nope'"):
+        NMTuneClassifier.from_preset("nope")
+
+
+def test_architecture_follows_parameters():
+    X, y = make_blobs(60, n_features=6, centers=3, random_state=0)
+    clf = NMTuneClassifier(mlp_depth=3, hidden_ratio=2.0, batch_norm=True, residual=True, **FAST).fit(X, y)
+    linears = [m for m in clf.module_.mlp if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(6, 12), (12, 12), (12, 6)]
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in clf.module_.mlp) == 2
+    assert clf.module_.residual_scale is not None and clf.module_.residual_scale.shape == (6,)
+    lp = NMTuneClassifier(mlp_depth=0, **FAST).fit(X, y)
+    np.testing.assert_allclose(lp.transform(X), X.astype(np.float32), rtol=1e-6)
+
+
+def test_string_labels_and_probabilities(digits):
+    X, y, Xt, _ = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    clf = NMTuneClassifier(**FAST).fit(X, names[y])
+    assert list(clf.classes_) == sorted(names)
+    proba = clf.predict_proba(Xt)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(clf.predict(Xt)) <= set(names)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(Xt))
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(Xt[:5])), proba[:5], rtol=1e-6)
+
+
+def test_binary_decision_function_is_a_margin():
+    X, y = make_blobs(80, n_features=4, centers=2, random_state=1)
+    clf = NMTuneClassifier(**FAST).fit(X, np.where(y == 1, "pos", "neg"))
+    scores = clf.decision_function(X)
+    assert scores.shape == (80,)
+    np.testing.assert_array_equal(np.where(scores > 0, clf.classes_[1], clf.classes_[0]), clf.predict(X))
+
+
+def test_transform_returns_z_with_feature_names(digits):
+    X, y, Xt, _ = digits
+    clf = NMTuneClassifier(**FAST).fit(X, y)
+    Z = clf.transform(Xt)
+    assert Z.shape == Xt.shape and Z.dtype == np.float32
+    with torch.inference_mode():
+        expected = clf.module_.embed(torch.from_numpy(Xt)).numpy()
+    np.testing.assert_allclose(Z, expected, rtol=1e-5)
+    assert clf.get_feature_names_out()[0] == "nmtuneclassifier0"
+
+
+def test_same_random_state_is_bit_identical(digits):
+    X, y, Xt, _ = digits
+    params = dict(max_epochs=3, random_state=7, dropout=0.1, batch_norm=True)
+    p1 = NMTuneClassifier(**params).fit(X, y).predict_proba(Xt)
+    state = torch.get_rng_state()
+    p2 = NMTuneClassifier(**params).fit(X, y).predict_proba(Xt)
+    assert torch.equal(state, torch.get_rng_state()), "fit must not consume the global torch RNG"
+    np.testing.assert_array_equal(p1, p2)
+    p3 = NMTuneClassifier(**{**params, "random_state": 8}).fit(X, y).predict_proba(Xt)
+    assert not np.array_equal(p1, p3)
+
+
+def test_regularizers_change_the_representation(digits):
+    """With lambda > 0 the SVD term is active: the top singular value share of Z grows."""
+    from sknmtune.spectral import largest_singular_value_ratio
+
+    X, y, _, _ = digits
+    base = dict(max_epochs=6, random_state=0, mse_weight=0.0, cov_weight=0.0)
+    plain = NMTuneClassifier(reg_lambda=0.0, **base).fit(X, y)
+    strong = NMTuneClassifier(reg_lambda=5.0, svd_weight=1.0, **base).fit(X, y)
+    assert largest_singular_value_ratio(strong.transform(X)) < largest_singular_value_ratio(plain.transform(X))
+
+
+def test_refit_resets_state(digits):
+    X, y, _, _ = digits
+    clf = NMTuneClassifier(**FAST).fit(X, y)
+    clf.fit(X[:, :10], y)
+    assert clf.n_features_in_ == 10 and clf.module_.classifier.in_features == 10
+
+
+def test_clone_is_unfitted_with_same_params():
+    clf = NMTuneClassifier(reg_lambda=0.3, mlp_depth=3)
+    cloned = clone(clf)
+    assert cloned.get_params() == clf.get_params()
+    with pytest.raises(NotFittedError):
+        cloned.predict(np.zeros((1, 3)))
+
+
+def test_batch_norm_with_a_trailing_batch_of_one():
+    """33 samples with batch 32 leave a last batch of one row: it is dropped, not crashed on."""
+    X, y = make_blobs(33, n_features=5, centers=2, random_state=0)
+    clf = NMTuneClassifier(batch_norm=True, batch_size=32, max_epochs=2, random_state=0).fit(X, y)
+    assert clf.history_[0]["train_batch_count"] == 1
+    assert clf.predict(X[:1]).shape == (1,)
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), [0, 1], "NaN"),
+        (np.array([[0.0, np.inf], [1.0, 2.0]]), [0, 1], "infinity"),
+        (np.arange(4.0), [0, 1, 0, 1], "2D array"),
+        (np.empty((0, 3)), [], "0 sample"),
+        (np.ones((4, 3)), [0, 1, 0], "inconsistent numbers of samples"),
+        (np.ones((4, 3)), [1, 1, 1, 1], "at least 2 classes"),
+        (np.ones((1, 3)), [1], "minimum of 2"),
+    ],
+)
+def test_bad_fit_input_raises_and_leaves_nothing_fitted(X, y, match):
+    clf = NMTuneClassifier(**FAST)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)
+    assert not hasattr(clf, "module_") and not hasattr(clf, "n_features_in_") and not hasattr(clf, "classes_")
+
+
+def test_predict_input_errors(digits):
+    X, y, _, _ = digits
+    clf = NMTuneClassifier(**FAST)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :10])
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(np.full((2, 64), np.nan))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"reg_lambda": -1.0}, "reg_lambda"),
+        ({"mlp_depth": -1}, "mlp_depth"),
+        ({"lr_schedule": "linear"}, "lr_schedule"),
+        ({"max_epochs": 0}, "max_epochs"),
+    ],
+)
+def test_invalid_parameters_are_named(params, match):
+    with pytest.raises(ValueError, match=match):
+        NMTuneClassifier(**params).fit(np.ones((4, 2)), [0, 1, 0, 1])
+
+
+def test_unavailable_device_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        NMTuneClassifier(device="cuda", **FAST).fit(np.eye(4), [0, 1, 0, 1])
+
+
+def test_divergence_raises_naming_epoch_and_term():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100, 5)), rng.integers(0, 2, 100)
+    clf = NMTuneClassifier(lr=1e6, reg_lambda=1.0, max_epochs=5, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"epoch \d+: the .* term"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "module_")
+    with pytest.raises(TrainingDivergedError, match="epoch"):
+        NMTuneClassifier(lr=1e25, max_epochs=5, random_state=0).fit(X, y)
+
+
+def test_head_module_is_the_public_nmtunehead(digits):
+    X, y, _, _ = digits
+    assert isinstance(NMTuneClassifier(**FAST).fit(X, y).module_, NMTuneHead)
