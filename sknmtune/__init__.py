@@ -8,8 +8,10 @@ LSVR (:mod:`sknmtune.spectral`, :class:`SpectralScorer`), and frozen feature ext
 
 from .classifier import PRESETS, NMTuneClassifier
 from .heads import NMTuneHead
+from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
 from .losses import consistency_loss, covariance_loss, dominant_singular_value_loss
 from .persistence import load, save
+from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
 from .scoring import SpectralScorer
 from .spectral import (
     largest_singular_value_ratio,
@@ -36,6 +38,13 @@ __all__ = [
     "largest_singular_value_ratio",
     "rankme",
     "spectral_summary",
+    "symmetric_label_noise",
+    "pair_label_noise",
+    "inject_label_noise",
+    "plot_spectrum",
+    "plot_metric_vs_noise",
+    "plot_accuracy_by_method",
+    "plot_accuracy_vs_noise",
     "save",
     "load",
     "__version__",
