@@ -151,19 +151,48 @@ def checkpoint_path(checkpoint_dir: Path, arch: str, gamma: int) -> Path:
 # --------------------------------------------------------------------------- pre-training
 
 
+def _import_sknmtune(submodule: str):
+    """Import ``sknmtune.<submodule>`` even where the package's training dependency (skorch) is absent.
+
+    Pre-training needs only ``sknmtune.noise`` (and ``sknmtune.backbones`` for the CIFAR ResNets), but a
+    normal import runs ``sknmtune/__init__.py``, which imports the skorch-based classifier. On a bare GPU
+    machine with only torch/timm/numpy/sklearn, the subpackage is loaded without the package ``__init__``.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(f"sknmtune.{submodule}")
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] == "sknmtune":
+            raise
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec("sknmtune")
+        if spec is None or not spec.submodule_search_locations:
+            raise
+        _log(f"sknmtune's __init__ needs {exc.name!r} (absent here); importing sknmtune.{submodule} alone")
+        stub = types.ModuleType("sknmtune")
+        stub.__path__ = list(spec.submodule_search_locations)
+        sys.modules["sknmtune"] = stub
+        return importlib.import_module(f"sknmtune.{submodule}")
+
+
 def _create_model(arch: str, num_classes: int) -> torch.nn.Module:
     import timm
 
     if arch.startswith("cifar_resnet"):
-        import sknmtune.backbones  # noqa: F401  (registers the CIFAR ResNets as timm models)
+        _import_sknmtune("backbones")  # registers the CIFAR ResNets as timm models
     return timm.create_model(arch, pretrained=False, num_classes=num_classes)
 
 
 def _input_normalization(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Mean/std the frozen transformer applies for ``arch``: training must see the same inputs."""
-    from sknmtune.backbones import image_normalization
+    """Mean/std of ``arch``'s timm data config: what the backbone is trained with, and what the
+    downstream ``FrozenBackboneTransformer`` is told to apply (its default for timm models too)."""
+    import timm.data
 
-    return image_normalization(arch)
+    cfg = timm.data.resolve_model_data_config(_create_model(arch, 10))
+    return tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
 
 
 def _balanced_subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -231,6 +260,7 @@ def pretrain_one(
     *,
     ckpt: Path,
     device: torch.device,
+    normalization: tuple[tuple[float, ...], tuple[float, ...]],
     partial_every_s: float = 60.0,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -239,7 +269,7 @@ def pretrain_one(
     Returns the Table-3 row: clean test accuracy, the accuracy on the (noisy) training labels, and how
     many of the corrupted labels the network fitted (memorisation), plus timing.
     """
-    from sknmtune.noise import symmetric_label_noise
+    symmetric_label_noise = _import_sknmtune("noise").symmetric_label_noise
 
     t0 = time.perf_counter()
     y_clean = data["y_train"]
@@ -252,7 +282,7 @@ def pretrain_one(
     model = _create_model(cfg.arch, 10).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    mean_t, std_t = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in _input_normalization(cfg.arch))
+    mean_t, std_t = (torch.tensor(v, device=device).view(1, -1, 1, 1) for v in normalization)
 
     x_train = torch.from_numpy(np.ascontiguousarray(data["x_train"])).to(device)
     y_train = torch.from_numpy(y_noisy.astype(np.int64)).to(device)
@@ -373,6 +403,8 @@ def run_pretraining(args, cfg: PretrainConfig, gammas, device: torch.device) -> 
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         torch_threads=torch.get_num_threads(),
     )
+    mean, std = _input_normalization(cfg.arch)
+    results["normalization"] = {"mean": list(mean), "std": list(std)}
     rows = results.setdefault("gammas", {})
     todo = []
     for g in gammas:
@@ -397,8 +429,647 @@ def run_pretraining(args, cfg: PretrainConfig, gammas, device: torch.device) -> 
     for g in todo:
         rows[str(g)] = pretrain_one(
             g, cfg, data, ckpt=checkpoint_path(args.checkpoint_dir, cfg.arch, g), device=device,
-            partial_every_s=args.partial_every_s, progress=not args.no_progress,
+            normalization=(mean, std), partial_every_s=args.partial_every_s, progress=not args.no_progress,
         )
         results["gammas"] = dict(sorted(rows.items(), key=lambda kv: int(kv[0])))
         _write_json(out_path, results)
     return results
+
+
+# --------------------------------------------------------------------------- downstream
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    """One downstream source: a training set, its ID test set and the OOD test sets of the same label space."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    ood: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _cached_dataset(cache_dir: Path | None, key: str, load):
+    """``load()`` -> Dataset, memoised as ``<cache_dir>/downstream_<key>.npz`` (decoding MNIST-M takes seconds)."""
+    path = None if cache_dir is None else Path(cache_dir) / f"downstream_{key}.npz"
+    if path is not None and path.is_file():
+        with np.load(path) as z:
+            return z["X"], z["y"]
+    ds = load()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
+        np.savez(tmp, X=ds.X, y=ds.y)
+        os.replace(tmp, path)
+    return ds.X, ds.y
+
+
+def _limit(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if n is None or n >= len(y):
+        return x, y
+    keep = _stratified_take(y, n, seed)
+    return x[keep], y[keep]
+
+
+def _stratified_take(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified sample of ``n`` rows (the shared loaders' ``subsample``)."""
+    from benchmarks.datasets import Dataset, subsample
+
+    return np.asarray(subsample(Dataset(np.arange(len(y)), np.asarray(y), (), "rows"), n, seed).X)
+
+
+def load_tasks(dcfg: DownstreamConfig, *, cache_dir: Path | None, ood_limit: int | None, test_limit: int | None) -> list[_Task]:
+    """PACS (photo -> art_painting, cartoon, sketch) and MNIST (-> USPS, MNIST-M), split with seed 0.
+
+    The ID test split of each source is fixed (seed 0) for every gamma and head seed; head seeds
+    only change which training rows a fraction keeps and the head's initialisation.
+    Raises :class:`benchmarks.datasets.DatasetUnavailable` when a shared data folder is absent.
+    """
+    from benchmarks.datasets import load_mnist_m, load_mnist_t10k, load_pacs, load_usps
+
+    tasks = []
+    photo = _cached_dataset(cache_dir, "pacs_photo", lambda: load_pacs("photo"))
+    test_idx = _stratified_take(photo[1], int(round(dcfg.pacs_test_fraction * len(photo[1]))), 0)
+    train_idx = np.setdiff1d(np.arange(len(photo[1])), test_idx)
+    ood = {f"pacs/{d}": _cached_dataset(cache_dir, f"pacs_{d}", lambda d=d: load_pacs(d)) for d in ("art_painting", "cartoon", "sketch")}
+    tasks.append(_Task("pacs/photo", photo[0][train_idx], photo[1][train_idx], photo[0][test_idx], photo[1][test_idx], ood))
+
+    mnist = _cached_dataset(cache_dir, "mnist_t10k", load_mnist_t10k)
+    test_idx = _stratified_take(mnist[1], int(round(dcfg.mnist_test_fraction * len(mnist[1]))), 0)
+    train_idx = np.setdiff1d(np.arange(len(mnist[1])), test_idx)
+    ood = {"usps": _cached_dataset(cache_dir, "usps", load_usps), "mnist-m": _cached_dataset(cache_dir, "mnist_m", load_mnist_m)}
+    tasks.append(_Task("mnist", mnist[0][train_idx], mnist[1][train_idx], mnist[0][test_idx], mnist[1][test_idx], ood))
+
+    out = []
+    for t in tasks:
+        xtr, ytr = _limit(t.x_train, t.y_train, dcfg.max_train, 0)
+        xte, yte = _limit(t.x_test, t.y_test, test_limit, 0)
+        ood = {k: _limit(x, y, ood_limit, 0) for k, (x, y) in t.ood.items()}
+        out.append(_Task(t.name, xtr, ytr, xte, yte, ood))
+    return out
+
+
+_HEADS = ("LP", "MLP", "NMTune", "MLP-authors", "NMTune-authors")
+
+
+def _head_plan(dcfg: DownstreamConfig, authors_seeds: tuple[int, ...]) -> list[tuple[str, str, float, int]]:
+    """(method, preset, fraction, seed) for every head fit of one gamma and one task."""
+    plan = [("LP", dcfg.lp_preset, f, s) for s in dcfg.seeds for f in dcfg.fractions]
+    plan += [(m, p, 1.0, s) for s in dcfg.seeds for m, p in (("MLP", dcfg.mlp_preset), ("NMTune", dcfg.nmtune_preset))]
+    plan += [(m, p, 1.0, s) for s in authors_seeds for m, p in (("MLP-authors", "mlp-authors"), ("NMTune-authors", "nmtune-authors"))]
+    return plan
+
+
+def _spectral(F_: np.ndarray) -> dict[str, float]:
+    from sknmtune.spectral import largest_singular_value_ratio, singular_value_entropy
+
+    return {"sve": singular_value_entropy(F_), "lsvr": largest_singular_value_ratio(F_)}
+
+
+def downstream_one(
+    gamma: int,
+    ckpt: Path,
+    tasks: list[_Task],
+    dcfg: DownstreamConfig,
+    *,
+    arch: str,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    authors_seeds: tuple[int, ...],
+    device: str,
+    feature_cache: Path | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """Extract frozen features with one checkpoint, fit every head, score ID and OOD test sets."""
+    from sklearn.metrics import accuracy_score, f1_score
+    from tqdm.auto import tqdm
+
+    from sknmtune import NMTuneClassifier
+    from sknmtune.backbones import FrozenBackboneTransformer
+    from sknmtune.spectral import singular_values
+
+    t0 = time.perf_counter()
+    ext = FrozenBackboneTransformer(
+        arch, pretrained=False, weights=str(ckpt), image_size=32, crop_pct=1.0, mean=mean, std=std,
+        batch_size=256, device=device, cache=str(feature_cache) if feature_cache else None,
+    )
+    feats: dict[str, dict[str, np.ndarray]] = {}
+    for t in tasks:
+        feats[t.name] = {"train": ext.fit_transform(t.x_train), "test": ext.transform(t.x_test)}
+        for k, (x, _) in t.ood.items():
+            feats[t.name][k] = ext.transform(x)
+    feature_s = time.perf_counter() - t0
+    _log(f"gamma={gamma}%: features extracted in {feature_s:.0f}s (dim {feats[tasks[0].name]['test'].shape[1]})")
+
+    spectra, top = [], {}
+    for t in tasks:
+        for split, role, y in [("test", "ID", t.y_test)] + [(k, "OOD", v[1]) for k, v in t.ood.items()]:
+            F_ = feats[t.name][split]
+            target = t.name if split == "test" else split
+            spectra.append({"source": t.name, "target": target, "role": role, **_spectral(F_)})
+            s = singular_values(F_)
+            top[target] = (s / s.sum())[:64].round(6).tolist()
+
+    plan = _head_plan(dcfg, authors_seeds)
+    records = []
+    bar = tqdm(total=len(plan) * len(tasks), desc=f"heads gamma={gamma}%", disable=not progress,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+    for t in tasks:
+        Ftr = feats[t.name]["train"]
+        for method, preset, frac, seed in plan:
+            keep = np.arange(len(t.y_train)) if frac >= 1.0 else _stratified_take(t.y_train, max(len(np.unique(t.y_train)), int(round(frac * len(t.y_train)))), seed)
+            overrides = {"random_state": seed, "device": device}
+            if dcfg.head_epochs is not None:
+                overrides["max_epochs"] = dcfg.head_epochs
+            tf = time.perf_counter()
+            clf = NMTuneClassifier.from_preset(preset, **overrides).fit(Ftr[keep], t.y_train[keep])
+            fit_s = time.perf_counter() - tf
+            evals = [(t.name, "ID", feats[t.name]["test"], t.y_test)] + [(k, "OOD", feats[t.name][k], y) for k, (_, y) in t.ood.items()]
+            for target, role, F_, y in evals:
+                pred = clf.predict(F_)
+                Z = clf.transform(F_)
+                records.append({
+                    "gamma": gamma, "noise_rate": gamma / 100.0, "source": t.name, "target": target, "role": role,
+                    "method": method, "preset": preset, "fraction": frac, "seed": seed, "n_train": int(len(keep)),
+                    "accuracy": float(accuracy_score(y, pred)), "f1": float(f1_score(y, pred, average="macro")),
+                    **_spectral(Z), "fit_seconds": round(fit_s, 2),
+                })
+            bar.update(1)
+    bar.close()
+    return {
+        "spectral": spectra, "top_singular_values": top, "records": records,
+        "feature_seconds": round(feature_s, 1), "total_seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def run_downstream(args, cfg: PretrainConfig, dcfg: DownstreamConfig, gammas, pre: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Downstream analysis for every pre-trained gamma not analysed yet; write ``downstream.json`` after each."""
+    out_path = Path(args.results_dir) / "downstream.json"
+    results = _read_json(out_path)
+    norm = pre.get("normalization") or {}
+    mean, std = tuple(norm.get("mean", ())), tuple(norm.get("std", ()))
+    results.update(config=dataclasses.asdict(dcfg), authors_seeds=list(args.authors_seeds), arch=cfg.arch)
+    done = results.setdefault("gammas", {})
+    tasks = None
+    for g in gammas:
+        row = pre.get("gammas", {}).get(str(g))
+        ckpt = checkpoint_path(args.checkpoint_dir, cfg.arch, g)
+        if row is None or not ckpt.is_file():
+            _log(f"gamma={g}%: no pre-trained checkpoint ({ckpt}); downstream skipped")
+            continue
+        fp = _fingerprint([dataclasses.asdict(dcfg), list(args.authors_seeds), row["fingerprint"], args.test_limit, args.ood_limit])
+        if not args.force and done.get(str(g), {}).get("fingerprint") == fp:
+            _log(f"gamma={g}%: downstream already done, skipped")
+            continue
+        if tasks is None:
+            tasks = load_tasks(dcfg, cache_dir=Path(args.cache_dir), ood_limit=args.ood_limit, test_limit=args.test_limit)
+            _log("downstream tasks: " + ", ".join(f"{t.name} ({len(t.y_train)} train / {len(t.y_test)} test; OOD "
+                                                   + ", ".join(f"{k} {len(v[1])}" for k, v in t.ood.items()) + ")" for t in tasks))
+        res = downstream_one(
+            g, ckpt, tasks, dcfg, arch=cfg.arch, mean=mean, std=std, authors_seeds=tuple(args.authors_seeds),
+            device=str(device), feature_cache=Path(args.cache_dir) / "features", progress=not args.no_progress,
+        )
+        res["fingerprint"] = fp
+        done[str(g)] = res
+        results["gammas"] = dict(sorted(done.items(), key=lambda kv: int(kv[0])))
+        _write_json(out_path, results)
+        _log(f"gamma={g}%: downstream done in {res['total_seconds']:.0f}s")
+    return results
+
+
+# --------------------------------------------------------------------------- report: aggregates, figures, claims
+
+
+def _seed_stats(values_by_seed: dict[int, list[float]]) -> tuple[float, float, int]:
+    """Mean and std (ddof=0) over seeds of the per-seed means."""
+    per_seed = [float(np.mean(v)) for v in values_by_seed.values() if v]
+    if not per_seed:
+        return float("nan"), float("nan"), 0
+    return float(np.mean(per_seed)), float(np.std(per_seed)), len(per_seed)
+
+
+def _avg(records, *, method: str, role: str, metric: str, fraction: float | None = None) -> dict[int, tuple[float, float, int]]:
+    """gamma -> (mean, std over seeds, n_seeds) of ``metric`` averaged over the role's targets (and fractions)."""
+    by_gamma: dict[int, dict[int, list[float]]] = {}
+    for r in records:
+        if r["method"] == method and r["role"] == role and (fraction is None or abs(r["fraction"] - fraction) < 1e-9):
+            by_gamma.setdefault(int(r["gamma"]), {}).setdefault(int(r["seed"]), []).append(float(r[metric]))
+    return {g: _seed_stats(v) for g, v in sorted(by_gamma.items())}
+
+
+def _frozen_metric(down: dict[str, Any], role: str, metric: str) -> dict[int, float]:
+    """gamma -> mean over the role's test sets of a frozen-feature spectral metric."""
+    return {int(g): float(np.mean([s[metric] for s in d["spectral"] if s["role"] == role])) for g, d in down.items()}
+
+
+def _spearman(x, y) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic) if len(x) > 2 else float("nan")
+
+
+def summarize(pre: dict[str, Any], down: dict[str, Any]) -> dict[str, Any]:
+    """Seed-averaged tables the figures and claims are built from."""
+    records = [r for d in down.values() for r in d["records"]]
+    methods = [m for m in _HEADS if any(r["method"] == m for r in records)]
+    fractions = sorted({r["fraction"] for r in records if r["method"] == "LP"})
+    out: dict[str, Any] = {
+        "table3": {int(g): row["clean_test_acc"] for g, row in pre.get("gammas", {}).items()},
+        "memorized": {int(g): row.get("memorized_fraction") for g, row in pre.get("gammas", {}).items()},
+        "sve_id": _frozen_metric(down, "ID", "sve"),
+        "lsvr_ood": _frozen_metric(down, "OOD", "lsvr"),
+        "sve_ood": _frozen_metric(down, "OOD", "sve"),
+        "lsvr_id": _frozen_metric(down, "ID", "lsvr"),
+        "lp_by_fraction": {
+            role: {str(f): _avg(records, method="LP", role=role, metric="accuracy", fraction=f) for f in fractions}
+            for role in ("ID", "OOD")
+        },
+        "lp_all_fractions": {role: _avg(records, method="LP", role=role, metric="accuracy") for role in ("ID", "OOD")},
+        "heads": {
+            m: {role: {metric: _avg(records, method=m, role=role, metric=metric, fraction=1.0) for metric in ("accuracy", "f1", "sve", "lsvr")}
+                for role in ("ID", "OOD")}
+            for m in methods
+        },
+    }
+    return out
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}"
+
+
+def _series(d: dict[int, tuple[float, float, int]], fmt=_pct) -> str:
+    return ", ".join(f"{g}%: {fmt(m)}" + (f"±{fmt(s)}" if n > 1 else "") for g, (m, s, n) in d.items())
+
+
+def _plain(d: dict[int, float], digits: int = 4) -> str:
+    return ", ".join(f"{g}%: {v:.{digits}f}" for g, v in d.items())
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("**reproduced**" if ok else "**not reproduced**")
+
+
+def build_claims(summary: dict[str, Any]) -> list[dict[str, str]]:
+    """Claim-by-claim verdicts. Each claim states the paper's finding, the test applied here and the numbers."""
+    claims: list[dict[str, str]] = []
+
+    def add(ref: str, claim: str, test: str, numbers: str, ok: bool | None, note: str = "") -> None:
+        claims.append({"ref": ref, "claim": claim, "test": test, "numbers": numbers, "verdict": _verdict(ok), "note": note})
+
+    t3 = dict(sorted(summary["table3"].items()))
+    g = list(t3)
+    if len(g) >= 2:
+        acc = [t3[k] for k in g]
+        add("Table 3", "Clean test accuracy of the pre-trained model falls as pre-training noise rises",
+            "strictly decreasing over gamma", ", ".join(f"{k}%: {_pct(v)}" for k, v in t3.items()),
+            all(a > b for a, b in zip(acc, acc[1:])))
+
+    for role in ("ID", "OOD"):
+        lp = summary["lp_all_fractions"].get(role, {})
+        if 0 not in lp or len(lp) < 2:
+            continue
+        base, base_sd = lp[0][0], lp[0][1]
+        slight = {k: lp[k] for k in (5, 10) if k in lp}
+        if role == "ID":
+            if slight:
+                best_k = max(slight, key=lambda k: slight[k][0])
+                best = slight[best_k][0]
+                add("Fig. 2 (ID)", "Slight pre-training noise (5% or 10%) improves ID linear probing over the clean model",
+                    "max(LP acc at 5%, 10%) > LP acc at 0% (mean over ID tasks, fractions; ± = std over head seeds)",
+                    _series(lp), best > base, f"difference {100 * (best - base):+.2f} pts (gamma={best_k}%)")
+                high = [k for k in lp if k > 10]
+                if high:
+                    worst = lp[max(high)][0]
+                    add("Fig. 2 (ID)", "More noise then hurts ID transfer",
+                        f"LP acc at {max(high)}% < max(LP acc at 5%, 10%)", _series(lp), worst < best,
+                        f"difference {100 * (worst - best):+.2f} pts")
+        else:
+            noisy = {k: v for k, v in lp.items() if k > 0}
+            add("Fig. 2 (OOD)", "Any pre-training noise hurts OOD transfer (even 5%)",
+                "LP acc at every gamma > 0 < LP acc at 0% (mean over OOD targets, fractions)",
+                _series(lp), all(v[0] < base for v in noisy.values()),
+                "differences to 0%: " + ", ".join(f"{k}%: {100 * (v[0] - base):+.2f}" for k, v in noisy.items()))
+            xs = list(lp)
+            rho = _spearman(xs, [lp[k][0] for k in xs])
+            add("Fig. 2 (OOD)", "OOD robustness decreases steadily as noise increases",
+                "Spearman rho(gamma, LP OOD acc) <= -0.9", _series(lp), rho <= -0.9, f"rho = {rho:+.2f}")
+
+    sve = dict(sorted(summary["sve_id"].items()))
+    if 0 in sve and len(sve) >= 3:
+        xs = list(sve)
+        rho = _spearman(xs, [sve[k] for k in xs])
+        add("Fig. 3 (ID)", "SVE of ID test features rises with pre-training noise",
+            "Spearman rho(gamma, SVE) > 0 and SVE at 5% or 10% > SVE at 0% (raw features, Def. 2.1, mean over ID tasks)",
+            _plain(sve), rho > 0 and any(sve.get(k, -np.inf) > sve[0] for k in (5, 10)), f"rho = {rho:+.2f}")
+    lsvr = dict(sorted(summary["lsvr_ood"].items()))
+    if 0 in lsvr and len(lsvr) >= 3:
+        xs = list(lsvr)
+        rho = _spearman(xs, [lsvr[k] for k in xs])
+        add("Fig. 3 (OOD)", "LSVR of OOD test features rises with pre-training noise (dominant singular value shrinks)",
+            "Spearman rho(gamma, LSVR) > 0 and LSVR at every gamma > 0 above LSVR at 0% (mean over OOD targets)",
+            _plain(lsvr), rho > 0 and all(v > lsvr[0] for k, v in lsvr.items() if k > 0), f"rho = {rho:+.2f}")
+
+    heads = summary["heads"]
+    for mlp, nmt in (("MLP", "NMTune"), ("MLP-authors", "NMTune-authors")):
+        if not all(m in heads for m in ("LP", mlp, nmt)):
+            continue
+        tag = "" if nmt == "NMTune" else " [authors' configuration]"
+        for role in ("ID", "OOD"):
+            means = {m: float(np.mean([v[0] for v in heads[m][role]["f1"].values()])) for m in ("LP", mlp, nmt)}
+            add("Fig. 5" + (" (a)" if role == "ID" else " (c)"), f"{role} macro-F1: NMTune > MLP > LP{tag}",
+                "mean over gammas and seeds at 100% data",
+                ", ".join(f"{m}: {_pct(v)}" for m, v in means.items()), means[nmt] > means[mlp] > means["LP"],
+                "per gamma NMTune-MLP: " + ", ".join(
+                    f"{k}%: {100 * (heads[nmt][role]['f1'][k][0] - heads[mlp][role]['f1'][k][0]):+.2f}" for k in heads[nmt][role]["f1"]))
+        f1 = heads[nmt]["ID"]["f1"]
+        if 0 in f1 and len(f1) >= 2:
+            best_noisy = max((v[0], k) for k, v in f1.items() if k > 0)
+            lp_f1 = heads["LP"]["ID"]["f1"]
+            add("Fig. 5 (a)", f"With NMTune the clean backbone is best on ID again (noise effect rectified){tag}",
+                "NMTune ID F1 at 0% >= NMTune ID F1 at every gamma > 0",
+                f"NMTune: {_series(f1)}; LP (100%): {_series(lp_f1)}", f1[0][0] >= best_noisy[0],
+                f"0% minus best noisy ({best_noisy[1]}%): {100 * (f1[0][0] - best_noisy[0]):+.2f} pts")
+        mf1 = heads[mlp]["ID"]["f1"]
+        if 0 in mf1 and 5 in mf1:
+            add("Fig. 5 (a)", f"MLP tuning alone does not remove the effect: the 5% model beats the clean one{tag}",
+                "MLP ID F1 at 5% > at 0%", _series(mf1), mf1[5][0] > mf1[0][0], f"{100 * (mf1[5][0] - mf1[0][0]):+.2f} pts")
+        of1, lof1 = heads[nmt]["OOD"]["f1"], heads["LP"]["OOD"]["f1"]
+        if all(k in d for d in (of1, lof1) for k in (0, 5)):
+            gap_n, gap_l = of1[0][0] - of1[5][0], lof1[0][0] - lof1[5][0]
+            add("Fig. 5 (c)", f"NMTune narrows the OOD gap between the clean and the 5% model{tag}",
+                "|F1(0%) - F1(5%)| smaller with NMTune than with LP (100%)",
+                f"gap NMTune {100 * gap_n:+.2f} pts, LP {100 * gap_l:+.2f} pts", abs(gap_n) < abs(gap_l))
+        sve_m = {m: float(np.mean([v[0] for v in heads[m]["ID"]["sve"].values()])) for m in ("LP", mlp, nmt)}
+        add("Fig. 5 (b)", f"NMTune gives a larger (flatter) SVE of Z on ID than MLP and LP{tag}",
+            "mean SVE(Z) over gammas and seeds", ", ".join(f"{m}: {v:.4f}" for m, v in sve_m.items()),
+            sve_m[nmt] > sve_m[mlp] and sve_m[nmt] > sve_m["LP"])
+        add("Fig. 5 (b)", f"MLP tuning gives a smaller SVE of Z on ID than LP{tag}", "mean SVE(Z): MLP < LP",
+            ", ".join(f"{m}: {v:.4f}" for m, v in sve_m.items()), sve_m[mlp] < sve_m["LP"])
+        lsvr_m = {m: float(np.mean([v[0] for v in heads[m]["OOD"]["lsvr"].values()])) for m in ("LP", mlp, nmt)}
+        add("Fig. 5 (d)", f"NMTune gives a smaller LSVR of Z on OOD than MLP (larger dominant singular value){tag}",
+            "mean LSVR(Z) over gammas and seeds: NMTune < MLP", ", ".join(f"{m}: {v:.4f}" for m, v in lsvr_m.items()),
+            lsvr_m[nmt] < lsvr_m[mlp])
+        add("Fig. 5 (d)", f"MLP tuning gives a larger LSVR of Z on OOD than LP{tag}", "mean LSVR(Z): MLP > LP",
+            ", ".join(f"{m}: {v:.4f}" for m, v in lsvr_m.items()), lsvr_m[mlp] > lsvr_m["LP"])
+    return claims
+
+
+def _claims_markdown(claims, summary, pre, down, meta) -> str:
+    lines = ["# Noisy pre-training study: claims table", ""]
+    lines += [f"Generated by `benchmarks/noisy_pretraining.py` ({meta['profile']} profile). {meta['setup']}", ""]
+    lines += ["## Pre-trained backbones (analogue of the paper's Table 3)", "",
+              "| noise gamma | clean CIFAR-10 test acc (%) | train acc on its noisy labels (%) | corrupted labels fitted (%) | train time (s) | img/s |",
+              "|---|---|---|---|---|---|"]
+    for g, row in sorted(pre.get("gammas", {}).items(), key=lambda kv: int(kv[0])):
+        mem = row.get("memorized_fraction")
+        lines.append(f"| {g}% | {_pct(row['clean_test_acc'])} | {_pct(row['train_acc_noisy_labels'])} | "
+                     f"{'-' if mem is None else _pct(mem)} | {row['train_seconds']} | {row['train_images_per_s']} |")
+    lines += ["", "## Claims", "", "| # | paper | claim | test here | numbers | verdict | note |", "|---|---|---|---|---|---|---|"]
+    for i, c in enumerate(claims, 1):
+        lines.append(f"| {i} | {c['ref']} | {c['claim']} | {c['test']} | {c['numbers']} | {c['verdict']} | {c['note']} |")
+    n_ok = sum(c["verdict"] == "**reproduced**" for c in claims)
+    lines += ["", f"{n_ok} of {len(claims)} claims reproduced at this scale.", ""]
+    lines += ["Caveats: one pre-training run per gamma (run-to-run variance of pre-training is not measured; "
+              "the ± are over downstream head seeds only, which also redraw the LP training subsets); "
+              "small downstream test sets (PACS photo test has "
+              f"{meta.get('pacs_test_n', '?')} images); verdicts are the sign of a difference of means, "
+              "compare the margins with the ± before reading much into a small one.", ""]
+    return "\n".join(lines)
+
+
+def _make_figures(summary: dict[str, Any], down: dict[str, Any], results_dir: Path) -> list[str]:
+    """Fig. 2, 3, 5 analogues (and the normalized spectra, Fig. 11-14) as PNGs; returns the file names."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        _log("matplotlib is absent: figures skipped")
+        return []
+    from sknmtune.plotting import plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
+
+    written = []
+    records = [r for d in down.values() for r in d["records"]]
+
+    # Fig. 2: LP accuracy vs gamma, one line per data fraction; per seed the mean over the role's targets.
+    recs = []
+    for (g, seed, frac, role), vals in _group(records, ("gamma", "seed", "fraction", "role"), method="LP").items():
+        recs.append({"method": f"LP {100 * frac:.0f}% data", "role": role, "noise_rate": g / 100, "accuracy": float(np.mean(vals))})
+    if recs:
+        fig = Figure(figsize=(9, 3.6), layout="constrained")
+        ax = fig.subplots(1, 2)
+        for a, role in zip(ax, ("ID", "OOD")):
+            plot_accuracy_vs_noise(recs, roles=[role], ax=a)
+            a.set_title(f"{role}: linear probing (mean over {role} test sets)")
+        fig.savefig(results_dir / "fig2_accuracy_vs_noise.png", dpi=120)
+        written.append("fig2_accuracy_vs_noise.png")
+
+    # Fig. 3: SVE of ID test features, LSVR of OOD test features, per test set.
+    rates = sorted(int(g) for g in down)
+    if len(rates) >= 2:
+        fig = Figure(figsize=(9, 3.6), layout="constrained")
+        ax = fig.subplots(1, 2)
+        for a, role, metric in zip(ax, ("ID", "OOD"), ("sve", "lsvr")):
+            targets = sorted({s["target"] for d in down.values() for s in d["spectral"] if s["role"] == role})
+            values = {t: [next(s[metric] for s in down[str(g)]["spectral"] if s["target"] == t) for g in rates] for t in targets}
+            plot_metric_vs_noise([g / 100 for g in rates], values, metric=metric.upper(), ax=a)
+            a.set_title(f"{role} test features: {metric.upper()}")
+        fig.savefig(results_dir / "fig3_spectral_vs_noise.png", dpi=120)
+        written.append("fig3_spectral_vs_noise.png")
+
+    # Fig. 5: heads at 100% data: F1 and SVE(Z) on ID, F1 and LSVR(Z) on OOD.
+    recs = []
+    for (g, seed, method, role), vals in _group([r for r in records if r["fraction"] == 1.0], ("gamma", "seed", "method", "role")).items():
+        sub = [r for r in records if r["fraction"] == 1.0 and r["gamma"] == g and r["seed"] == seed and r["method"] == method and r["role"] == role]
+        recs.append({"method": method, "role": role, "noise_rate": g / 100,
+                     **{m: float(np.mean([r[m] for r in sub])) for m in ("f1", "sve", "lsvr")}})
+    if recs:
+        fig = Figure(figsize=(16, 3.8), layout="constrained")
+        ax = fig.subplots(1, 4)
+        for a, role, metric, title in zip(ax, ("ID", "ID", "OOD", "OOD"), ("f1", "sve", "f1", "lsvr"),
+                                          ("(a) ID macro-F1", "(b) ID SVE of Z", "(c) OOD macro-F1", "(d) OOD LSVR of Z")):
+            plot_accuracy_vs_noise(recs, metric=metric, roles=[role], ax=a)
+            a.set_title(title)
+        fig.savefig(results_dir / "fig5_heads_vs_noise.png", dpi=120)
+        written.append("fig5_heads_vs_noise.png")
+
+    # Normalized singular value spectra of the frozen features (paper, Fig. 11-14), one panel row per test set kind.
+    first = next(iter(down.values()), None)
+    if first:
+        targets = list(first["top_singular_values"])
+        id_t = [t for t in targets if any(s["target"] == t and s["role"] == "ID" for s in first["spectral"])][:1]
+        ood_t = [t for t in targets if t not in id_t][:1]
+        fig = Figure(figsize=(9, 6.4), layout="constrained")
+        ax = fig.subplots(2, 2)
+        for row, t in zip(ax, id_t + ood_t):
+            sv = {f"gamma={g}%": np.asarray(d["top_singular_values"][t]) for g, d in down.items()}
+            plot_spectrum(singular_values=sv, groups=(10,), normalize=False, ax=row)
+            row[0].set_title(f"{t}: singular values 1-10 (share of total)")
+        fig.savefig(results_dir / "fig_spectra.png", dpi=120)
+        written.append("fig_spectra.png")
+    return written
+
+
+def _group(records, keys: tuple[str, ...], **where) -> dict[tuple, list[float]]:
+    """Mean-over-targets helper: key tuple -> accuracies of the matching records."""
+    out: dict[tuple, list[float]] = {}
+    for r in records:
+        if all(r[k] == v for k, v in where.items()):
+            out.setdefault(tuple(r[k] for k in keys), []).append(r["accuracy"])
+    return out
+
+
+def write_report(args, profile: str) -> dict[str, Any]:
+    """results.json (summary + claims), claims.md and figures from pretraining.json / downstream.json."""
+    results_dir = Path(args.results_dir)
+    pre = _read_json(results_dir / "pretraining.json")
+    down_all = _read_json(results_dir / "downstream.json")
+    down = down_all.get("gammas", {})
+    summary = summarize(pre, down)
+    claims = build_claims(summary)
+    pacs_n = next((sum(1 for r in d["records"] if r["target"] == "pacs/photo" and r["method"] == "LP"
+                       and r["seed"] == d["records"][0]["seed"] and r["fraction"] == 1.0) for d in down.values()), None)
+    cfg = pre.get("config", {})
+    setup = (f"Backbone `{cfg.get('arch')}` pre-trained at 32x32 on {cfg.get('n_train')} CIFAR-10 (JPEG-75) train images for "
+             f"{cfg.get('epochs')} epochs per noise ratio (SGD, cosine, crop+flip) on {pre.get('device_name', pre.get('device'))}; "
+             f"downstream heads = sknmtune presets ({down_all.get('config', {}).get('lp_preset')}, "
+             f"{down_all.get('config', {}).get('mlp_preset')}, {down_all.get('config', {}).get('nmtune_preset')}; "
+             f"authors' pair with seeds {down_all.get('authors_seeds')}), head seeds {down_all.get('config', {}).get('seeds')}.")
+    meta = {"profile": profile, "setup": setup}
+    first = next(iter(down.values()), None)
+    if first:
+        meta["pacs_test_n"] = "see downstream.json"
+    figures = _make_figures(summary, down, results_dir) if down else []
+    md = _claims_markdown(claims, summary, pre, down, meta)
+    _atomic_write_text(results_dir / "claims.md", md)
+    out = {"profile": profile, "summary": _jsonable(summary), "claims": claims, "figures": figures}
+    _write_json(results_dir / "results.json", out)
+    return out
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Noisy pre-training study (paper Section 2 + Fig. 5) at small scale. Default: CPU-sized.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--tiny", action="store_true", help="smoke run: a few hundred images, 1 epoch, 2 gammas")
+    size.add_argument("--full", action="store_true", help="GPU sizing: all 50k images, bf16, channels_last, data on the GPU")
+    p.add_argument("--arch", default="resnet18", help="timm architecture (e.g. cifar_resnet20)")
+    p.add_argument("--gammas", type=int, nargs="+", help="noise ratios in percent (profile default: 0 5 10 20 30)")
+    p.add_argument("--seed", type=int, default=0, help="pre-training seed (init, batch order, augmentation, noise)")
+    p.add_argument("--epochs", type=int, help="pre-training epochs (profile default)")
+    p.add_argument("--n-train", type=int, help="CIFAR-10 train images, class-balanced (profile default)")
+    p.add_argument("--batch-size", type=int, help="pre-training batch size (profile default)")
+    p.add_argument("--lr", type=float, help="peak SGD learning rate (profile default)")
+    p.add_argument("--seeds", type=int, nargs="+", help="downstream head seeds (profile default)")
+    p.add_argument("--authors-seeds", type=int, nargs="*", help="seeds for the authors'-configuration MLP/NMTune pair "
+                   "(slow on CPU; default: the first head seed on CPU, all on GPU; empty list to skip)")
+    p.add_argument("--fractions", type=float, nargs="+", help="LP training-data fractions (profile default)")
+    p.add_argument("--data-dir", default=str(DEFAULT_CIFAR_DIR), help="folder holding train_jpg.zip and test_jpg.zip")
+    p.add_argument("--results-dir", help="where JSON, figures and claims.md go")
+    p.add_argument("--checkpoint-dir", help="where <arch>_noise<gamma>.pt state dicts go")
+    p.add_argument("--cache-dir", default=str(_DEFAULT_CACHE), help="decoded datasets and feature cache")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--skip-pretraining", action="store_true", help="use existing checkpoints only")
+    p.add_argument("--skip-downstream", action="store_true", help="pre-training only (needs no skorch)")
+    p.add_argument("--report-only", action="store_true", help="only rebuild figures and claims from the JSON files")
+    p.add_argument("--force", action="store_true", help="redo finished gammas")
+    p.add_argument("--partial-every-s", type=float, default=60.0, help="save a resumable pre-training state this often")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars (epoch lines are still printed)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Run the study; returns a process exit code (0 done, 2 data absent)."""
+    args = _parse_args(argv)
+    profile = "tiny" if args.tiny else "full" if args.full else "cpu"
+    prof = _PROFILES[profile]
+    sub = {"cpu": "", "full": "full", "tiny": "tiny"}[profile]
+    if args.results_dir is None:
+        args.results_dir = str(_DEFAULT_CACHE / "noisy_pretraining_tiny" if profile == "tiny" else _DEFAULT_RESULTS / sub)
+    if args.checkpoint_dir is None:
+        args.checkpoint_dir = str(_DEFAULT_CHECKPOINTS / sub)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    args.test_limit, args.ood_limit = prof["test_limit"], prof["ood_limit"]
+    Path(args.results_dir).mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+
+    from sknmtune._utils import resolve_device  # torch-only helper module
+
+    device = resolve_device(args.device)
+    if profile == "full" and device.type != "cuda":
+        _log(f"--full is sized for a GPU but runs on {device}")
+    pc = dict(prof["pretrain"])
+    for k in ("epochs", "n_train", "batch_size", "lr"):
+        if getattr(args, k) is not None:
+            pc[k] = getattr(args, k)
+    cuda = device.type == "cuda"
+    cfg = PretrainConfig(
+        arch=args.arch, n_train=pc["n_train"], epochs=pc["epochs"], batch_size=pc["batch_size"], lr=pc["lr"],
+        momentum=0.9, weight_decay=5e-4, warmup_epochs=pc["warmup_epochs"], seed=args.seed,
+        amp=bool(pc.get("amp", False)) and cuda, channels_last=bool(pc.get("channels_last", False)) and cuda,
+    )
+    gammas = tuple(args.gammas) if args.gammas else prof["gammas"]
+    dc = dict(prof["downstream"])
+    if args.seeds:
+        dc["seeds"] = tuple(args.seeds)
+    if args.fractions:
+        dc["fractions"] = tuple(sorted(args.fractions))
+    dcfg = DownstreamConfig(lp_preset="lp", mlp_preset="mlp", nmtune_preset="nmtune-paper",
+                            pacs_test_fraction=0.4, mnist_test_fraction=0.8, **dc)
+    if args.authors_seeds is None:
+        args.authors_seeds = list(dcfg.seeds if cuda else dcfg.seeds[:1])
+    _log(f"profile={profile} device={device} threads={torch.get_num_threads()} arch={cfg.arch} gammas={list(gammas)} "
+         f"results={args.results_dir} checkpoints={args.checkpoint_dir}")
+
+    if not args.report_only:
+        if args.skip_pretraining:
+            pre = _read_json(Path(args.results_dir) / "pretraining.json")
+        else:
+            if not cifar10_available(args.data_dir):
+                print(f"CIFAR-10 zips not found in {args.data_dir} (train_jpg.zip, test_jpg.zip); nothing to do.", flush=True)
+                return 2
+            pre = run_pretraining(args, cfg, gammas, device)
+        if not args.skip_downstream:
+            from benchmarks.datasets import DatasetUnavailable
+
+            try:
+                run_downstream(args, cfg, dcfg, gammas, pre, device)
+            except DatasetUnavailable as exc:
+                print(f"downstream data absent ({exc}); downstream skipped.", flush=True)
+                return 2
+    if not args.skip_downstream:
+        report = write_report(args, profile)
+        for c in report["claims"]:
+            _log(f"{c['verdict']:>20}  {c['ref']}: {c['claim']}  [{c['numbers']}]")
+    wall = time.perf_counter() - t_start
+    timing_path = Path(args.results_dir) / "timing.json"
+    timing = _read_json(timing_path)
+    timing.setdefault("invocations", []).append({
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - wall)), "wall_seconds": round(wall, 1),
+        "argv": sys.argv[1:] if argv is None else list(argv), "threads": torch.get_num_threads(),
+    })
+    _write_json(timing_path, timing)
+    _log(f"done in {wall / 60:.1f} min; results in {args.results_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

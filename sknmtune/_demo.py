@@ -23,11 +23,12 @@ Nothing is tuned or adjusted after the fact: the table shows what the run measur
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "run_features_demo",
     "shift_images",
     "summarize",
+    "torch_threads",
     "write_outputs",
 ]
 
@@ -58,10 +60,11 @@ DEFAULTS: dict[str, Any] = {
     "quick_epochs": 8,
     "pretrain_epochs": 40,
     "quick_pretrain_epochs": 15,
-    "noise_rates": "0,0.2",
+    "noise_rates": "0,0.05,0.1,0.2,0.3",
     "ood_shift": "blur",
     "config": "paper",
     "test_size": 0.3,
+    "threads": 1,
 }
 
 #: The deterministic shifts that turn held-out digits into the OOD set (pixels scaled to [0, 1]).
@@ -84,6 +87,28 @@ _FEATURE_DIM = 64
 
 
 # --------------------------------------------------------------------------- data
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` intra-op torch threads, restoring the previous setting afterwards.
+
+    The demo's models are tiny: one thread is the fastest setting, and on a busy machine
+    several threads per process can be ten times slower (oversubscription).
+    """
+    import torch
+
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"--threads must be a positive integer, got {n}.")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def parse_noise_rates(text: str) -> list[float]:
@@ -429,49 +454,46 @@ def _pts(x: float) -> str:
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One line stating what the numbers show, with the sampling error they must beat."""
-    parts: list[str] = []
+    """One line stating what the numbers show, next to the sampling error they must beat."""
     by_backbone: dict[str, dict[str, Mapping[str, Any]]] = {}
     for r in rows:
         by_backbone.setdefault(r["backbone"], {})[r["method"]] = r
-    names = list(by_backbone)
     has_ood = all(r.get("ood_acc") is not None for r in rows)
+    parts: list[str] = []
 
-    # Pre-training noise: first vs last backbone, measured with LP (the paper's probe) when present.
-    noisy = [n for n in names if by_backbone[n] and next(iter(by_backbone[n].values())).get("noise_rate") is not None]
-    if len(noisy) >= 2:
-        first, last = by_backbone[noisy[0]], by_backbone[noisy[-1]]
-        probe = "LP" if "LP" in first else next(iter(first))
-        a, b = first[probe], last[probe]
-        text = (f"noise {100 * a['noise_rate']:g}%->{100 * b['noise_rate']:g}%: {probe} ID {_pts(b['id_acc'] - a['id_acc'])} pts"
-                + (f", OOD {_pts(b['ood_acc'] - a['ood_acc'])} pts" if has_ood else "")
-                + f", SVE(F) {a['sve_f_id']:.2f}->{b['sve_f_id']:.2f}")
+    # Pre-training noise: the cleanest vs the noisiest backbone, probed with LP (the paper's protocol).
+    rated = sorted((h for h in by_backbone.values() if next(iter(h.values())).get("noise_rate") is not None),
+                   key=lambda h: next(iter(h.values()))["noise_rate"])
+    if len(rated) >= 2:
+        probe = "LP" if "LP" in rated[0] and "LP" in rated[-1] else next(iter(rated[0]))
+        a, b = rated[0][probe], rated[-1][probe]
+        text = (f"pre-training noise {100 * a['noise_rate']:g}%->{100 * b['noise_rate']:g}% moved {probe} by "
+                f"ID {_pts(b['id_acc'] - a['id_acc'])}" + (f" / OOD {_pts(b['ood_acc'] - a['ood_acc'])}" if has_ood else "")
+                + f" pts, SVE(F) {a['sve_f_id']:.2f}->{b['sve_f_id']:.2f}")
         if has_ood:
             text += f", LSVR(F) {a['lsvr_f_ood']:.2f}->{b['lsvr_f_ood']:.2f}"
         parts.append(text)
 
-    # NMTune against the other heads, per backbone.
-    for name in names:
-        heads = by_backbone[name]
-        if "NMTune" not in heads or len(heads) < 2:
+    # NMTune against each other head, averaged over the backbones.
+    for other in ("MLP", "LP"):
+        pairs = [(h["NMTune"], h[other]) for h in by_backbone.values() if "NMTune" in h and other in h]
+        if not pairs:
             continue
-        nm = heads["NMTune"]
-        gaps = []
-        for other in (m for m in ("LP", "MLP") if m in heads):
-            gap = f"vs {other} ID {_pts(nm['id_acc'] - heads[other]['id_acc'])}"
-            if has_ood:
-                gap += f"/OOD {_pts(nm['ood_acc'] - heads[other]['ood_acc'])}"
-            gaps.append(gap)
-        parts.append(f"{name}: NMTune " + ", ".join(gaps) + " pts")
+        n = len(pairs)
+        where = f"mean over {n} backbones" if n > 1 else "on 1 backbone"
+        text = f"NMTune minus {other} ({where}): ID {_pts(np.mean([a['id_acc'] - b['id_acc'] for a, b in pairs]))}"
+        wins = f"ahead on {sum(a['id_acc'] > b['id_acc'] for a, b in pairs)}/{n} ID"
+        if has_ood:
+            text += f", OOD {_pts(np.mean([a['ood_acc'] - b['ood_acc'] for a, b in pairs]))}"
+            wins += f", {sum(a['ood_acc'] > b['ood_acc'] for a, b in pairs)}/{n} OOD"
+        parts.append(text + f" pts ({wins})" if n > 1 else text + " pts")
 
     # The resolution of these numbers.
     n_test = min(r["n_test"] for r in rows)
-    id_se = max(_binomial_se(r["id_acc"], r["n_test"]) for r in rows)
-    noise_text = f"one accuracy's 2-SE sampling band is ±{200 * id_se:.1f} pts ID (n={n_test})"
+    band = f"±{200 * max(_binomial_se(r['id_acc'], r['n_test']) for r in rows):.1f} ID"
     if has_ood:
-        ood_se = max(_binomial_se(r["ood_acc"], r["n_ood"]) for r in rows)
-        noise_text += f", ±{200 * ood_se:.1f} OOD"
-    parts.append(noise_text + "; smaller gaps are not evidence (single seed)")
+        band += f" / ±{200 * max(_binomial_se(r['ood_acc'], r['n_ood']) for r in rows):.1f} OOD"
+    parts.append(f"one accuracy's 2-SE band is {band} pts (n={n_test}, one seed): gaps inside it are not evidence")
     return "summary: " + "; ".join(parts) + "."
 
 
@@ -502,62 +524,48 @@ def write_outputs(result: DemoResult, output_dir: str | Path, *, plot: bool = Tr
 def _plot(result: DemoResult, out: Path) -> list[Path]:
     from matplotlib.figure import Figure
 
-    from .plotting import (
-        plot_accuracy_by_method,
-        plot_accuracy_vs_noise,
-        plot_metric_vs_noise,
-        plot_spectrum,
-    )
+    from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
 
-    written = []
-    # Spectra: one row per backbone, F against each head's Z (top-20 panel, then the tail).
+    # Spectra: F of every backbone together, then F against each head's Z for the cleanest and the
+    # noisiest backbone (top-20 panel, then the tail), as in the paper's Fig. 11-14.
     names = list(result.spectra)
+    detail = names if len(names) <= 2 else [names[0], names[-1]]
     dim = max(min(m.shape) for s in result.spectra.values() for m in s.values())
     groups = (20,) if dim > 20 else ()
-    n_panels = len(groups) + 1
-    compare_backbones = len(names) > 1
-    n_rows = len(names) + int(compare_backbones)
-    fig = Figure(figsize=(4.2 * n_panels, 3.0 * n_rows), layout="constrained")
-    axes = fig.subplots(n_rows, n_panels, squeeze=False)
-    row = 0
-    if compare_backbones:
-        plot_spectrum({n: s["F"] for n, s in result.spectra.items()}, groups=groups, ax=axes[0])
-        axes[0][0].set_title("ID features F by backbone: " + axes[0][0].get_title())
-        row = 1
-    for n, name in enumerate(names):
-        mats = {("F" if k == "F" else f"Z ({k})"): v for k, v in result.spectra[name].items()}
-        plot_spectrum(mats, groups=groups, ax=axes[row + n])
-        axes[row + n][0].set_title(f"{name}: " + axes[row + n][0].get_title())
-    fig.suptitle("Normalized singular value spectra of the ID test features (F) and head outputs (Z)")
+    rows = ([("ID features F by backbone", {n: s["F"] for n, s in result.spectra.items()})] if len(names) > 1 else [])
+    rows += [(name, {("F" if k == "F" else f"Z ({k})"): v for k, v in result.spectra[name].items()}) for name in detail]
+    fig = Figure(figsize=(4.4 * (len(groups) + 1), 3.1 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), len(groups) + 1, squeeze=False)
+    for ax_row, (title, mats) in zip(axes, rows):
+        plot_spectrum(mats, groups=groups, ax=ax_row)
+        ax_row[0].set_title(f"{title}: {ax_row[0].get_title()}")
+    fig.suptitle("Normalized singular values of the ID test features F and the heads' outputs Z")
     fig.savefig(out / "spectra.png", dpi=110)
-    written.append(out / "spectra.png")
+    written = [out / "spectra.png"]
 
-    # Accuracy: bars per head and backbone, and (several noise ratios) the trends vs noise.
-    records = [{"method": r["method"], "role": role, "accuracy": r[key], "backbone": r["backbone"],
-                "noise_rate": r["noise_rate"]}
+    # Accuracy: against the pre-training noise ratio when there are several (Fig. 2 and 3 of the
+    # paper), else bars per head.
+    records = [{"method": r["method"], "role": role, "accuracy": r[key], "noise_rate": r["noise_rate"]}
                for r in result.rows for role, key in (("ID", "id_acc"), ("OOD", "ood_acc")) if r[key] is not None]
-    with_noise = [r for r in records if r["noise_rate"] is not None]
-    rates = sorted({r["noise_rate"] for r in with_noise})
-    n_cols = len(names) + (2 if len(rates) > 1 else 0)
-    fig = Figure(figsize=(4.2 * n_cols, 3.4), layout="constrained")
-    axes = fig.subplots(1, n_cols, squeeze=False)[0]
-    for ax, name in zip(axes, names):
-        plot_accuracy_by_method([r for r in records if r["backbone"] == name], ax=ax)
-        ax.set_title(name)
-        lo = min(r["accuracy"] for r in records)
-        ax.set_ylim(max(0.0, lo - 0.1), 1.0)
+    rates = sorted({r["noise_rate"] for r in result.rows if r["noise_rate"] is not None})
     if len(rates) > 1:
-        plot_accuracy_vs_noise(with_noise, ax=axes[len(names)])
-        axes[len(names)].set_title("accuracy vs pre-training noise")
-        metrics = {"SVE F (ID)": [], "LSVR F (OOD)": []}
-        for rate in rates:
-            r = next(x for x in result.rows if x["noise_rate"] == rate)
-            metrics["SVE F (ID)"].append(r["sve_f_id"])
-            metrics["LSVR F (OOD)"].append(r["lsvr_f_ood"])
-        if any(v is None for v in metrics["LSVR F (OOD)"]):
-            del metrics["LSVR F (OOD)"]
-        plot_metric_vs_noise(rates, metrics, metric="value", ax=axes[len(names) + 1])
-        axes[len(names) + 1].set_title("backbone spectrum vs pre-training noise")
+        roles = [role for role in ("ID", "OOD") if any(r["role"] == role for r in records)]
+        backbone_rows = [next(x for x in result.rows if x["noise_rate"] == rate) for rate in rates]
+        metrics = [("SVE of F (ID)", "sve_f_id"), ("LSVR of F (OOD)", "lsvr_f_ood")]
+        metrics = [(label, key) for label, key in metrics if all(r[key] is not None for r in backbone_rows)]
+        fig = Figure(figsize=(4.0 * (len(roles) + len(metrics)), 3.4), layout="constrained")
+        axes = fig.subplots(1, len(roles) + len(metrics), squeeze=False)[0]
+        for ax, role in zip(axes, roles):
+            plot_accuracy_vs_noise(records, roles=[role], ax=ax)
+            ax.set_title(f"{role} accuracy")
+        for ax, (label, key) in zip(axes[len(roles):], metrics):
+            plot_metric_vs_noise(rates, {"backbone": [r[key] for r in backbone_rows]}, metric=label, ax=ax)
+            ax.set_title(label)
+    else:
+        fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+        ax = plot_accuracy_by_method(records, ax=fig.add_subplot())
+        ax.set_title(names[0])
+        ax.set_ylim(max(0.0, min(r["accuracy"] for r in records) - 0.1), 1.0)
     fig.savefig(out / "accuracy.png", dpi=110)
     written.append(out / "accuracy.png")
     return written

@@ -63,6 +63,8 @@ class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors become one-line messages instead of a usage dump."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if "required: COMMAND" in message:
+            message = "missing command: choose one of demo, extract, fit, predict, spectrum"
         raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -267,23 +269,188 @@ def _parse_param(text: str) -> tuple[str, Any]:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from . import _demo
 
-    return _demo.run_from_args(args)
+    start = time.perf_counter()
+    epochs = args.epochs or _demo.DEFAULTS["quick_epochs" if args.quick else "epochs"]
+    methods = args.methods.split(",")
+    own_features = bool(args.features or args.labels or args.ood_features or args.ood_labels)
+    own_images = bool(args.images or args.ood_images or args.backbone or args.weights or args.cache_dir)
+    if own_features and own_images:
+        raise _UsageError("use either --features/--labels or --images/--backbone, not both.")
+    if args.ood_features and not args.features:
+        raise _UsageError("--ood-features needs --features.")
+    if own_images and not (args.images and args.backbone):
+        raise _UsageError("--images and --backbone go together (--ood-images, --weights, --cache-dir are optional).")
+    if args.labels and not args.features:
+        raise _UsageError("--labels needs --features.")
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise NotADirectoryError(f"--output-dir {args.output_dir} exists and is not a directory.")
+    if not args.no_plot:
+        _require_matplotlib()
+    log = (lambda msg: print(msg, flush=True)) if not args.quiet else (lambda msg: None)
+
+    with _demo.torch_threads(args.threads):
+        result = _run_demo(args, _demo, epochs, methods, own_features, log)
+    written = _demo.write_outputs(result, args.output_dir, plot=not args.no_plot)
+    print()
+    print(_demo.format_table(result.rows))
+    print()
+    print(_demo.summarize(result.rows))
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    print(f"total wall time {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def _run_demo(
+    args: argparse.Namespace, _demo: Any, epochs: int, methods: list[str], own_features: bool, log: Any
+) -> Any:
+    """The digits demo, or the same heads on the user's features / images."""
+    if own_features or args.images:
+        if own_features:
+            X, y = _features_and_labels(args.features, args.labels, required=True)
+            X_ood = y_ood = None
+            if args.ood_features:
+                X_ood, y_ood = _features_and_labels(args.ood_features, args.ood_labels, required=True)
+            name = Path(args.features).stem
+        else:
+            X, y = _extract_with_labels(args.images, args)
+            X_ood = y_ood = None
+            if args.ood_images:
+                X_ood, y_ood = _extract_with_labels(args.ood_images, args)
+            name = args.backbone
+        return _demo.run_features_demo(
+            X, y, X_ood, y_ood, backbone=name, test_size=args.test_size, methods=methods,
+            config=args.config, epochs=epochs, seed=args.seed, device=args.device, log=log,
+        )
+    return _demo.run_digits_demo(
+        noise_rates=_demo.parse_noise_rates(args.noise_rates), methods=methods, config=args.config,
+        ood_shift=args.ood_shift, epochs=epochs,
+        pretrain_epochs=args.pretrain_epochs or _demo.DEFAULTS["quick_pretrain_epochs" if args.quick else "pretrain_epochs"],
+        seed=args.seed, device=args.device, log=log,
+    )
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "the demo's figures need matplotlib: pip install 'sknmtune[plots]', or pass --no-plot."
+        ) from None
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def read_image_folder(path: str | Path) -> tuple[list[str], np.ndarray | None]:
+    """Image files of a folder: one sub-folder per class (labels = folder names), or a flat folder.
+
+    Returns the sorted file paths and the labels (None for a flat folder).
+    """
+    root = _existing(path, "images folder")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a directory.")
+
+    def images_in(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files: list[Path] = []
+    labels: list[str] = []
+    for folder in classes:
+        found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+        files.extend(found)
+        labels.extend([folder.name] * len(found))
+    if files:
+        return [str(f) for f in files], np.array(labels)
+    flat = images_in(root)
+    if not flat:
+        raise ValueError(f"no images ({', '.join(_IMAGE_SUFFIXES)}) found in {root} or its class sub-folders.")
+    return [str(f) for f in flat], None
+
+
+def _read_extract_input(path: str | Path) -> tuple[Any, np.ndarray | None]:
+    """The samples of INPUT (image file paths, an image array or text lines) and any labels it carries."""
+    path = _existing(path, "input")
+    if path.is_dir():
+        return read_image_folder(path)
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        lines = [line.rstrip("\r\n") for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line for line in lines if line.strip()]
+        if not lines:
+            raise ValueError(f"{path} has no non-empty lines.")
+        return lines, None
+    if suffix in (".npy", ".npz"):
+        data = _load_array(path, "input file")
+        if suffix == ".npz":
+            with data:
+                if "X" not in data.files:
+                    raise ValueError(f"{path} has no array named 'X' (it holds {sorted(data.files)}).")
+                X = data["X"]
+                y = _as_labels(data["y"], path, len(X)) if "y" in data.files else None
+        else:
+            X, y = data, None
+        if X.ndim not in (3, 4) or X.dtype.kind not in "fiu":
+            raise ValueError(
+                f"{path}: expected an image array (N, H, W), (N, H, W, C) or (N, C, H, W); got shape {X.shape} "
+                f"and dtype {X.dtype}. (Features are already features: use 'sknmtune fit' directly.)"
+            )
+        return X, y
+    raise ValueError(
+        f"unsupported input {path}: give an images folder, an image array (.npy/.npz) or a text file (.txt)."
+    )
+
+
+def extract_features(
+    input_path: str | Path,
+    *,
+    backbone: str,
+    weights: str | None = None,
+    pretrained: bool = True,
+    cache_dir: str | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    labels: np.ndarray | None = None,
+    verbose: int = 0,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features of INPUT with a named backbone through :class:`~sknmtune.FrozenBackboneTransformer`."""
+    from .backbones import FrozenBackboneTransformer
+
+    samples, y = _read_extract_input(input_path)
+    if weights is not None:
+        _existing(weights, "weights file")
+    if labels is not None:
+        y = _as_labels(labels, Path(input_path), len(samples))
+    extractor = FrozenBackboneTransformer(
+        backbone, weights=weights, pretrained=pretrained, cache=cache_dir, batch_size=batch_size,
+        device=device, verbose=verbose,
+    )
+    return extractor.fit_transform(samples), y
+
+
+def _extract_with_labels(images: str, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    X, y = extract_features(
+        images, backbone=args.backbone, weights=args.weights, pretrained=args.pretrained,
+        cache_dir=args.cache_dir, device=args.device, verbose=0 if args.quiet else 1,
+    )
+    if y is None:
+        raise ValueError(f"{images} has no class sub-folders, so it has no labels; the demo needs them.")
+    return X, y
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from . import _demo
-
     out = _check_output(args.output, _FEATURE_SUFFIXES)
     start = time.perf_counter()
-    X, y = _demo.extract_features(
+    X, y = extract_features(
         args.input,
         backbone=args.backbone,
         weights=args.weights,
+        pretrained=args.pretrained,
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         device=args.device,
         labels=read_labels(args.labels) if args.labels else None,
-        progress=not args.quiet,
+        verbose=0 if args.quiet else 1,
     )
     write_features(out, X, y)
     labels = "no labels" if y is None else f"{len(np.unique(y))} classes"
@@ -299,8 +466,16 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .persistence import save
 
     out = Path(args.output)
+    if out.is_dir():
+        raise IsADirectoryError(f"output file {out} is a directory.")
     X, y = _features_and_labels(args.features, args.labels, required=True)
     overrides = dict(_parse_param(p) for p in args.set)
+    unknown = sorted(set(overrides) - set(NMTuneClassifier().get_params()))
+    if unknown:
+        raise _UsageError(
+            f"unknown parameter(s) {', '.join(unknown)} for --set; NMTuneClassifier takes "
+            f"{', '.join(NMTuneClassifier().get_params())}."
+        )
     for name in ("max_epochs", "random_state", "device"):
         value = getattr(args, name)
         if value is not None:
@@ -309,6 +484,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     clf.fit(X, y)
     seconds = time.perf_counter() - start
+    out.parent.mkdir(parents=True, exist_ok=True)
     save(clf, out)
     print(
         f"fitted {args.preset!r} on {X.shape[0]} x {X.shape[1]} features, {len(clf.classes_)} classes "
@@ -492,6 +668,9 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{k}: " + ", ".join(v.values()) for k, v in CONFIGS.items()))
     demo.add_argument("--quick", action="store_true", help="fewer epochs (a smoke test in seconds)")
     demo.add_argument("--no-plot", action="store_true", help="do not write figures (no matplotlib needed)")
+    demo.add_argument("--quiet", action="store_true", help="print only the final table and summary")
+    demo.add_argument("--threads", type=_positive_int, default=DEFAULTS["threads"],
+                      help="torch CPU threads; the demo's models are tiny and one thread is fastest")
     _add_device(demo)
     own = demo.add_argument_group("your own data (instead of the digits backbones)")
     own.add_argument("--features", help="ID features (.npy or .npz with X, y); split into train/test by --test-size")
@@ -501,7 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--images", help="ID images folder (one sub-folder per class); needs --backbone")
     own.add_argument("--ood-images", help="OOD images folder with the same class sub-folders")
     own.add_argument("--backbone", help="backbone for --images (see 'sknmtune extract --help')")
-    own.add_argument("--weights", help="checkpoint file for --backbone (default: random init)")
+    own.add_argument("--weights", help="local checkpoint file for a timm --backbone")
+    own.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
+                     help="timm --backbone: download timm's pretrained weights (--no-pretrained: random init)")
     own.add_argument("--cache-dir", help="feature cache directory for --images")
     own.add_argument("--test-size", type=float, default=DEFAULTS["test_size"],
                      help="fraction of your ID data held out for the ID accuracy")
@@ -528,7 +709,10 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("input", help="images folder, image array (.npy/.npz) or text file (.txt)")
     extract.add_argument("-o", "--output", required=True, help="features file to write (.npz or .npy)")
     extract.add_argument("--backbone", required=True, help="backbone name (a timm model, or a text model)")
-    extract.add_argument("--weights", help="checkpoint file to load into the backbone (default: random init)")
+    extract.add_argument("--weights", help="local checkpoint file to load into a timm backbone")
+    extract.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
+                         help="timm backbones: download timm's pretrained weights (--no-pretrained: seeded random "
+                              "init, works offline); ignored with --weights")
     extract.add_argument("--labels", help="labels file for INPUT (overrides folder names / the .npz's y)")
     extract.add_argument("--cache-dir", help="directory of the feature cache (default: no cache)")
     extract.add_argument("--batch-size", type=_positive_int, default=64, help="inference batch size")

@@ -326,7 +326,9 @@ def iter_image_batches(
         for start in range(0, len(indices), batch_size):
             pos = indices[start : start + batch_size]
             chunk = arr[pos[0] : pos[-1] + 1] if contiguous else arr[pos]
-            x = torch.from_numpy(np.ascontiguousarray(chunk))
+            if not (chunk.flags.writeable and chunk.flags.c_contiguous):
+                chunk = np.array(chunk)
+            x = torch.from_numpy(chunk)
             if pin:
                 x = x.pin_memory()
             x = x.to(device, non_blocking=pin)

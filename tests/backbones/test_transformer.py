@@ -1,0 +1,97 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sknmtune.backbones import FrozenBackboneTransformer
+from sknmtune.backbones._transformer import _resolve_kind
+
+
+@parametrize_with_checks([FrozenBackboneTransformer(torch.nn.Tanh(), device="cpu")])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_kind_resolution(counting_net, counter):
+    assert _resolve_kind(counting_net, "auto") == "module"
+    assert _resolve_kind(counter, "auto") == "callable"
+    assert _resolve_kind("resnet50.a1_in1k", "auto") == "timm"
+    assert _resolve_kind("timm/resnet18.a1_in1k", "auto") == "timm"
+    assert _resolve_kind("cifar_resnet56", "auto") == "timm"
+    with pytest.raises(ValueError, match="Unknown backbone 'not_a_model'.*nn.Module, or a callable"):
+        _resolve_kind("not_a_model", "auto")
+    with pytest.raises(TypeError, match="Unsupported backbone"):
+        _resolve_kind(3, "auto")
+
+
+def test_clone_and_get_params_hold_the_spec_not_the_model(images):
+    t = FrozenBackboneTransformer("cifar_resnet20", pretrained=False, device="cpu").fit(images)
+    params = clone(t).get_params()
+    assert params["backbone"] == "cifar_resnet20"
+    assert not any(isinstance(v, torch.nn.Module) for v in params.values())
+    assert "_backend" not in vars(clone(t))
+
+
+def test_named_backbone_pickles_without_weights_and_reloads(images):
+    t = FrozenBackboneTransformer("cifar_resnet20", pretrained=False, device="cpu")
+    before = t.fit_transform(images)
+    blob = pickle.dumps(t)
+    assert len(blob) < 5_000  # the ResNet-20 weights alone are ~1 MB
+    np.testing.assert_allclose(pickle.loads(blob).transform(images), before, atol=1e-6)
+
+
+def test_module_backbone_pickles_with_its_module(counting_net):
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    t = FrozenBackboneTransformer(counting_net, device="cpu")
+    before = t.fit_transform(X)
+    again = pickle.loads(pickle.dumps(t))
+    assert again.backbone is not counting_net
+    np.testing.assert_array_equal(again.transform(X), before)
+
+
+def test_joblib_round_trip_of_a_fitted_pipeline(images, tmp_path):
+    from sknmtune import NMTuneClassifier
+
+    X = np.concatenate([images] * 4)
+    y = np.arange(len(X)) % 2
+    pipe = Pipeline([
+        ("backbone", FrozenBackboneTransformer("cifar_resnet20", pretrained=False, device="cpu")),
+        ("head", NMTuneClassifier(max_epochs=2, batch_size=8, device="cpu", random_state=0)),
+    ]).fit(X, y)
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    loaded = joblib.load(tmp_path / "pipe.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_feature_names_and_pandas_output(counter):
+    X = np.ones((3, 2))
+    t = FrozenBackboneTransformer(counter).set_output(transform="pandas")
+    with pytest.raises(Exception, match="only after transform"):
+        FrozenBackboneTransformer(counter).get_feature_names_out()
+    df = t.fit_transform(X)
+    assert list(df.columns) == ["frozenbackbonetransformer0", "frozenbackbonetransformer1"]
+
+
+def test_set_params_reloads_the_backbone(counting_net, counter):
+    X = np.ones((3, 4), np.float32)
+    t = FrozenBackboneTransformer(counting_net, device="cpu")
+    assert t.fit_transform(X).shape == (3, 3)
+    t.set_params(backbone=counter)
+    assert t.transform(X).shape == (3, 2)
+
+
+def test_progress_bar_when_verbose(counter, capsys):
+    FrozenBackboneTransformer(counter, verbose=1).transform(np.ones((3, 2)))
+    assert "Extracting" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [{"batch_size": 0}, {"max_retries": -1}, {"retry_on": (ValueError, 3)}, {"num_workers": -2},
+                                 {"backoff": -1.0}])
+def test_invalid_parameters(counter, bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        FrozenBackboneTransformer(counter, **bad).fit(np.ones((2, 2)))
