@@ -108,7 +108,7 @@ SCALES = {
     "quick": Scale(
         name="quick", seeds=(0,), max_epochs=10, sst2_train=2000, val_cap=500, train_cap=2000,
         test_cap=500, ood_cap=300, tasks=("sst2", "pacs-photo", "digits"), backbones=("minilm", "cifar_resnet20"),
-        candidates=("lp", "mlp", "nmtune-paper", "paper-lambda0.1", "mlp-authors", "nmtune-authors"),
+        candidates=("lp", "mlp", "nmtune-paper", "paper-lambda0.1", "paper-std", "mlp-authors", "nmtune-authors"),
         file_stem="accuracy_quick",
     ),
 }
@@ -319,11 +319,18 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
     "paper-depth3": ("nmtune-paper", {"mlp_depth": 3}),
     "mlp-10ep": ("mlp", {"max_epochs": 10}),
     "paper-10ep": ("nmtune-paper", {"max_epochs": 10}),
+    "lp-std": ("lp", {}),
+    "mlp-std": ("mlp", {}),
+    "paper-std": ("nmtune-paper", {}),
     "mlp-authors": ("mlp-authors", {}),
     "nmtune-authors": ("nmtune-authors", {}),  # lambda = 1, weights 1/0.04/0.001, top-5, 4D+BN+residual
     "authors-lambda0.1": ("nmtune-authors", {"reg_lambda": 0.1}),
     "authors-lambda10": ("nmtune-authors", {"reg_lambda": 10.0}),
 }
+
+# candidates whose features are standardized first (StandardScaler in a Pipeline): a usage question,
+# not an NMTuneClassifier parameter, so they inform the docs but cannot become the default
+STANDARDIZED = frozenset({"lp-std", "mlp-std", "paper-std"})
 
 METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default")
 METHOD_LABELS = {
@@ -392,7 +399,13 @@ def _clean(obj: Any) -> Any:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, json.dumps(_clean(obj), indent=1) + "\n")
+    """Pretty JSON; a list of records is written one record per line (compact and diff-friendly)."""
+    obj = _clean(obj)
+    if isinstance(obj, list):
+        text = "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in obj) + "\n]\n"
+    else:
+        text = json.dumps(obj, indent=1) + "\n"
+    _atomic_write(path, text)
 
 
 # =========================================================================== features
@@ -442,21 +455,28 @@ def _candidate_names(scale: Scale) -> list[str]:
     return list(scale.candidates or CANDIDATES)
 
 
-def run_validation(job: JobFeatures, scale: Scale, n_jobs: int, device: str) -> list[dict[str, Any]]:
-    """GridSearchCV over every candidate configuration, scored on the held-out validation split."""
+def run_validation(job: JobFeatures, scale: Scale, names: list[str], n_jobs: int, device: str) -> list[dict[str, Any]]:
+    """GridSearchCV over the candidate configurations ``names``, scored on the held-out validation split."""
     from sklearn.metrics import f1_score, make_scorer
     from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
     from sknmtune import NMTuneClassifier, SpectralScorer
 
-    names = _candidate_names(scale)
-    grid = [{k: [v] for k, v in candidate_params(n, scale.max_epochs).items()} for n in names]
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # one grid point per candidate; the pipeline's first step standardizes the features or passes them
+    grid = [
+        {"scale": [StandardScaler() if n in STANDARDIZED else "passthrough"],
+         **{f"clf__{k}": [v] for k, v in candidate_params(n, scale.max_epochs).items()}}
+        for n in names
+    ]
     (Ftr, ytr), (Fva, yva) = job.splits["train"], job.splits["val"]
     X = np.concatenate([Ftr, Fva])
     y = np.concatenate([ytr, yva])
     folds = np.r_[np.full(len(ytr), -1), np.zeros(len(yva), dtype=int)]
     search = GridSearchCV(
-        NMTuneClassifier(random_state=0, device=device),
+        Pipeline([("scale", "passthrough"), ("clf", NMTuneClassifier(random_state=0, device=device))]),
         grid,
         scoring={
             "accuracy": "accuracy",
@@ -474,11 +494,13 @@ def run_validation(job: JobFeatures, scale: Scale, n_jobs: int, device: str) -> 
         search.fit(X, y)
     res = search.cv_results_
     rows = []
-    for i, params in enumerate(res["params"]):
-        name = next(n for n in names if candidate_params(n, scale.max_epochs) == params)
+    for i, (name, searched) in enumerate(zip(names, res["params"])):  # ParameterGrid keeps the list order
+        params = candidate_params(name, scale.max_epochs)
+        if {k.removeprefix("clf__"): v for k, v in searched.items() if k != "scale"} != params:
+            raise RuntimeError(f"GridSearchCV result {i} does not match candidate {name!r}")
         rows.append({
             "task": job.task.name, "backbone": job.backbone.name, "modality": job.task.modality,
-            "family": job.backbone.family, "candidate": name, "params": params,
+            "family": job.backbone.family, "candidate": name, "params": params, "standardized": name in STANDARDIZED,
             "val_accuracy": res["mean_test_accuracy"][i], "val_macro_f1": res["mean_test_macro_f1"][i],
             "val_sve_Z": res["mean_test_sve"][i], "val_lsvr_Z": -res["mean_test_neg_lsvr"][i],
             "fit_seconds": res["mean_fit_time"][i], "n_train": len(ytr), "n_val": len(yva), "seed": 0,
@@ -491,7 +513,7 @@ def run_validation(job: JobFeatures, scale: Scale, n_jobs: int, device: str) -> 
 
 
 def decide_default(val_rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pick the NMTune candidate with the best mean validation accuracy, text and vision weighted equally.
+    """Pick the NMTune candidate (raw features) with the best mean validation accuracy, text and vision weighted equally.
 
     For each candidate: the mean over (task, backbone) pairs within each modality, then the mean of
     the modality means. Only candidates scored on every pair compete. Returns the table and the choice.
@@ -515,9 +537,10 @@ def decide_default(val_rows: list[dict[str, Any]]) -> dict[str, Any]:
             "candidate": cand, "score": float(np.mean(list(mod_means.values()))),
             **{f"val_{m}": v for m, v in mod_means.items()},
             "is_nmtune": params[cand].get("reg_lambda", 0) > 0 and params[cand].get("mlp_depth", 0) > 0,
+            "standardized": cand in STANDARDIZED,
         })
     table.sort(key=lambda row: -row["score"])
-    nmtune = [row for row in table if row["is_nmtune"]]
+    nmtune = [row for row in table if row["is_nmtune"] and not row["standardized"]]
     if not nmtune:
         raise RuntimeError("no NMTune candidate was scored on every (task, backbone) pair")
     choice = nmtune[0]["candidate"]
@@ -544,7 +567,9 @@ def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spe
     if method == "logreg":
         extra["chosen_C"] = float(np.atleast_1d(estimator[-1].C_)[0])
     else:
-        extra["params"] = {k: v for k, v in estimator.get_params().items() if k not in ("verbose",)}
+        extra["max_epochs"] = estimator.max_epochs
+        if method == "nmtune-default":
+            extra["params"] = {k: v for k, v in estimator.get_params().items() if k not in ("verbose", "device", "random_state")}
     records = []
     for key, role, domain in job.test_splits():
         F, y = job.splits[key]
@@ -558,8 +583,7 @@ def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spe
             "method": method, "seed": seed,
             "accuracy": accuracy_score(y, pred), "macro_f1": f1_score(y, pred, average="macro"),
             "sve_F": spec_F[key][0], "lsvr_F": spec_F[key][1], "sve_Z": sve_Z, "lsvr_Z": lsvr_Z,
-            "fit_seconds": fit_seconds, "n_train": len(ytr), "n_test": len(y), "n_features": F.shape[1],
-            "note": job.notes[key], "train_note": job.notes["train"], **extra,
+            "fit_seconds": fit_seconds, "n_train": len(ytr), "n_test": len(y), "n_features": F.shape[1], **extra,
         })
     return records
 
@@ -686,13 +710,20 @@ def _spectral_table(records: list[dict[str, Any]]) -> str:
 
 
 def _validation_table(decision: dict[str, Any]) -> str:
-    lines = ["| rank | candidate | NMTune? | mean val acc (text) | mean val acc (vision) | score (mean of the two) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| rank | candidate | what it changes | NMTune? | mean val acc (text) | mean val acc (vision) | score (mean of the two) |",
+             "|---|---|---|---|---|---|---|"]
     for i, row in enumerate(decision["table"], 1):
         name = f"**{row['candidate']}**" if row["candidate"] == decision["choice"] else row["candidate"]
-        lines.append(f"| {i} | {name} | {'yes' if row['is_nmtune'] else 'no'} | {_fmt(row.get('val_text', float('nan')))} "
+        lines.append(f"| {i} | {name} | {_describe_candidate(row['candidate'])} | {'yes' if row['is_nmtune'] else 'no'} "
+                     f"| {_fmt(row.get('val_text', float('nan')))} "
                      f"| {_fmt(row.get('val_image', float('nan')))} | {_fmt(row['score'])} |")
     return "\n".join(lines)
+
+
+def _describe_candidate(name: str) -> str:
+    base, changes = CANDIDATES[name]
+    text = f"preset `{base}`" + ("".join(f", {k}={v}" for k, v in changes.items()))
+    return text + (", StandardScaler first" if name in STANDARDIZED else "")
 
 
 def _paired_diffs(records: list[dict[str, Any]], a: str, b: str, role: str, family: str = "all") -> tuple[float, int, int]:
@@ -800,7 +831,7 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
         + "; do not edit by hand. Accuracies in %, mean ± std over seeds "
         f"({', '.join(map(str, scale.seeds))}); per seed, each (task, backbone) pair first averages its test domains.",
         "",
-        f"Runtime: {meta.get('runtime', {})}. Machine: {meta.get('machine', '')}.",
+        f"Runtime: {_runtime_text(meta)}. Machine: {meta.get('machine', '')}.",
         "",
         "## Summary",
         "",
@@ -830,11 +861,9 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
         "## Data",
         "",
     ]
-    notes = sorted({(r["task"], r["backbone"], r["train_note"]) for r in records})
-    for task, backbone, note in notes:
-        parts.append(f"- {task} / {backbone}: train = {note}")
-    for domain_note in sorted({(r["task"], r["test_domain"], r["note"]) for r in records if r["backbone"] in ("minilm", "cifar_resnet20")}):
-        parts.append(f"- {domain_note[0]} test `{domain_note[1]}`: {domain_note[2]}")
+    for task, notes in meta.get("data", {}).items():
+        parts.append(f"- **{task}** ({TASKS[task].description}):")
+        parts += [f"    - {split}: {note}" for split, note in notes.items()]
     skipped = meta.get("skipped", [])
     if skipped:
         parts += ["", "## Skipped", ""] + [f"- {s}" for s in skipped]
@@ -843,6 +872,19 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
     if scale.name == "full":
         _update_readme(records, decision, meta)
     _log(f"report written: results/{stem}.md, " + ", ".join(plots))
+
+
+def _runtime_text(meta: dict[str, Any]) -> str:
+    runs = meta.get("runtime", {}).get("runs", [])
+    if not runs:
+        return "unknown"
+    sums = {k: sum(r[k] for r in runs) for k in ("features_s", "validation_s", "benchmark_s", "total_s")}
+    last = runs[-1]
+    return (
+        f"{sums['total_s'] / 60:.1f} min over {len(runs)} invocation(s) (feature extraction {sums['features_s'] / 60:.1f} min, "
+        f"validation study {sums['validation_s'] / 60:.1f} min, benchmark fits {sums['benchmark_s'] / 60:.1f} min; "
+        f"last invocation {last['total_s'] / 60:.1f} min with --jobs {last['jobs']})"
+    )
 
 
 def _update_readme(records: list[dict[str, Any]], decision: dict[str, Any] | None, meta: dict[str, Any]) -> None:
@@ -855,7 +897,7 @@ def _update_readme(records: list[dict[str, Any]], decision: dict[str, Any] | Non
     block = [README_START, "", summary_table(records), ""]
     if decision:
         block.append(f"Validation-chosen NMTune default: `{decision['choice']}` = `{json.dumps(decision['params'])}`.")
-    block += [f"Runtime: {meta.get('runtime', {})}.", "", README_END]
+    block += [f"Runtime: {_runtime_text(meta)}.", "", README_END]
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
     _atomic_write(README, text[:start] + "\n".join(block) + text[end:])
 
@@ -878,6 +920,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", choices=METHODS, help="subset of methods")
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits (processes, 1 torch thread each); default 2")
     parser.add_argument("--device", default="cpu", help="device for the heads (default cpu: this is a CPU benchmark)")
+    parser.add_argument("--extract-only", action="store_true", help="only extract (and cache) the features")
     parser.add_argument("--fresh", action="store_true", help="discard previous results of this scale first")
     args = parser.parse_args(argv)
 
@@ -930,6 +973,9 @@ def main(argv: list[str] | None = None) -> int:
             jobs.append(job)
     t_features = time.perf_counter() - t0
     torch.set_num_threads(1)
+    if args.extract_only:
+        _log(f"features ready ({t_features:.0f}s); --extract-only: stopping here")
+        return 0
     if not jobs:
         _log("nothing to run: every task or backbone was skipped (see the messages above)")
         return 0
@@ -937,15 +983,20 @@ def main(argv: list[str] | None = None) -> int:
     # ---- phase 2: validation study (resumable per job)
     t0 = time.perf_counter()
     validation = _read_json(val_path, {"rows": []})
-    done_val = {(r["task"], r["backbone"]) for r in validation["rows"]}
+    wanted = _candidate_names(scale)
+    validation["rows"] = [r for r in validation["rows"] if r["candidate"] in wanted]
+    done_val = {(r["task"], r["backbone"], r["candidate"]) for r in validation["rows"]}
     for job in jobs:
-        if (job.task.name, job.backbone.name) in done_val:
+        pending = [n for n in wanted if (job.task.name, job.backbone.name, n) not in done_val]
+        if not pending:
             continue
-        _log(f"validation study {job.task.name}/{job.backbone.name}: {len(_candidate_names(scale))} candidates")
-        rows = run_validation(job, scale, args.jobs, args.device)
+        _log(f"validation study {job.task.name}/{job.backbone.name}: {len(pending)} candidates")
+        rows = run_validation(job, scale, pending, args.jobs, args.device)
         validation["rows"].extend(rows)
-        best = max(rows, key=lambda r: r["val_accuracy"] if r["val_accuracy"] is not None else -1)
-        _log(f"  best on validation: {best['candidate']} ({best['val_accuracy']:.3f})")
+        mine = [r for r in validation["rows"] if (r["task"], r["backbone"]) == (job.task.name, job.backbone.name)]
+        best = max(mine, key=lambda r: r["val_accuracy"] if r["val_accuracy"] is not None else -1)
+        _log(f"  best on validation: {best['candidate']} ({best['val_accuracy']:.3f}); "
+             + ", ".join(f"{r['candidate']} {r['val_accuracy']:.3f}" for r in rows if r["val_accuracy"] is not None))
         _write_json(val_path, validation)
     t_validation = time.perf_counter() - t0
 
@@ -985,12 +1036,12 @@ def main(argv: list[str] | None = None) -> int:
     t_bench = time.perf_counter() - t0
 
     total = time.perf_counter() - t_start
-    runtime = meta.get("runtime", {})
-    this_run = {"features_s": round(t_features, 1), "validation_s": round(t_validation, 1),
-                "benchmark_s": round(t_bench, 1), "total_s": round(total, 1), "jobs": args.jobs}
-    runtime = {"last_run": this_run}
+    this_run = {"finished": time.strftime("%Y-%m-%d %H:%M"), "features_s": round(t_features, 1),
+                "validation_s": round(t_validation, 1), "benchmark_s": round(t_bench, 1), "total_s": round(total, 1),
+                "jobs": args.jobs, "records": len(records), "args": argv if argv is not None else sys.argv[1:]}
+    runtime = {"runs": meta.get("runtime", {}).get("runs", []) + [this_run]}
     meta = {"runtime": runtime, "machine": _machine(), "skipped": skipped, "scale": scale.name,
-            "unavailable_backbones": unavailable}
+            "unavailable_backbones": unavailable, "data": {j.task.name: j.notes for j in jobs}}
     _write_json(meta_path, meta)
     render_report(scale, meta)
     _log(f"done in {total / 60:.1f} min (features {t_features:.0f}s, validation {t_validation:.0f}s, benchmark {t_bench:.0f}s)")

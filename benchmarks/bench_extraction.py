@@ -11,8 +11,8 @@ array, convert and normalize with torch ops, ``forward_head(forward_features(x),
 under ``inference_mode``, collect numpy rows (for MiniLM: tokenizer -> transformer -> mean pooling ->
 L2 normalization over the same length-sorted batches). The transformer adds input validation, the
 preallocated output and batch bookkeeping; images already have the model's size (``crop_pct=1``), so
-neither side resizes. Each pair runs interleaved ``--rounds`` times after a warm-up; the ratio uses the
-best time of each side, which is the least sensitive to other load on a shared machine.
+neither side resizes. Each pair runs interleaved ``--rounds`` times after a warm-up (see ``compare``
+for the three ratio estimates, chosen to resist other load on a shared machine).
 
 Usage::
 
@@ -71,34 +71,50 @@ def bare_text_loop(st_model, sentences: list[str], batch_size: int) -> np.ndarra
     return out
 
 
-def timed(fn) -> tuple[float, np.ndarray]:
-    t0 = time.perf_counter()
+def timed(fn) -> tuple[float, float, np.ndarray]:
+    """Wall seconds, process CPU seconds and the result of ``fn()``."""
+    w0, c0 = time.perf_counter(), time.process_time()
     result = fn()
-    return time.perf_counter() - t0, result
+    return time.perf_counter() - w0, time.process_time() - c0, result
 
 
-def compare(name: str, n: int, bare, ours, rounds: int) -> dict:
+def compare(name: str, data, bare, ours, rounds: int, warmup: int) -> dict:
+    """Interleave ``bare(data)`` and ``ours(data)`` ``rounds`` times (alternating which goes first)
+    after a warm-up on ``data[:warmup]``.
+
+    Three ratios (transformer throughput / bare throughput): from the best wall time of each side, the
+    median of the per-round ratios (each round's two runs are adjacent in time, so slow drifts in the
+    machine's load cancel), and from the total process CPU time.
+    """
+    n = len(data)
     log(f"{name}: warm-up")
-    bare()
-    ours()
-    t_bare, t_ours = [], []
+    bare(data[:warmup])
+    ours(data[:warmup])
+    wall = {"bare": [], "ours": []}
+    cpu = {"bare": [], "ours": []}
+    outputs = {}
+    fns = {"bare": lambda: bare(data), "ours": lambda: ours(data)}
     for r in range(rounds):
-        tb, ref = timed(bare)
-        to, got = timed(ours)
-        t_bare.append(tb)
-        t_ours.append(to)
-        log(f"{name}: round {r + 1}/{rounds}: bare {n / tb:.1f}/s, transformer {n / to:.1f}/s")
-    diff = float(np.abs(ref - got).max())
+        for side in (("bare", "ours") if r % 2 == 0 else ("ours", "bare")):
+            w, c, outputs[side] = timed(fns[side])
+            wall[side].append(w)
+            cpu[side].append(c)
+        log(f"{name}: round {r + 1}/{rounds}: bare {n / wall['bare'][-1]:.1f}/s, transformer {n / wall['ours'][-1]:.1f}/s")
+    paired = [b / o for b, o in zip(wall["bare"], wall["ours"])]
     result = {
         "n_samples": n,
-        "bare_samples_per_s": n / min(t_bare),
-        "transformer_samples_per_s": n / min(t_ours),
-        "ratio": min(t_bare) / min(t_ours),
-        "bare_times_s": t_bare,
-        "transformer_times_s": t_ours,
-        "max_abs_diff": diff,
+        "bare_samples_per_s_best": n / min(wall["bare"]),
+        "transformer_samples_per_s_best": n / min(wall["ours"]),
+        "ratio_best": min(wall["bare"]) / min(wall["ours"]),
+        "ratio_median_paired": float(np.median(paired)),
+        "ratio_cpu_time": sum(cpu["bare"]) / sum(cpu["ours"]),
+        "paired_ratios": paired,
+        "bare_wall_s": wall["bare"], "transformer_wall_s": wall["ours"],
+        "bare_cpu_s": cpu["bare"], "transformer_cpu_s": cpu["ours"],
+        "max_abs_diff": float(np.abs(outputs["bare"] - outputs["ours"]).max()),
     }
-    log(f"{name}: ratio {result['ratio']:.3f} (max |diff| {diff:.2e})")
+    log(f"{name}: ratio best {result['ratio_best']:.3f}, median paired {result['ratio_median_paired']:.3f}, "
+        f"CPU time {result['ratio_cpu_time']:.3f} (max |diff| {result['max_abs_diff']:.1e})")
     return result
 
 
@@ -114,8 +130,8 @@ def bench_images(size: int, n: int, batch_size: int, rounds: int) -> dict:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the transformer's seeded init: both sides run identical weights
         model = timm.create_model("resnet18", pretrained=False).eval()
-    res = compare(f"resnet18 {size}x{size}", n, lambda: bare_image_loop(model, images, batch_size),
-                  lambda: ext.transform(images), rounds)
+    res = compare(f"resnet18 {size}x{size}", images, lambda x: bare_image_loop(model, x, batch_size),
+                  ext.transform, rounds, 2 * batch_size)
     res.update(model="resnet18 (timm, random init)", image_size=size, batch_size=batch_size)
     return res
 
@@ -138,9 +154,9 @@ def bench_text(n: int, batch_size: int, rounds: int) -> dict:
     sentences = synthetic_sentences(n)
     st_model = SentenceTransformer(path, device="cpu")
     ext = FrozenBackboneTransformer(path, batch_size=batch_size, device="cpu").fit(sentences[:1])
-    res = compare("MiniLM sentences", n, lambda: bare_text_loop(st_model, sentences, batch_size),
-                  lambda: ext.transform(sentences), rounds)
-    t, _ = timed(lambda: st_model.encode(sentences, batch_size=batch_size))
+    res = compare("MiniLM sentences", sentences, lambda x: bare_text_loop(st_model, x, batch_size),
+                  ext.transform, rounds, 2 * batch_size)
+    t, _, _ = timed(lambda: st_model.encode(sentences, batch_size=batch_size))
     res.update(model="all-MiniLM-L6-v2", batch_size=batch_size, mean_words=float(np.mean([len(s.split()) for s in sentences])),
                sentence_transformers_encode_samples_per_s=n / t)
     return res
@@ -162,13 +178,16 @@ def rss_child(n: int, batch_size: int) -> None:
     before_input = rss_mb()
     images = np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     after_input = rss_mb()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     feats = ext.transform(images)
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
         "n_images": n, "batch_size": batch_size, "model": "cifar_resnet20",
-        "rss_after_model_mb": before_input, "rss_after_input_mb": after_input, "peak_rss_mb": peak,
+        "rss_after_model_mb": before_input, "rss_after_input_mb": after_input,
+        "peak_rss_before_transform_mb": peak_before, "peak_rss_mb": peak,
+        "peak_growth_during_transform_mb": peak - max(peak_before, after_input),
         "input_mb": images.nbytes / 2**20, "output_mb": feats.nbytes / 2**20,
         "peak_minus_input_and_output_mb": peak - before_input - images.nbytes / 2**20 - feats.nbytes / 2**20,
         "seconds": elapsed, "samples_per_s": n / elapsed,
@@ -177,19 +196,22 @@ def rss_child(n: int, batch_size: int) -> None:
 
 def bench_rss(n: int, batch_size: int) -> dict:
     log(f"peak RSS: extracting {n} 32x32 images in a subprocess")
-    out = subprocess.run([sys.executable, __file__, "--rss-child", str(n), "--batch-size", str(batch_size)],
+    cmd = [sys.executable, __file__, "--rss-child", str(n), "--batch-size", str(batch_size)]
+    out = subprocess.run(cmd,
                          capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     log(f"peak RSS {res['peak_rss_mb']:.0f} MB (input {res['input_mb']:.0f} MB, output {res['output_mb']:.0f} MB, "
-        f"model+runtime {res['rss_after_model_mb']:.0f} MB); {res['samples_per_s']:.0f} images/s")
+        f"RSS with model loaded {res['rss_after_model_mb']:.0f} MB, growth during transform "
+        f"{res['peak_growth_during_transform_mb']:.0f} MB); {res['samples_per_s']:.0f} images/s")
     return res
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "extraction.json")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=256, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -203,18 +225,24 @@ def main(argv: list[str] | None = None) -> int:
             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "python": platform.python_version(), "torch": torch.__version__,
             "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "device": "cpu", "rounds": rounds,
-            "note": "ratio = transformer throughput / bare-loop throughput (best of rounds, interleaved)",
+            "load_average_at_start": os.getloadavg(),
+            "note": "ratios = transformer throughput / bare-loop throughput; see compare() for the three estimates",
         }
     }
-    results["resnet18_32"] = bench_images(32, 256 if quick else 4096, 256, rounds)
-    results["resnet18_224"] = bench_images(224, 16 if quick else 192, 32, rounds)
-    results["minilm"] = bench_text(200 if quick else 2000, 64, rounds)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results["meta"]["torch_threads"] = torch.get_num_threads()
+    results["resnet18_32"] = bench_images(32, 256 if quick else 1024, 256, rounds)
+    results["resnet18_224"] = bench_images(224, 16 if quick else 48, 16, rounds)
+    results["minilm"] = bench_text(200 if quick else 256, 64, rounds)
     results["peak_rss_50k_32x32"] = bench_rss(2000 if quick else 50_000, 256)
+    results["meta"]["load_average_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     log(f"wrote {args.out}")
     for key in ("resnet18_32", "resnet18_224", "minilm"):
-        log(f"{key}: ratio {results[key]['ratio']:.3f}")
+        log(f"{key}: ratio best {results[key]['ratio_best']:.3f}, median paired {results[key]['ratio_median_paired']:.3f}, "
+            f"CPU time {results[key]['ratio_cpu_time']:.3f}")
     return 0
 
 

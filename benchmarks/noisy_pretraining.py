@@ -97,9 +97,9 @@ _PROFILES: dict[str, dict[str, Any]] = {
     "tiny": dict(
         pretrain=dict(n_train=320, epochs=1, batch_size=64, lr=0.05, warmup_epochs=0.0),
         gammas=(0, 30),
-        downstream=dict(fractions=(0.5, 1.0), seeds=(0,), max_train=200, head_epochs=2),
-        test_limit=500,
-        ood_limit=200,
+        downstream=dict(fractions=(0.5, 1.0), seeds=(0,), max_train=160, head_epochs=2),
+        test_limit=200,
+        ood_limit=100,
     ),
     # 2 CPU cores, whole study <= 90 min (sized from measured throughput, see docs/guide/noisy_pretraining.md)
     "cpu": dict(
@@ -111,7 +111,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
     ),
     # one GPU: all 50k images, bf16 autocast, channels_last, data and augmentation on the GPU
     "full": dict(
-        pretrain=dict(n_train=50000, epochs=40, batch_size=512, lr=0.2, warmup_epochs=2.0, amp=True, channels_last=True),
+        pretrain=dict(n_train=50000, epochs=25, batch_size=512, lr=0.2, warmup_epochs=2.0, amp=True, channels_last=True),
         gammas=(0, 5, 10, 20, 30),
         downstream=dict(fractions=(0.1, 0.5, 1.0), seeds=(0, 1, 2), max_train=None, head_epochs=None),
         test_limit=None,
@@ -278,6 +278,8 @@ def pretrain_one(
     else:
         y_noisy, noisy_mask = y_clean.copy(), np.zeros(len(y_clean), dtype=bool)
 
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels
     torch.manual_seed(cfg.seed)  # same initialisation for every gamma
     model = _create_model(cfg.arch, 10).to(device)
     if cfg.channels_last:
@@ -423,7 +425,8 @@ def run_pretraining(args, cfg: PretrainConfig, gammas, device: torch.device) -> 
     keep = _balanced_subset(y_train, cfg.n_train, cfg.seed)
     data = {"x_train": x_train[keep], "y_train": y_train[keep], "x_test": x_test, "y_test": y_test}
     if args.test_limit:
-        data["x_test"], data["y_test"] = x_test[: args.test_limit], y_test[: args.test_limit]
+        keep_test = _balanced_subset(y_test, args.test_limit, cfg.seed)
+        data["x_test"], data["y_test"] = x_test[keep_test], y_test[keep_test]
     _log(f"CIFAR-10 loaded in {time.perf_counter() - t0:.1f}s: {len(keep)} train, {len(data['y_test'])} test images")
 
     for g in todo:
@@ -522,10 +525,16 @@ def _head_plan(dcfg: DownstreamConfig, authors_seeds: tuple[int, ...]) -> list[t
     return plan
 
 
-def _spectral(F_: np.ndarray) -> dict[str, float]:
-    from sknmtune.spectral import largest_singular_value_ratio, singular_value_entropy
+def _spectral(F_: np.ndarray, *, centered: bool = False) -> dict[str, float]:
+    """SVE and LSVR of the raw matrix (the paper's Definitions 2.1, 2.2); optionally also of the centred one."""
+    from sknmtune.spectral import spectral_summary
 
-    return {"sve": singular_value_entropy(F_), "lsvr": largest_singular_value_ratio(F_)}
+    raw = spectral_summary(F_)
+    out = {"sve": raw["sve"], "lsvr": raw["lsvr"]}
+    if centered:
+        cen = spectral_summary(F_, center=True)
+        out.update(sve_centered=cen["sve"], lsvr_centered=cen["lsvr"], numerical_rank=raw["numerical_rank"])
+    return out
 
 
 def downstream_one(
@@ -568,7 +577,7 @@ def downstream_one(
         for split, role, y in [("test", "ID", t.y_test)] + [(k, "OOD", v[1]) for k, v in t.ood.items()]:
             F_ = feats[t.name][split]
             target = t.name if split == "test" else split
-            spectra.append({"source": t.name, "target": target, "role": role, **_spectral(F_)})
+            spectra.append({"source": t.name, "target": target, "role": role, **_spectral(F_, centered=True)})
             s = singular_values(F_)
             top[target] = (s / s.sum())[:64].round(6).tolist()
 
@@ -625,6 +634,7 @@ def run_downstream(args, cfg: PretrainConfig, dcfg: DownstreamConfig, gammas, pr
             continue
         if tasks is None:
             tasks = load_tasks(dcfg, cache_dir=Path(args.cache_dir), ood_limit=args.ood_limit, test_limit=args.test_limit)
+            results["tasks"] = {t.name: {"train": len(t.y_train), "test": len(t.y_test), "ood": {k: len(v[1]) for k, v in t.ood.items()}} for t in tasks}
             _log("downstream tasks: " + ", ".join(f"{t.name} ({len(t.y_train)} train / {len(t.y_test)} test; OOD "
                                                    + ", ".join(f"{k} {len(v[1])}" for k, v in t.ood.items()) + ")" for t in tasks))
         res = downstream_one(
@@ -712,6 +722,15 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**reproduced**" if ok else "**not reproduced**")
 
 
+def _per_fraction(summary: dict[str, Any], role: str, diff, what: str) -> str:
+    """``diff`` (a function of one fraction's gamma -> stats table) for each LP data fraction, in points."""
+    parts = []
+    for frac, d in summary["lp_by_fraction"][role].items():
+        if 0 in d and len(d) > 1:
+            parts.append(f"{100 * float(frac):.0f}% data: {100 * diff(d):+.2f}")
+    return f"{what} per data fraction: " + ", ".join(parts)
+
+
 def build_claims(summary: dict[str, Any]) -> list[dict[str, str]]:
     """Claim-by-claim verdicts. Each claim states the paper's finding, the test applied here and the numbers."""
     claims: list[dict[str, str]] = []
@@ -739,7 +758,8 @@ def build_claims(summary: dict[str, Any]) -> list[dict[str, str]]:
                 best = slight[best_k][0]
                 add("Fig. 2 (ID)", "Slight pre-training noise (5% or 10%) improves ID linear probing over the clean model",
                     "max(LP acc at 5%, 10%) > LP acc at 0% (mean over ID tasks, fractions; ± = std over head seeds)",
-                    _series(lp), best > base, f"difference {100 * (best - base):+.2f} pts (gamma={best_k}%)")
+                    _series(lp), best > base, f"difference {100 * (best - base):+.2f} pts (gamma={best_k}%); "
+                    + _per_fraction(summary, role, lambda d: max(d[k][0] for k in (5, 10) if k in d) - d[0][0], "best of 5/10% minus 0%"))
                 high = [k for k in lp if k > 10]
                 if high:
                     worst = lp[max(high)][0]
@@ -751,11 +771,13 @@ def build_claims(summary: dict[str, Any]) -> list[dict[str, str]]:
             add("Fig. 2 (OOD)", "Any pre-training noise hurts OOD transfer (even 5%)",
                 "LP acc at every gamma > 0 < LP acc at 0% (mean over OOD targets, fractions)",
                 _series(lp), all(v[0] < base for v in noisy.values()),
-                "differences to 0%: " + ", ".join(f"{k}%: {100 * (v[0] - base):+.2f}" for k, v in noisy.items()))
-            xs = list(lp)
-            rho = _spearman(xs, [lp[k][0] for k in xs])
-            add("Fig. 2 (OOD)", "OOD robustness decreases steadily as noise increases",
-                "Spearman rho(gamma, LP OOD acc) <= -0.9", _series(lp), rho <= -0.9, f"rho = {rho:+.2f}")
+                "differences to 0%: " + ", ".join(f"{k}%: {100 * (v[0] - base):+.2f}" for k, v in noisy.items()) + "; "
+                + _per_fraction(summary, role, lambda d: max(v[0] for k, v in d.items() if k > 0) - d[0][0], "best noisy minus 0%"))
+            if len(lp) >= 3:
+                xs = list(lp)
+                rho = _spearman(xs, [lp[k][0] for k in xs])
+                add("Fig. 2 (OOD)", "OOD robustness decreases steadily as noise increases",
+                    "Spearman rho(gamma, LP OOD acc) <= -0.9", _series(lp), rho <= -0.9, f"rho = {rho:+.2f}")
 
     sve = dict(sorted(summary["sve_id"].items()))
     if 0 in sve and len(sve) >= 3:
@@ -830,14 +852,48 @@ def _claims_markdown(claims, summary, pre, down, meta) -> str:
     lines += ["", "## Claims", "", "| # | paper | claim | test here | numbers | verdict | note |", "|---|---|---|---|---|---|---|"]
     for i, c in enumerate(claims, 1):
         lines.append(f"| {i} | {c['ref']} | {c['claim']} | {c['test']} | {c['numbers']} | {c['verdict']} | {c['note']} |")
+    lines += _details_markdown(summary, down)
     n_ok = sum(c["verdict"] == "**reproduced**" for c in claims)
     lines += ["", f"{n_ok} of {len(claims)} claims reproduced at this scale.", ""]
     lines += ["Caveats: one pre-training run per gamma (run-to-run variance of pre-training is not measured; "
               "the ± are over downstream head seeds only, which also redraw the LP training subsets); "
-              "small downstream test sets (PACS photo test has "
-              f"{meta.get('pacs_test_n', '?')} images); verdicts are the sign of a difference of means, "
+              "small downstream test sets (see the task sizes above); verdicts are the sign of a difference of means, "
               "compare the margins with the ± before reading much into a small one.", ""]
     return "\n".join(lines)
+
+
+def _details_markdown(summary: dict[str, Any], down: dict[str, Any]) -> list[str]:
+    """Per-test-set tables behind the claims: LP accuracy (100% data), frozen SVE/LSVR, heads' F1."""
+    gam = sorted(int(g) for g in down)
+    if not gam:
+        return []
+    head = "| test set | role | " + " | ".join(f"{g}%" for g in gam) + " |"
+    sep = "|---|---|" + "---|" * len(gam)
+    records = [r for d in down.values() for r in d["records"]]
+    targets = list(dict.fromkeys((r["target"], r["role"]) for r in records))
+    out = ["", "## Details", "", "LP accuracy (%) at 100% of the downstream training data (mean over head seeds):", "", head, sep]
+    for t, role in targets:
+        cells = []
+        for g in gam:
+            v = [r["accuracy"] for r in records if r["method"] == "LP" and r["fraction"] == 1.0 and r["gamma"] == g and r["target"] == t]
+            cells.append(_pct(float(np.mean(v))) if v else "-")
+        out.append(f"| {t} | {role} | " + " | ".join(cells) + " |")
+    out += ["", "SVE / LSVR of the frozen test features (raw matrix, Definitions 2.1 and 2.2; centred values in downstream.json):",
+            "", head, sep]
+    for t, role in targets:
+        cells = []
+        for g in gam:
+            s = next((x for x in down[str(g)]["spectral"] if x["target"] == t), None)
+            cells.append("-" if s is None else f"{s['sve']:.3f} / {s['lsvr']:.3f}")
+        out.append(f"| {t} | {role} | " + " | ".join(cells) + " |")
+    out += ["", "Macro-F1 (%) of each head at 100% data, mean over the role's test sets and head seeds:", "",
+            "| head | role | " + " | ".join(f"{g}%" for g in gam) + " |", sep]
+    for m, by_role in summary["heads"].items():
+        for role in ("ID", "OOD"):
+            f1 = by_role[role]["f1"]
+            out.append(f"| {m} | {role} | " + " | ".join(
+                (_pct(f1[g][0]) + (f" ±{_pct(f1[g][1])}" if f1[g][2] > 1 else "")) if g in f1 else "-" for g in gam) + " |")
+    return out + [""]
 
 
 def _make_figures(summary: dict[str, Any], down: dict[str, Any], results_dir: Path) -> list[str]:
@@ -853,9 +909,10 @@ def _make_figures(summary: dict[str, Any], down: dict[str, Any], results_dir: Pa
     records = [r for d in down.values() for r in d["records"]]
 
     # Fig. 2: LP accuracy vs gamma, one line per data fraction; per seed the mean over the role's targets.
-    recs = []
-    for (g, seed, frac, role), vals in _group(records, ("gamma", "seed", "fraction", "role"), method="LP").items():
-        recs.append({"method": f"LP {100 * frac:.0f}% data", "role": role, "noise_rate": g / 100, "accuracy": float(np.mean(vals))})
+    recs = [
+        {"method": f"LP {100 * frac:.0f}% data", "role": role, "noise_rate": g / 100, "accuracy": float(np.mean([r["accuracy"] for r in rs]))}
+        for (g, seed, frac, role), rs in _group(records, ("gamma", "seed", "fraction", "role"), method="LP").items()
+    ]
     if recs:
         fig = Figure(figsize=(9, 3.6), layout="constrained")
         ax = fig.subplots(1, 2)
@@ -879,11 +936,10 @@ def _make_figures(summary: dict[str, Any], down: dict[str, Any], results_dir: Pa
         written.append("fig3_spectral_vs_noise.png")
 
     # Fig. 5: heads at 100% data: F1 and SVE(Z) on ID, F1 and LSVR(Z) on OOD.
-    recs = []
-    for (g, seed, method, role), vals in _group([r for r in records if r["fraction"] == 1.0], ("gamma", "seed", "method", "role")).items():
-        sub = [r for r in records if r["fraction"] == 1.0 and r["gamma"] == g and r["seed"] == seed and r["method"] == method and r["role"] == role]
-        recs.append({"method": method, "role": role, "noise_rate": g / 100,
-                     **{m: float(np.mean([r[m] for r in sub])) for m in ("f1", "sve", "lsvr")}})
+    recs = [
+        {"method": method, "role": role, "noise_rate": g / 100, **{m: float(np.mean([r[m] for r in rs])) for m in ("f1", "sve", "lsvr")}}
+        for (g, seed, method, role), rs in _group(records, ("gamma", "seed", "method", "role"), fraction=1.0).items()
+    ]
     if recs:
         fig = Figure(figsize=(16, 3.8), layout="constrained")
         ax = fig.subplots(1, 4)
@@ -905,18 +961,19 @@ def _make_figures(summary: dict[str, Any], down: dict[str, Any], results_dir: Pa
         for row, t in zip(ax, id_t + ood_t):
             sv = {f"gamma={g}%": np.asarray(d["top_singular_values"][t]) for g, d in down.items()}
             plot_spectrum(singular_values=sv, groups=(10,), normalize=False, ax=row)
-            row[0].set_title(f"{t}: singular values 1-10 (share of total)")
+            row[0].set_title(f"{t}: singular values 1-10")
+            row[0].set_ylabel("sigma_i / sum_j sigma_j")
         fig.savefig(results_dir / "fig_spectra.png", dpi=120)
         written.append("fig_spectra.png")
     return written
 
 
-def _group(records, keys: tuple[str, ...], **where) -> dict[tuple, list[float]]:
-    """Mean-over-targets helper: key tuple -> accuracies of the matching records."""
-    out: dict[tuple, list[float]] = {}
+def _group(records, keys: tuple[str, ...], **where) -> dict[tuple, list[dict[str, Any]]]:
+    """Records matching ``where``, grouped by the values of ``keys`` (to average over test sets)."""
+    out: dict[tuple, list[dict[str, Any]]] = {}
     for r in records:
         if all(r[k] == v for k, v in where.items()):
-            out.setdefault(tuple(r[k] for k in keys), []).append(r["accuracy"])
+            out.setdefault(tuple(r[k] for k in keys), []).append(r)
     return out
 
 
@@ -928,18 +985,16 @@ def write_report(args, profile: str) -> dict[str, Any]:
     down = down_all.get("gammas", {})
     summary = summarize(pre, down)
     claims = build_claims(summary)
-    pacs_n = next((sum(1 for r in d["records"] if r["target"] == "pacs/photo" and r["method"] == "LP"
-                       and r["seed"] == d["records"][0]["seed"] and r["fraction"] == 1.0) for d in down.values()), None)
     cfg = pre.get("config", {})
     setup = (f"Backbone `{cfg.get('arch')}` pre-trained at 32x32 on {cfg.get('n_train')} CIFAR-10 (JPEG-75) train images for "
              f"{cfg.get('epochs')} epochs per noise ratio (SGD, cosine, crop+flip) on {pre.get('device_name', pre.get('device'))}; "
              f"downstream heads = sknmtune presets ({down_all.get('config', {}).get('lp_preset')}, "
              f"{down_all.get('config', {}).get('mlp_preset')}, {down_all.get('config', {}).get('nmtune_preset')}; "
              f"authors' pair with seeds {down_all.get('authors_seeds')}), head seeds {down_all.get('config', {}).get('seeds')}.")
-    meta = {"profile": profile, "setup": setup}
-    first = next(iter(down.values()), None)
-    if first:
-        meta["pacs_test_n"] = "see downstream.json"
+    tasks = down_all.get("tasks", {})
+    meta = {"profile": profile, "setup": setup + " Tasks: " + "; ".join(
+        f"{name}: {t['train']} train / {t['test']} ID test, OOD " + ", ".join(f"{k} {n}" for k, n in t["ood"].items())
+        for name, t in tasks.items()) + "."}
     figures = _make_figures(summary, down, results_dir) if down else []
     md = _claims_markdown(claims, summary, pre, down, meta)
     _atomic_write_text(results_dir / "claims.md", md)
@@ -985,7 +1040,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-dir", help="where <arch>_noise<gamma>.pt state dicts go")
     p.add_argument("--cache-dir", default=str(_DEFAULT_CACHE), help="decoded datasets and feature cache")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--threads", type=int, help="torch/BLAS threads; default 1 on CPU (robust when cores are shared: "
+                   "oversubscribed threads ran ~10x slower in our measurements), torch's default on a GPU; 0 = torch default")
     p.add_argument("--skip-pretraining", action="store_true", help="use existing checkpoints only")
     p.add_argument("--skip-downstream", action="store_true", help="pre-training only (needs no skorch)")
     p.add_argument("--report-only", action="store_true", help="only rebuild figures and claims from the JSON files")
@@ -998,6 +1054,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     """Run the study; returns a process exit code (0 done, 2 data absent)."""
     args = _parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     profile = "tiny" if args.tiny else "full" if args.full else "cpu"
     prof = _PROFILES[profile]
     sub = {"cpu": "", "full": "full", "tiny": "tiny"}[profile]
@@ -1005,15 +1062,31 @@ def main(argv=None) -> int:
         args.results_dir = str(_DEFAULT_CACHE / "noisy_pretraining_tiny" if profile == "tiny" else _DEFAULT_RESULTS / sub)
     if args.checkpoint_dir is None:
         args.checkpoint_dir = str(_DEFAULT_CHECKPOINTS / sub)
-    if args.threads > 0:
+    threads_before, limiter = torch.get_num_threads(), None
+    if args.threads is None:
+        args.threads = 0 if (args.full or (args.device != "cpu" and torch.cuda.is_available())) else 1
+    if args.threads > 0:  # torch and the BLAS behind NumPy's SVDs (oversubscribed BLAS threads crawl on shared cores)
         torch.set_num_threads(args.threads)
+        try:
+            from threadpoolctl import threadpool_limits
+
+            limiter = threadpool_limits(limits=args.threads)
+        except ImportError:
+            pass
+    try:
+        return _run(args, profile, prof)
+    finally:  # leave the caller's process as it was (the smoke test calls main() in-process)
+        torch.set_num_threads(threads_before)
+        if limiter is not None:
+            limiter.restore_original_limits()
+
+
+def _run(args: argparse.Namespace, profile: str, prof: dict[str, Any]) -> int:
     args.test_limit, args.ood_limit = prof["test_limit"], prof["ood_limit"]
     Path(args.results_dir).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
-    from sknmtune._utils import resolve_device  # torch-only helper module
-
-    device = resolve_device(args.device)
+    device = _import_sknmtune("_utils").resolve_device(args.device)
     if profile == "full" and device.type != "cuda":
         _log(f"--full is sized for a GPU but runs on {device}")
     pc = dict(prof["pretrain"])
@@ -1064,7 +1137,7 @@ def main(argv=None) -> int:
     timing = _read_json(timing_path)
     timing.setdefault("invocations", []).append({
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - wall)), "wall_seconds": round(wall, 1),
-        "argv": sys.argv[1:] if argv is None else list(argv), "threads": torch.get_num_threads(),
+        "argv": args.argv, "threads": torch.get_num_threads(),
     })
     _write_json(timing_path, timing)
     _log(f"done in {wall / 60:.1f} min; results in {args.results_dir}")

@@ -5,10 +5,12 @@ The digits demo (no data options):
 1. scikit-learn's ``load_digits`` (1,797 grey 8x8 images, shipped with scikit-learn) is split,
    stratified, into a *pre-training* half and a *downstream* half; the downstream half is split
    again into a training part (60 %) and an ID test part (40 %).
-2. For each pre-training noise ratio ``gamma``, a small CNN is pre-trained on the pre-training
-   half whose labels were corrupted with :func:`sknmtune.noise.symmetric_label_noise`.
-   Its 64-d penultimate layer is the frozen backbone, wrapped in
-   :class:`sknmtune.FrozenBackboneTransformer`.
+2. For each pre-training noise ratio ``gamma``, a small CNN (two 3x3 convolutions, a max-pool,
+   a 64-d ReLU layer, a linear classifier) is pre-trained on the pre-training half whose labels
+   were corrupted with :func:`sknmtune.noise.symmetric_label_noise` (AdamW, lr 3e-3, weight
+   decay 1e-4, batches of 64). Every backbone starts from the same initialization and sees the
+   batches in the same order: only the labels differ. Its 64-d ReLU layer is the frozen
+   backbone, wrapped in :class:`sknmtune.backbones.FrozenBackboneTransformer`.
 3. ID = the held-out downstream digits; OOD = the same digits under a deterministic shift
    (:data:`OOD_SHIFTS`).
 4. Three heads are trained on the frozen features of the downstream training part:
@@ -71,7 +73,7 @@ DEFAULTS: dict[str, Any] = {
 OOD_SHIFTS: dict[str, str] = {
     "blur": "Gaussian blur, sigma = 1 pixel",
     "rotate": "rotation by 20 degrees (bilinear, zero fill)",
-    "noise": "additive Gaussian pixel noise, std 0.3, clipped to [0, 1] (fixed seed)",
+    "noise": "additive Gaussian pixel noise, std 0.3, clipped to [0, 1] (seeded by --seed)",
 }
 
 METHOD_NAMES: tuple[str, ...] = ("lp", "mlp", "nmtune")
@@ -310,7 +312,7 @@ def _backbone_name(noise_rate: float) -> str:
 
 def run_digits_demo(
     *,
-    noise_rates: Sequence[float] = (0.0, 0.2),
+    noise_rates: Sequence[float] | None = None,
     methods: Sequence[str] = METHOD_NAMES,
     config: str = "paper",
     ood_shift: str = "blur",
@@ -327,6 +329,7 @@ def run_digits_demo(
 
     log = log or (lambda _msg: None)
     methods = _check_methods(methods)
+    noise_rates = parse_noise_rates(DEFAULTS["noise_rates"]) if noise_rates is None else list(noise_rates)
     if ood_shift not in OOD_SHIFTS:
         raise ValueError(f"unknown OOD shift {ood_shift!r}; choose one of {sorted(OOD_SHIFTS)}.")
     torch_device = resolve_device(device)

@@ -79,8 +79,11 @@ class _NMTuneNet(NeuralNet):
         weights = {"ce": 1.0, "mse": reg.mse_weight, "cov": reg.cov_weight, "svd": reg.svd_weight}
         penalty = sum(weights[name] * value for name, value in terms.items() if name != "ce")
         total = terms["ce"] + reg.reg_lambda * penalty if reg.active else terms["ce"]
-        values = {name: float(value.detach()) for name, value in terms.items()}
-        if not math.isfinite(float(total.detach())):
+        # One host sync per step for the bookkeeping and the divergence guard.
+        names = list(terms)
+        numbers_ = torch.stack([terms[name].detach() for name in names] + [total.detach()]).tolist()
+        values = dict(zip(names, numbers_[:-1]))
+        if not math.isfinite(numbers_[-1]):
             bad = [name for name, value in values.items() if not math.isfinite(value)] or ["total (overflow)"]
             epoch = len(self.history)
             raise TrainingDivergedError(

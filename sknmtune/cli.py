@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import csv
 import json
 import sys
 import time
@@ -43,7 +44,7 @@ __all__ = ["main", "build_parser"]
 
 PROG = "sknmtune"
 
-_EPILOG = "Run 'sknmtune <command> --help' for a command's options. Docs: see the project's docs/ site."
+_EPILOG = "Run 'sknmtune <command> --help' for the options of a command."
 
 _FEATURE_SUFFIXES = (".npy", ".npz")
 _LABEL_SUFFIXES = (".npy", ".txt", ".csv")
@@ -77,7 +78,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         if (
             "%(default)" not in text
             and action.option_strings
-            and default not in (None, False, argparse.SUPPRESS)
+            and default is not None
+            and default is not False
+            and default is not argparse.SUPPRESS
             and not isinstance(default, list)
         ):
             text += " (default: %(default)s)"
@@ -150,7 +153,7 @@ def _load_array(path: Path, what: str) -> Any:
         raise ValueError(f"{what} {path} could not be read as a NumPy file ({_one_line(exc)}).") from exc
 
 
-def read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a features file: ``.npy`` (``X``) or ``.npz`` (``X`` and optional ``y``).
 
     Returns
@@ -182,7 +185,7 @@ def _as_labels(y: Any, path: Path, n_samples: int | None) -> np.ndarray:
     return y
 
 
-def read_labels(path: str | Path, n_samples: int | None = None) -> np.ndarray:
+def _read_labels(path: str | Path, n_samples: int | None = None) -> np.ndarray:
     """Read labels from ``.npy`` or from a text file with one label per line."""
     path = _existing(path, "labels file")
     suffix = _check_suffix(path, _LABEL_SUFFIXES, "labels file")
@@ -201,15 +204,15 @@ def read_labels(path: str | Path, n_samples: int | None = None) -> np.ndarray:
 
 def _features_and_labels(features: str, labels: str | None, *, required: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Features plus labels from ``--labels`` or from the ``.npz`` itself."""
-    X, y = read_features(features)
+    X, y = _read_features(features)
     if labels is not None:
-        y = read_labels(labels, len(X))
+        y = _read_labels(labels, len(X))
     if required and y is None:
         raise _UsageError(f"no labels for {features}: pass --labels FILE or save them as 'y' in a .npz.")
     return X, y
 
 
-def write_features(path: str | Path, X: np.ndarray, y: np.ndarray | None = None) -> Path:
+def _write_features(path: str | Path, X: np.ndarray, y: np.ndarray | None = None) -> Path:
     """Write ``X`` (and ``y``) as ``.npy`` (``X`` only) or ``.npz``."""
     path = Path(path)
     suffix = _check_suffix(path, _FEATURE_SUFFIXES, "output file")
@@ -223,7 +226,7 @@ def write_features(path: str | Path, X: np.ndarray, y: np.ndarray | None = None)
     return path
 
 
-def write_predictions(path: str | Path, values: np.ndarray, classes: np.ndarray | None = None) -> Path:
+def _write_predictions(path: str | Path, values: np.ndarray, classes: np.ndarray | None = None) -> Path:
     """Write labels (1-D) or probabilities (2-D, one column per class) as ``.npy`` or ``.csv``."""
     path = Path(path)
     suffix = _check_suffix(path, _PREDICTION_SUFFIXES, "output file")
@@ -231,13 +234,15 @@ def write_predictions(path: str | Path, values: np.ndarray, classes: np.ndarray 
     if suffix == ".npy":
         np.save(path, values)
         return path
-    lines: list[str]
-    if values.ndim == 1:
-        lines = ["prediction", *(str(v) for v in values)]
-    else:
-        header = ",".join(f"proba_{c}" for c in (classes if classes is not None else range(values.shape[1])))
-        lines = [header, *(",".join(f"{p:.6g}" for p in row) for row in values)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        if values.ndim == 1:
+            writer.writerow(["prediction"])
+            writer.writerows([v] for v in values.tolist())
+        else:
+            names = classes if classes is not None else range(values.shape[1])
+            writer.writerow([f"proba_{c}" for c in names])
+            writer.writerows([f"{p:.8g}" for p in row] for row in values)
     return path
 
 
@@ -341,7 +346,7 @@ def _require_matplotlib() -> None:
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
-def read_image_folder(path: str | Path) -> tuple[list[str], np.ndarray | None]:
+def _read_image_folder(path: str | Path) -> tuple[list[str], np.ndarray | None]:
     """Image files of a folder: one sub-folder per class (labels = folder names), or a flat folder.
 
     Returns the sorted file paths and the labels (None for a flat folder).
@@ -372,7 +377,7 @@ def _read_extract_input(path: str | Path) -> tuple[Any, np.ndarray | None]:
     """The samples of INPUT (image file paths, an image array or text lines) and any labels it carries."""
     path = _existing(path, "input")
     if path.is_dir():
-        return read_image_folder(path)
+        return _read_image_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".txt":
         lines = [line.rstrip("\r\n") for line in path.read_text(encoding="utf-8").splitlines()]
@@ -401,7 +406,7 @@ def _read_extract_input(path: str | Path) -> tuple[Any, np.ndarray | None]:
     )
 
 
-def extract_features(
+def _extract_features(
     input_path: str | Path,
     *,
     backbone: str,
@@ -429,7 +434,7 @@ def extract_features(
 
 
 def _extract_with_labels(images: str, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    X, y = extract_features(
+    X, y = _extract_features(
         images, backbone=args.backbone, weights=args.weights, pretrained=args.pretrained,
         cache_dir=args.cache_dir, device=args.device, verbose=0 if args.quiet else 1,
     )
@@ -441,7 +446,7 @@ def _extract_with_labels(images: str, args: argparse.Namespace) -> tuple[np.ndar
 def _cmd_extract(args: argparse.Namespace) -> int:
     out = _check_output(args.output, _FEATURE_SUFFIXES)
     start = time.perf_counter()
-    X, y = extract_features(
+    X, y = _extract_features(
         args.input,
         backbone=args.backbone,
         weights=args.weights,
@@ -449,10 +454,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         device=args.device,
-        labels=read_labels(args.labels) if args.labels else None,
+        labels=_read_labels(args.labels) if args.labels else None,
         verbose=0 if args.quiet else 1,
     )
-    write_features(out, X, y)
+    _write_features(out, X, y)
     labels = "no labels" if y is None else f"{len(np.unique(y))} classes"
     print(
         f"extracted {X.shape[0]} x {X.shape[1]} features ({labels}) with {args.backbone} "
@@ -501,11 +506,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     X, y = _features_and_labels(args.features, args.labels, required=False)
     if args.proba:
         values = model.predict_proba(X)
-        write_predictions(out, values, getattr(model, "classes_", None))
+        _write_predictions(out, values, getattr(model, "classes_", None))
         pred = np.asarray(model.classes_)[values.argmax(axis=1)]
     else:
         pred = values = model.predict(X)
-        write_predictions(out, values)
+        _write_predictions(out, values)
     msg = f"predicted {len(X)} samples -> {out}"
     if y is not None:
         msg += f"; accuracy {float(np.mean(pred == y)):.4f}"
@@ -514,7 +519,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_spectrum(args: argparse.Namespace) -> int:
-    from .spectral import singular_values, spectral_summary
+    from .spectral import _entropy, _lsvr, singular_values
 
     opts = {"center": args.center, "normalize_rows": args.normalize_rows}
     plot_path = _check_output(args.plot, (".png", ".pdf", ".svg"), "plot file") if args.plot else None
@@ -525,24 +530,27 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
 
         model = load(_existing(args.model, "model file"), map_location="cpu")
 
+    stems = [Path(name).stem for name in args.features]
+    if len(set(stems)) != len(stems):
+        raise _UsageError("the features files need distinct names: each spectrum is labelled with its file name.")
     matrices: dict[str, np.ndarray] = {}
-    for name in args.features:
-        X, _ = read_features(name)
-        label = Path(name).stem
+    for name, label in zip(args.features, stems):
+        X, _ = _read_features(name)
         if model is not None:
             matrices[f"{label} (F)"] = X
             matrices[f"{label} (Z)"] = np.asarray(model.transform(X))
         else:
             matrices[label] = X
-    if len(set(matrices)) != len(matrices) or len(matrices) != len(args.features) * (2 if model else 1):
-        raise _UsageError("features files must have distinct names (the file name labels each spectrum).")
 
     rows = []
     for label, X in matrices.items():
         s = singular_values(X, **opts)
-        summary = spectral_summary(X, **opts)
-        rows.append({"name": label, "n_samples": X.shape[0], "n_features": X.shape[1], **summary,
-                     "top_singular_values": s[: args.top].tolist()})
+        sve = _entropy(s)
+        rows.append({
+            "name": label, "n_samples": X.shape[0], "n_features": X.shape[1], "sve": sve, "lsvr": _lsvr(s),
+            "rankme": float(np.exp(sve)), "sigma_max": float(s[0]), "numerical_rank": int(np.count_nonzero(s)),
+            "top_singular_values": s[: args.top].tolist(),
+        })
     _print_spectrum_table(rows, args.top)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -608,7 +616,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def _add_device(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
     parser.add_argument(
-        "--device", default=default,
+        "--device", default=default, metavar="DEVICE",
         help="torch device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps",
     )
 
@@ -650,18 +658,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     _add_common(demo)
-    demo.add_argument("--output-dir", default=DEFAULTS["output_dir"], help="where the table and figures are written")
-    demo.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed for splits, noise, pre-training and heads")
-    demo.add_argument("--epochs", type=_positive_int, default=None,
+    demo.add_argument("--output-dir", metavar="DIR", default=DEFAULTS["output_dir"], help="where the table and figures are written")
+    demo.add_argument("--seed", metavar="N", type=int, default=DEFAULTS["seed"], help="seed for splits, noise, pre-training and heads")
+    demo.add_argument("--epochs", metavar="N", type=_positive_int, default=None,
                       help=f"epochs for each head (default {DEFAULTS['epochs']}, {DEFAULTS['quick_epochs']} with --quick)")
-    demo.add_argument("--pretrain-epochs", type=_positive_int, default=None,
+    demo.add_argument("--pretrain-epochs", metavar="N", type=_positive_int, default=None,
                       help=f"epochs to pre-train each digits backbone (default {DEFAULTS['pretrain_epochs']}, "
                            f"{DEFAULTS['quick_pretrain_epochs']} with --quick)")
-    demo.add_argument("--noise-rates", default=DEFAULTS["noise_rates"],
+    demo.add_argument("--noise-rates", metavar="LIST", default=DEFAULTS["noise_rates"],
                       help="comma-separated pre-training label-noise ratios, one backbone each")
     demo.add_argument("--ood-shift", choices=sorted(OOD_SHIFTS), default=DEFAULTS["ood_shift"],
                       help="the deterministic shift that turns held-out digits into the OOD set")
-    demo.add_argument("--methods", default=",".join(METHOD_NAMES),
+    demo.add_argument("--methods", metavar="LIST", default=",".join(METHOD_NAMES),
                       help="comma-separated heads to compare (from: " + ", ".join(METHOD_NAMES) + ")")
     demo.add_argument("--config", choices=sorted(CONFIGS), default=DEFAULTS["config"],
                       help="presets of the heads: " + "; ".join(
@@ -669,22 +677,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="fewer epochs (a smoke test in seconds)")
     demo.add_argument("--no-plot", action="store_true", help="do not write figures (no matplotlib needed)")
     demo.add_argument("--quiet", action="store_true", help="print only the final table and summary")
-    demo.add_argument("--threads", type=_positive_int, default=DEFAULTS["threads"],
+    demo.add_argument("--threads", metavar="N", type=_positive_int, default=DEFAULTS["threads"],
                       help="torch CPU threads; the demo's models are tiny and one thread is fastest")
     _add_device(demo)
     own = demo.add_argument_group("your own data (instead of the digits backbones)")
-    own.add_argument("--features", help="ID features (.npy or .npz with X, y); split into train/test by --test-size")
-    own.add_argument("--labels", help="labels for --features (.npy, .txt, .csv)")
-    own.add_argument("--ood-features", help="OOD features (.npy or .npz), evaluated with the heads trained on --features")
-    own.add_argument("--ood-labels", help="labels for --ood-features")
-    own.add_argument("--images", help="ID images folder (one sub-folder per class); needs --backbone")
-    own.add_argument("--ood-images", help="OOD images folder with the same class sub-folders")
-    own.add_argument("--backbone", help="backbone for --images (see 'sknmtune extract --help')")
-    own.add_argument("--weights", help="local checkpoint file for a timm --backbone")
+    own.add_argument("--features", metavar="FILE", help="ID features (.npy or .npz with X, y); split into train/test by --test-size")
+    own.add_argument("--labels", metavar="FILE", help="labels for --features (.npy, .txt, .csv)")
+    own.add_argument("--ood-features", metavar="FILE", help="OOD features (.npy or .npz), evaluated with the heads trained on --features")
+    own.add_argument("--ood-labels", metavar="FILE", help="labels for --ood-features")
+    own.add_argument("--images", metavar="DIR", help="ID images folder (one sub-folder per class); needs --backbone")
+    own.add_argument("--ood-images", metavar="DIR", help="OOD images folder with the same class sub-folders")
+    own.add_argument("--backbone", metavar="NAME", help="backbone for --images (see 'sknmtune extract --help')")
+    own.add_argument("--weights", metavar="FILE", help="local checkpoint file for a timm --backbone")
     own.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
                      help="timm --backbone: download timm's pretrained weights (--no-pretrained: random init)")
-    own.add_argument("--cache-dir", help="feature cache directory for --images")
-    own.add_argument("--test-size", type=float, default=DEFAULTS["test_size"],
+    own.add_argument("--cache-dir", metavar="DIR", help="feature cache directory for --images")
+    own.add_argument("--test-size", metavar="FRACTION", type=float, default=DEFAULTS["test_size"],
                      help="fraction of your ID data held out for the ID accuracy")
     demo.set_defaults(func=_cmd_demo)
 
@@ -707,15 +715,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(extract)
     extract.add_argument("input", help="images folder, image array (.npy/.npz) or text file (.txt)")
-    extract.add_argument("-o", "--output", required=True, help="features file to write (.npz or .npy)")
-    extract.add_argument("--backbone", required=True, help="backbone name (a timm model, or a text model)")
-    extract.add_argument("--weights", help="local checkpoint file to load into a timm backbone")
+    extract.add_argument("-o", "--output", metavar="FILE", required=True, help="features file to write (.npz or .npy)")
+    extract.add_argument("--backbone", metavar="NAME", required=True, help="backbone name (a timm model, or a text model)")
+    extract.add_argument("--weights", metavar="FILE", help="local checkpoint file to load into a timm backbone")
     extract.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
                          help="timm backbones: download timm's pretrained weights (--no-pretrained: seeded random "
                               "init, works offline); ignored with --weights")
-    extract.add_argument("--labels", help="labels file for INPUT (overrides folder names / the .npz's y)")
-    extract.add_argument("--cache-dir", help="directory of the feature cache (default: no cache)")
-    extract.add_argument("--batch-size", type=_positive_int, default=64, help="inference batch size")
+    extract.add_argument("--labels", metavar="FILE", help="labels file for INPUT (overrides folder names / the .npz's y)")
+    extract.add_argument("--cache-dir", metavar="DIR", help="directory of the feature cache (default: no cache)")
+    extract.add_argument("--batch-size", metavar="N", type=_positive_int, default=64, help="inference batch size")
     extract.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_device(extract)
     extract.set_defaults(func=_cmd_extract)
@@ -733,15 +741,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(fit)
     fit.add_argument("features", help="features file (.npy, or .npz with X and y)")
-    fit.add_argument("--labels", help="labels file (.npy, .txt, .csv); not needed when the .npz has y")
-    fit.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.joblib)")
-    fit.add_argument("--preset", default="nmtune-paper",
+    fit.add_argument("--labels", metavar="FILE", help="labels file (.npy, .txt, .csv); not needed when the .npz has y")
+    fit.add_argument("-o", "--output", metavar="FILE", required=True, help="model file to write (e.g. model.joblib)")
+    fit.add_argument("--preset", metavar="NAME", default="nmtune-paper",
                      help="named configuration of NMTuneClassifier: " + ", ".join(_PRESET_NAMES))
     fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override an estimator parameter, e.g. --set reg_lambda=0.01 --set mlp_depth=3")
-    fit.add_argument("--epochs", dest="max_epochs", type=_positive_int, default=None, help="shortcut for --set max_epochs=N")
-    fit.add_argument("--seed", dest="random_state", type=int, default=None, help="shortcut for --set random_state=N")
-    _add_device(fit, default=None)
+    fit.add_argument("--epochs", metavar="N", dest="max_epochs", type=_positive_int, default=None, help="shortcut for --set max_epochs=N")
+    fit.add_argument("--seed", metavar="N", dest="random_state", type=int, default=None, help="shortcut for --set random_state=N")
+    _add_device(fit)
     fit.set_defaults(func=_cmd_fit)
 
     # predict --------------------------------------------------------------
@@ -755,9 +763,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(predict)
     predict.add_argument("model", help="saved model file")
     predict.add_argument("features", help="features file (.npy or .npz)")
-    predict.add_argument("-o", "--output", required=True, help="predictions file (.npy or .csv)")
+    predict.add_argument("-o", "--output", metavar="FILE", required=True, help="predictions file (.npy or .csv)")
     predict.add_argument("--proba", action="store_true", help="write class probabilities instead of labels")
-    predict.add_argument("--labels", help="true labels (.npy, .txt, .csv): also print the accuracy")
+    predict.add_argument("--labels", metavar="FILE", help="true labels (.npy, .txt, .csv): also print the accuracy")
     _add_device(predict, default="cpu")
     predict.set_defaults(func=_cmd_predict)
 
@@ -775,14 +783,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(spectrum)
     spectrum.add_argument("features", nargs="+", help="one or more features files (.npy or .npz)")
-    spectrum.add_argument("--model", help="a saved model: also analyse its output Z = model.transform(X)")
+    spectrum.add_argument("--model", metavar="FILE", help="a saved model: also analyse its output Z = model.transform(X)")
     spectrum.add_argument("--center", action="store_true", help="subtract the column means first")
     spectrum.add_argument("--normalize-rows", action="store_true",
                           help="the authors' convention: L2-normalize rows, then subtract each row's mean")
-    spectrum.add_argument("--top", type=_nonnegative_int, default=5, help="also print the top-K singular values")
-    spectrum.add_argument("--plot", help="write the spectrum figure (.png, .pdf or .svg)")
+    spectrum.add_argument("--top", metavar="K", type=_nonnegative_int, default=5, help="also print the top-K singular values")
+    spectrum.add_argument("--plot", metavar="FILE", help="write the spectrum figure (.png, .pdf or .svg)")
     spectrum.add_argument("--log", action="store_true", help="logarithmic y axis in the plot")
-    spectrum.add_argument("--json", help="write the metrics as JSON")
+    spectrum.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
     spectrum.set_defaults(func=_cmd_spectrum)
     return parser
 

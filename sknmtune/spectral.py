@@ -17,10 +17,12 @@ defines them. ``center=True`` subtracts the column means first (the spectrum of
 the covariance), and ``normalize_rows=True`` reproduces the authors' plotting
 code (each row L2-normalized, then each row's mean subtracted).
 
-Singular values below the numerical rank tolerance of the input
-(``max(M, D) * eps(dtype) * sigma_1``, as in :func:`numpy.linalg.matrix_rank`)
-are set to exactly zero, so rank-deficient inputs give the same metrics in
-float32 and float64. Large matrices are reduced to the eigenvalues of their
+Singular values below the numerical noise floor are set to exactly zero, so
+rank-deficient inputs give the same metrics in float32 and float64. The floor is
+the larger of the input's rounding (``10 * eps(dtype) * ||X||_F``, above the
+largest singular value of the rounding errors) and the round-off of the route
+taken (``max(M, D) * eps64 * sigma_1`` for a direct SVD, ``sqrt(min(M, D) * eps64)
+* sigma_1`` through the Gram matrix). Large matrices are reduced to the eigenvalues of their
 ``D x D`` (or ``M x M``) Gram matrix accumulated in float64, chunk by chunk, so
 no singular vector and no float64 copy of ``X`` is ever materialized.
 """
@@ -65,16 +67,15 @@ def _validate(X: Any, center: bool, normalize_rows: bool) -> np.ndarray:
 
 
 def _gram_eigvals(X: np.ndarray) -> np.ndarray:
-    """Eigenvalues of the smaller Gram matrix of X, accumulated in float64."""
+    """Eigenvalues of the smaller Gram matrix of X, accumulated in float64 chunk by chunk."""
     n_samples, n_features = X.shape
-    if n_samples >= n_features:
-        gram = np.zeros((n_features, n_features), dtype=np.float64)
-        for start in range(0, n_samples, _GRAM_CHUNK_ROWS):
-            chunk = np.asarray(X[start : start + _GRAM_CHUNK_ROWS], dtype=np.float64)
-            gram += chunk.T @ chunk
-    else:
-        X64 = np.asarray(X, dtype=np.float64)
-        gram = X64 @ X64.T
+    transpose = n_samples < n_features
+    size = n_samples if transpose else n_features
+    gram = np.zeros((size, size), dtype=np.float64)
+    for start in range(0, n_features if transpose else n_samples, _GRAM_CHUNK_ROWS):
+        chunk = X[:, start : start + _GRAM_CHUNK_ROWS].T if transpose else X[start : start + _GRAM_CHUNK_ROWS]
+        chunk = np.asarray(chunk, dtype=np.float64)
+        gram += chunk.T @ chunk
     return np.linalg.eigvalsh(gram)[::-1]
 
 
@@ -111,10 +112,13 @@ def singular_values(X: Any, *, center: bool = False, normalize_rows: bool = Fals
     """
     X = _validate(X, center, normalize_rows)
     n_samples, n_features = X.shape
+    eps64 = np.finfo(np.float64).eps
     if n_samples * n_features <= _DIRECT_SVD_MAX_ENTRIES:
         s = np.linalg.svd(np.asarray(X, dtype=np.float64), compute_uv=False)
+        route_error = max(n_samples, n_features) * eps64  # backward-stable SVD, relative to sigma_1
     else:
         s = np.sqrt(np.clip(_gram_eigvals(X), 0.0, None))
+        route_error = np.sqrt(min(n_samples, n_features) * eps64)  # eigenvalue error, then a square root
     s = np.sort(s)[::-1][: min(n_samples, n_features)]
     if s[0] <= 0 or not np.isfinite(s[0]):
         raise ValueError(
@@ -122,7 +126,10 @@ def singular_values(X: Any, *, center: bool = False, normalize_rows: bool = Fals
             + (" after centering/normalization" if (center or normalize_rows) else "")
             + "); spectral metrics are undefined."
         )
-    tol = max(n_samples, n_features) * np.finfo(X.dtype).eps * s[0]
+    # Two noise floors: the route's round-off (relative to sigma_1), and the rounding of the
+    # input itself, whose largest singular value is at most ~eps(dtype) * ||X||_F.
+    data_error = 10 * np.finfo(X.dtype).eps * np.sqrt(np.sum(s**2))
+    tol = max(route_error * s[0], data_error)
     s[s <= tol] = 0.0
     return s
 

@@ -21,6 +21,15 @@ from sknmtune.persistence import load
 COMMANDS = ("demo", "extract", "fit", "predict", "spectrum")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The models here are tiny; on a shared CPU one thread avoids oversubscription stalls."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def digits_files(tmp_path_factory):
     """Digits pixels as 'features': a train .npz (X, y), a test .npy and its labels (.npy and .txt)."""
@@ -92,9 +101,6 @@ def test_installed_console_script_runs():
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert "usage: sknmtune" in done.stdout and "demo" in done.stdout
-    bad = subprocess.run([str(script), "spectrum", "no-such-file.npy"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2
-    assert bad.stderr.strip() == "sknmtune: error: features file not found: no-such-file.npy"
 
 
 # --------------------------------------------------------------------------- fit / predict
@@ -272,6 +278,23 @@ def test_demo_on_user_features_with_ood(digits_files, tmp_path, capsys):
     assert result["info"]["n_ood"] == 300 and result["info"]["n_test"] == 180
 
 
+def test_demo_on_an_images_folder_with_a_named_backbone(tmp_path, capsys):
+    from PIL import Image
+
+    digits = load_digits()
+    for i in np.flatnonzero(digits.target < 2)[:16]:
+        folder = tmp_path / "images" / ("zero" if digits.target[i] == 0 else "one")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits.images[i].astype(np.uint8) * 16).save(folder / f"{i}.png")
+    assert main(["demo", "--images", str(tmp_path / "images"), "--backbone", "cifar_resnet20", "--no-pretrained",
+                 "--methods", "lp", "--epochs", "1", "--no-plot", "--quiet", "--device", "cpu",
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("cifar_resnet20 ")]
+    assert [r[1] for r in rows] == ["LP"] and rows[0][3] == "-"  # no OOD images: no OOD accuracy
+    info = json.loads((tmp_path / "out" / "results.json").read_text())["info"]
+    assert info["n_train"] + info["n_test"] == 16
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -283,6 +306,7 @@ def test_demo_on_user_features_with_ood(digits_files, tmp_path, capsys):
         (["spectrum", "{d}/test_labels.txt"], "unsupported extension '.txt'"),
         (["spectrum", "{d}/bad.npz"], "has no array named 'X'"),
         (["spectrum", "{d}/test.npy", "--plot", "{d}/x.gif"], "plot file"),
+        (["spectrum", "{d}/test.npy", "{d}/test.npy"], "need distinct names"),
         (["fit", "{d}/test.npy", "-o", "{d}/m.joblib"], "no labels for"),
         (["fit", "{d}/train.npz", "--labels", "{d}/test_labels.npy", "-o", "{d}/m.joblib"], "300 labels for 600 samples"),
         (["fit", "{d}/train.npz", "-o", "{d}/m.joblib", "--set", "bogus=1"], "unknown parameter(s) bogus"),
@@ -312,6 +336,11 @@ def test_runtime_failure_gives_status_1(digits_files, tmp_path, capsys):
                  "--set", "lr=1e30", "--epochs", "2", "--device", "cpu"]) == 1
     assert "diverged" in _error_line(capsys)
     assert not (tmp_path / "m.joblib").exists()
+
+
+def test_error_message_is_exact(capsys):
+    assert main(["spectrum", "no-such-file.npy"]) == 2
+    assert capsys.readouterr().err == "sknmtune: error: features file not found: no-such-file.npy\n"
 
 
 def test_traceback_flag_reraises(digits_files):

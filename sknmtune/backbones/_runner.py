@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -115,6 +116,28 @@ class TorchBackend:
         self.accepts, self.n_features, self.raw_float, self.num_workers = accepts, n_features, raw_float, num_workers
 
     def iter_features(self, inputs: Inputs, indices: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(positions, float32 features)`` batch by batch.
+
+        On CUDA the result of batch k is copied to pinned host memory asynchronously and handed out
+        only after batch k + 1 has been queued, so the GPU computes while the host prepares and stores.
+        """
+        cuda = self.runner.device.type == "cuda"
+        pending: tuple[np.ndarray, torch.Tensor, Any] | None = None
+        for pos, y in self._device_batches(inputs, indices, batch_size):
+            if not cuda:
+                yield pos, y.cpu().numpy()
+                continue
+            host = torch.empty(y.shape, dtype=y.dtype, pin_memory=True)
+            host.copy_(y, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record()
+            if pending is not None:
+                yield _ready(pending)
+            pending = (pos, host, done)
+        if pending is not None:
+            yield _ready(pending)
+
+    def _device_batches(self, inputs: Inputs, indices: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         workers = self.num_workers if inputs.modality in ("files", "dataset") else 0
         with self.runner.session():
             for pos, x in iter_image_batches(
@@ -133,4 +156,10 @@ class TorchBackend:
                         f"The backbone returned {y.shape[0]} rows for a batch of {len(pos)} samples; its output "
                         "must have the batch as first dimension."
                     )
-                yield pos, y.cpu().numpy()
+                yield pos, y
+
+
+def _ready(pending: tuple[np.ndarray, torch.Tensor, Any]) -> tuple[np.ndarray, np.ndarray]:
+    pos, host, done = pending
+    done.synchronize()
+    return pos, host.numpy()

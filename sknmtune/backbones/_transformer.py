@@ -506,6 +506,12 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
             for pos, feats in rows:
                 if out is None:
                     out = np.empty((n, feats.shape[1]), dtype=np.float32)
+                elif feats.shape[1] != out.shape[1]:
+                    raise ValueError(
+                        f"The feature cache {space.path} holds rows of {feats.shape[1]} and {out.shape[1]} features "
+                        "for one backbone; the backbone changed under the same cache_key. Use another cache_key or "
+                        "delete that directory."
+                    )
                 out[firsts[pos]] = feats
             todo = firsts[~found]
             writer = space.writer()

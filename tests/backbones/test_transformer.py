@@ -95,3 +95,14 @@ def test_progress_bar_when_verbose(counter, capsys):
 def test_invalid_parameters(counter, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         FrozenBackboneTransformer(counter, **bad).fit(np.ones((2, 2)))
+
+
+def test_to_device_keeps_working_and_pickles_hold_cpu_tensors(counting_net):
+    X = np.ones((2, 4), np.float32)
+    t = FrozenBackboneTransformer(counting_net, device="auto")
+    before = t.fit_transform(X)
+    assert t.to_device("cpu") is t and t.device == "cpu"
+    np.testing.assert_array_equal(t.transform(X), before)
+    state = t.__getstate__()
+    assert "_backend" not in state
+    assert all(v.device.type == "cpu" for v in state["backbone"].state_dict().values())
