@@ -97,7 +97,8 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``"auto"`` uses CUDA when present (then MPS, then CPU); or ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization and shuffling. The same integer gives bit-identical
-        results on CPU. The global torch RNG is left untouched.
+        results on CPU with the same number of torch threads (a different thread count
+        changes the order of floating-point reductions). The global torch RNG is left untouched.
     verbose : int, default=0
         ``1`` prints skorch's per-epoch table.
 

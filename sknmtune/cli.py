@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import importlib.util
 import json
 import sys
 import time
@@ -335,12 +336,9 @@ def _run_demo(
 
 
 def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            "the demo's figures need matplotlib: pip install 'sknmtune[plots]', or pass --no-plot."
-        ) from None
+    """Fail before any work when the figures cannot be drawn."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError("the demo's figures need matplotlib: pip install 'sknmtune[plots]', or pass --no-plot.")
 
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")

@@ -11,6 +11,8 @@ __all__ = ["NMTuneHead"]
 class NMTuneHead(nn.Module):
     """MLP ``h`` mapping features to ``Z`` (same width as ``F``), then a linear classifier on ``Z``.
 
+    The forward pass returns ``(logits, Z)``.
+
     Parameters
     ----------
     n_features : int
@@ -28,8 +30,6 @@ class NMTuneHead(nn.Module):
         scale ``s`` initialised to 1.
     dropout : float, default=0.0
         Dropout after each hidden activation.
-
-    The forward pass returns ``(logits, Z)``.
 
     Examples
     --------

@@ -331,6 +331,15 @@ def test_bad_input_gives_one_line_and_status_2(digits_files, fitted_model, capsy
     assert "Traceback" not in line
 
 
+def test_missing_optional_dependency_is_a_one_line_error(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert main(["demo", "--output-dir", str(tmp_path)]) == 2
+    assert "pip install 'sknmtune[plots]', or pass --no-plot" in _error_line(capsys)
+
+
 def test_runtime_failure_gives_status_1(digits_files, tmp_path, capsys):
     assert main(["fit", str(digits_files / "train.npz"), "-o", str(tmp_path / "m.joblib"), "--preset", "mlp",
                  "--set", "lr=1e30", "--epochs", "2", "--device", "cpu"]) == 1

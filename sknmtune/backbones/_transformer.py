@@ -439,8 +439,6 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
         if backend.kind == "callable":
             return inputs
         if backend.kind == "text":
-            if m == "dataset":
-                return Inputs("strings", [_first(inputs.data[i]) for i in range(len(inputs.data))])
             if m != "strings":
                 raise ValueError(
                     f"Got {describe(inputs)}, but the backbone is a text model ({backend.description}); it takes a "
@@ -465,6 +463,8 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
         return inputs
 
     def _features(self, backend: Any, inputs: Inputs) -> np.ndarray:
+        if inputs.modality == "dataset" and backend.kind == "text":  # text is small: materialize it
+            inputs = as_inputs([_first(inputs.data[i]) for i in range(len(inputs.data))])
         if inputs.modality == "pairs":
             parts = validate_pair_parts(self.pair_features)
             if parts is not None or backend.kind != "callable":

@@ -79,3 +79,22 @@ def test_kind_resolution_for_text(minilm_path, tmp_path):
     assert _resolve_kind("sentence-transformers/all-MiniLM-L6-v2", "auto") == "text"
     with pytest.raises(ValueError, match="holds no sentence-transformers"):
         _resolve_kind(str(tmp_path), "auto")
+
+
+def test_a_dataset_of_labelled_sentences_and_pairs(minilm_path, encoder):
+    from torch.utils.data import Dataset
+
+    class Labelled(Dataset):
+        def __init__(self, items):
+            self.items = items
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, i):
+            return self.items[i], i % 2
+
+    t = FrozenBackboneTransformer(minilm_path, device="cpu")
+    np.testing.assert_allclose(t.transform(Labelled(SENTENCES[:3])), encoder.encode(SENTENCES[:3]), atol=1e-5)
+    pairs = [(SENTENCES[0], SENTENCES[1])]
+    np.testing.assert_allclose(t.transform(Labelled(pairs)), t.transform(pairs), atol=1e-6)
