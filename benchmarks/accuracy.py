@@ -905,6 +905,19 @@ def _update_readme(records: list[dict[str, Any]], decision: dict[str, Any] | Non
 # =========================================================================== main
 
 
+def _timm_checkpoint_info() -> dict[str, Any] | None:
+    """Provenance of the timm resnet18 checkpoint: file stamp and, if found, its pre-training record."""
+    path = CHECKPOINT_DIR / TIMM_CHECKPOINT
+    if not path.is_file():
+        return None
+    info: dict[str, Any] = {"path": str(path.relative_to(_ROOT)), "bytes": path.stat().st_size,
+                            "modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))}
+    record = _read_json(RESULTS_DIR / "noisy_pretraining" / "pretraining.json", {})
+    if record.get("config", {}).get("arch") == "resnet18" and "0" in record.get("gammas", {}):
+        info["pretraining"] = {"config": record["config"], "clean_cifar10_test_acc": record["gammas"]["0"].get("clean_test_acc")}
+    return info
+
+
 def _machine() -> str:
     import torch
 
@@ -1041,7 +1054,8 @@ def main(argv: list[str] | None = None) -> int:
                 "jobs": args.jobs, "records": len(records), "args": argv if argv is not None else sys.argv[1:]}
     runtime = {"runs": meta.get("runtime", {}).get("runs", []) + [this_run]}
     meta = {"runtime": runtime, "machine": _machine(), "skipped": skipped, "scale": scale.name,
-            "unavailable_backbones": unavailable, "data": {j.task.name: j.notes for j in jobs}}
+            "unavailable_backbones": unavailable, "data": {j.task.name: j.notes for j in jobs},
+            "timm_checkpoint": _timm_checkpoint_info()}
     _write_json(meta_path, meta)
     render_report(scale, meta)
     _log(f"done in {total / 60:.1f} min (features {t_features:.0f}s, validation {t_validation:.0f}s, benchmark {t_bench:.0f}s)")

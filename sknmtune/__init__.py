@@ -6,6 +6,8 @@ singular value regularizers (:class:`NMTuneClassifier`), the spectral diagnostic
 LSVR (:mod:`sknmtune.spectral`, :class:`SpectralScorer`), and frozen feature extraction.
 """
 
+from .backbones import FrozenBackboneTransformer
+from .cache import FeatureCache
 from .classifier import PRESETS, NMTuneClassifier
 from .heads import NMTuneHead
 from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
@@ -25,6 +27,8 @@ from ._training import TrainingDivergedError
 __version__ = "0.1.0"
 
 __all__ = [
+    "FrozenBackboneTransformer",
+    "FeatureCache",
     "NMTuneClassifier",
     "PRESETS",
     "NMTuneHead",
