@@ -709,14 +709,21 @@ def _spectral_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _validation_table(decision: dict[str, Any]) -> str:
-    lines = ["| rank | candidate | what it changes | NMTune? | mean val acc (text) | mean val acc (vision) | score (mean of the two) |",
-             "|---|---|---|---|---|---|---|"]
+def _validation_table(decision: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Candidates ranked by the decision score, with the mean validation accuracy per backbone family."""
+    fams = [f for f in _families_in(rows) if f != "all"]
+    per: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        if r["val_accuracy"] is not None:
+            per[(r["candidate"], r["family"])].append(r["val_accuracy"])
+    head = "| rank | candidate | what it changes | NMTune? | " + " | ".join(fams) + " | score (text/vision mean) |"
+    lines = [head, "|---|---|---|---|" + "---|" * len(fams) + "---|"]
     for i, row in enumerate(decision["table"], 1):
-        name = f"**{row['candidate']}**" if row["candidate"] == decision["choice"] else row["candidate"]
-        lines.append(f"| {i} | {name} | {_describe_candidate(row['candidate'])} | {'yes' if row['is_nmtune'] else 'no'} "
-                     f"| {_fmt(row.get('val_text', float('nan')))} "
-                     f"| {_fmt(row.get('val_image', float('nan')))} | {_fmt(row['score'])} |")
+        cand = row["candidate"]
+        name = f"**{cand}**" if cand == decision["choice"] else cand
+        cells = " | ".join(_fmt(_mean(per.get((cand, f), []))) for f in fams)
+        lines.append(f"| {i} | {name} | {_describe_candidate(cand)} | {'yes' if row['is_nmtune'] else 'no'} | {cells} "
+                     f"| {_fmt(row['score'])} |")
     return "\n".join(lines)
 
 
@@ -846,7 +853,7 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
     ]
     if decision:
         parts += [f"Rule: {decision['rule']} Chosen: `{decision['choice']}` = `{json.dumps(decision['params'])}`.", "",
-                  _validation_table(decision), ""]
+                  _validation_table(decision, validation.get("rows", [])), ""]
     parts += [
         "## Per test domain (accuracy %; best in bold)",
         "",
