@@ -64,22 +64,29 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     (``mlp_depth=0``), MLP tuning (``reg_lambda=0``) and NMTune; see :data:`PRESETS`
     and :meth:`from_preset`.
 
+    The defaults are the authors' configuration (the ``"nmtune-authors"`` preset), chosen by
+    the validation study of ``benchmarks/accuracy.py`` (see the benchmark guide); the paper's
+    equations are ``from_preset("nmtune-paper")``.
+
     Parameters
     ----------
-    reg_lambda : float, default=0.01
+    reg_lambda : float, default=1.0
         Weight ``lambda`` of the NMTune regularizers (Eq. 6). ``0`` gives plain MLP tuning.
-    mse_weight, cov_weight, svd_weight : float, default=1.0
-        Per-term weights of the consistency (Eq. 3), covariance (Eq. 4) and dominant
-        singular value (Eq. 5) regularizers, inside ``reg_lambda``.
-    svd_top_k : int, default=1
+    mse_weight : float, default=1.0
+        Weight of the consistency regularizer (Eq. 3), inside ``reg_lambda``.
+    cov_weight : float, default=0.04
+        Weight of the covariance regularizer (Eq. 4), inside ``reg_lambda``.
+    svd_weight : float, default=0.001
+        Weight of the dominant singular value regularizer (Eq. 5), inside ``reg_lambda``.
+    svd_top_k : int, default=5
         Number of top singular values the SVD term raises (1 = the paper, 5 = the authors' code).
     mlp_depth : int, default=2
         Number of ``Linear`` layers in ``h``; ``0`` means no MLP (linear probing on ``F``).
-    hidden_ratio : float, default=1.0
+    hidden_ratio : float, default=4.0
         Hidden width of ``h`` as a multiple of the feature dimension ``D``.
-    batch_norm : bool, default=False
+    batch_norm : bool, default=True
         ``BatchNorm1d`` before each hidden ReLU (the authors' code).
-    residual : bool, default=False
+    residual : bool, default=True
         Learnable residual ``Z = s * h(F) + F`` (the authors' code).
     dropout : float, default=0.0
         Dropout after each hidden activation.
@@ -166,15 +173,15 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        reg_lambda: float = 0.01,
+        reg_lambda: float = 1.0,
         mse_weight: float = 1.0,
-        cov_weight: float = 1.0,
-        svd_weight: float = 1.0,
-        svd_top_k: int = 1,
+        cov_weight: float = 0.04,
+        svd_weight: float = 0.001,
+        svd_top_k: int = 5,
         mlp_depth: int = 2,
-        hidden_ratio: float = 1.0,
-        batch_norm: bool = False,
-        residual: bool = False,
+        hidden_ratio: float = 4.0,
+        batch_norm: bool = True,
+        residual: bool = True,
         dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 1e-4,

@@ -14,9 +14,14 @@ from sknmtune.heads import NMTuneHead
 FAST = dict(max_epochs=4, batch_size=32, random_state=0)
 
 
-# sklearn's checks fit tiny 2-D blobs: a hidden width of 2 (ratio 1.0 of D=2) cannot
-# separate 3 classes, so the checked instance uses a wider MLP and a larger step.
-@parametrize_with_checks([NMTuneClassifier(max_epochs=10, batch_size=32, lr=1e-2, hidden_ratio=8, random_state=0)])
+# sklearn's check_classifiers_train fits 2-D blobs with an accuracy bar of 0.83: the default
+# (authors') head, with its residual Z = s*h(F) + F, reaches only 0.58-0.70 on 2 features in 10
+# epochs, so the checked instance is the paper's configuration with a wider hidden layer and a
+# larger step. Every other parameter is exercised by the rest of this file.
+@parametrize_with_checks(
+    [NMTuneClassifier.from_preset("nmtune-paper", max_epochs=10, batch_size=32, lr=1e-2, hidden_ratio=8,
+                                  random_state=0)]
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -26,6 +31,11 @@ def digits():
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
     return X[:700], y[:700], X[1400:], y[1400:]
+
+
+def test_defaults_are_the_authors_configuration():
+    defaults = NMTuneClassifier().get_params()
+    assert all(defaults[key] == value for key, value in PRESETS["nmtune-authors"].items())
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
