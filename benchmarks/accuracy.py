@@ -35,7 +35,6 @@ import json
 import math
 import os
 import platform
-import re
 import sys
 import time
 import warnings
@@ -784,14 +783,21 @@ def _plots(records: list[dict[str, Any]], stem: str) -> list[str]:
         per_seed[(fam, m, role, seed)].append(float(np.mean(v)))
     for (fam, m, role, seed), v in per_seed.items():
         agg.append({"family": fam, "method": m, "role": role, "seed": seed, "accuracy": float(np.mean(v))})
-    fig = Figure(figsize=(max(7, 1.5 * len(methods)), 3.2 * len(fams)), layout="constrained")
-    axes = fig.subplots(len(fams), 1, squeeze=False)[:, 0]
-    for ax, fam in zip(axes, fams):
-        plot_accuracy_by_method([a for a in agg if a["family"] == fam], methods=methods, ax=ax)
-        ax.set_title(f"{fam}: mean accuracy over tasks (error bars: std over seeds)")
-        vals = [a["accuracy"] for a in agg if a["family"] == fam]
-        ax.set_ylim(max(0.0, min(vals) - 0.08), min(1.0, max(vals) + 0.05))
-        ax.tick_params(axis="x", labelrotation=20)
+    fig = Figure(figsize=(2 * max(6, 1.1 * len(methods)), 3.3 * len(fams)), layout="constrained")
+    axes = fig.subplots(len(fams), 2, squeeze=False)
+    for row, fam in enumerate(fams):
+        for col, role in enumerate(("ID", "OOD")):
+            ax = axes[row, col]
+            sel = [a for a in agg if a["family"] == fam and a["role"] == role]
+            if not sel:
+                ax.set_visible(False)
+                continue
+            plot_accuracy_by_method(sel, methods=methods, ax=ax)
+            ax.set_title(f"{fam}: mean {role} accuracy (error bars: std over seeds)", fontsize=9)
+            vals = [a["accuracy"] for a in sel]
+            ax.set_ylim(max(0.0, min(vals) - 0.03), min(1.0, max(vals) + 0.02))
+            ax.get_legend().remove()
+            ax.tick_params(axis="x", labelrotation=25, labelsize=8)
     path = RESULTS_DIR / f"{stem}_id_ood.png"
     fig.savefig(path, dpi=110)
     written.append(path.name)

@@ -39,7 +39,7 @@ import io
 import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ import numpy as np
 
 __all__ = [
     "NLI_CLASSES",
+    "PACS_DOMAINS",
     "SENTIMENT_CLASSES",
     "DatasetUnavailable",
     "Dataset",
@@ -101,7 +102,6 @@ class Dataset:
     classes: tuple[str, ...]
     name: str
     note: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -164,7 +164,8 @@ def stratified_split(ds: Dataset, n_second: int | float, seed: int = 0, names: t
     if not 0 < n < len(ds):
         raise ValueError(f"n_second={n_second!r} must leave both parts non-empty (dataset has {len(ds)} rows)")
     second, first = _stratified_indices(ds.y, n, seed)
-    note = f"{ds.note}; stratified split seed {seed}".lstrip("; ")
+    tag = f"stratified split seed {seed}"
+    note = ds.note if ds.note.endswith(tag) else f"{ds.note}; {tag}".lstrip("; ")
     return (
         _take(ds, np.sort(first), f"{ds.name}/{names[0]}", note),
         _take(ds, np.sort(second), f"{ds.name}/{names[1]}", note),
@@ -190,7 +191,7 @@ def _stratified_indices(y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, n
 
 def _take(ds: Dataset, idx: np.ndarray, name: str, note: str) -> Dataset:
     X = ds.X[idx] if isinstance(ds.X, np.ndarray) else [ds.X[i] for i in idx]
-    return Dataset(X=X, y=ds.y[idx], classes=ds.classes, name=name, note=note, meta=dict(ds.meta))
+    return Dataset(X=X, y=ds.y[idx], classes=ds.classes, name=name, note=note)
 
 
 def _labels(values: Sequence[int]) -> np.ndarray:
