@@ -1,13 +1,10 @@
-"""Private helpers shared across sknmtune: device resolution and seeding."""
+"""Private helpers shared across sknmtune: device resolution."""
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything"]
+__all__ = ["resolve_device"]
 
 _VALID_DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -41,10 +38,3 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             raise ValueError(f"device={device!r} was requested but MPS is not available here; use device='auto' or 'cpu'.")
     return dev
 
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices) from one integer."""
-    seed = int(seed) % (2**32)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
