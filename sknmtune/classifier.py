@@ -241,6 +241,18 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             svd_top_k=int(self.svd_top_k),
         )
 
+    def _build_module(self, n_features: int, n_classes: int) -> NMTuneHead:
+        """A freshly initialized head for ``n_features`` inputs and ``n_classes`` outputs (these parameters).
+
+        Used by ``fit`` and by :mod:`sknmtune.persistence` to rebuild the architecture before
+        loading a saved state dict.
+        """
+        hidden = max(1, int(round(self.hidden_ratio * n_features)))
+        return NMTuneHead(
+            n_features, n_classes, mlp_depth=self.mlp_depth, hidden_width=hidden,
+            batch_norm=self.batch_norm, residual=self.residual, dropout=self.dropout,
+        )
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> "NMTuneClassifier":
         """Train the head on features ``X`` and labels ``y``.
@@ -269,17 +281,9 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 )
             y_idx = encoder.transform(y).astype(np.int64)
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            n_features = X.shape[1]
-            hidden = max(1, int(round(self.hidden_ratio * n_features)))
-
-            def build_module() -> NMTuneHead:
-                return NMTuneHead(
-                    n_features, len(encoder.classes_), mlp_depth=self.mlp_depth, hidden_width=hidden,
-                    batch_norm=self.batch_norm, residual=self.residual, dropout=self.dropout,
-                )
-
+            n_features, n_classes = X.shape[1], len(encoder.classes_)
             module, history = train_head(
-                build_module, np.ascontiguousarray(X), y_idx,
+                lambda: self._build_module(n_features, n_classes), np.ascontiguousarray(X), y_idx,
                 regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,
                 max_epochs=self.max_epochs, batch_size=self.batch_size, lr_schedule=self.lr_schedule,
                 device=resolve_device(self.device), seed=seed, verbose=self.verbose,
