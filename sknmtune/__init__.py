@@ -2,54 +2,87 @@
 
 Implements "Understanding and Mitigating the Label Noise in Pre-training on Downstream
 Tasks" (Chen et al., ICLR 2024): an MLP head with consistency, covariance and dominant
-singular value regularizers (:class:`NMTuneClassifier`), the spectral diagnostics SVE and
-LSVR (:mod:`sknmtune.spectral`, :class:`SpectralScorer`), and frozen feature extraction.
+singular value regularizers (:class:`NMTuneClassifier`, and :class:`NMTuneClassifierCV` which
+chooses between the linear probe, MLP tuning and NMTune by cross-validation), the spectral
+diagnostics SVE and LSVR (:mod:`sknmtune.spectral`, :class:`SpectralScorer`), and frozen
+feature extraction (:class:`FrozenBackboneTransformer`).
+
+The public names below are imported lazily (PEP 562): ``import sknmtune`` loads neither
+torch, timm nor skorch until one of the estimators is used.
 """
 
-from .backbones import FrozenBackboneTransformer
-from .cache import FeatureCache
-from .classifier import PRESETS, NMTuneClassifier
-from .heads import NMTuneHead
-from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
-from .losses import consistency_loss, covariance_loss, dominant_singular_value_loss
-from .persistence import load, save
-from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
-from .scoring import SpectralScorer
-from .spectral import (
-    largest_singular_value_ratio,
-    rankme,
-    singular_value_entropy,
-    singular_values,
-    spectral_summary,
-)
-from ._training import TrainingDivergedError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FrozenBackboneTransformer",
-    "FeatureCache",
-    "NMTuneClassifier",
-    "PRESETS",
-    "NMTuneHead",
-    "SpectralScorer",
-    "TrainingDivergedError",
-    "consistency_loss",
-    "covariance_loss",
-    "dominant_singular_value_loss",
-    "singular_values",
-    "singular_value_entropy",
-    "largest_singular_value_ratio",
-    "rankme",
-    "spectral_summary",
-    "symmetric_label_noise",
-    "pair_label_noise",
-    "inject_label_noise",
-    "plot_spectrum",
-    "plot_metric_vs_noise",
-    "plot_accuracy_by_method",
-    "plot_accuracy_vs_noise",
-    "save",
-    "load",
-    "__version__",
-]
+# public name -> submodule that defines it
+_EXPORTS: dict[str, str] = {
+    "FrozenBackboneTransformer": "backbones",
+    "FeatureCache": "cache",
+    "NMTuneClassifier": "classifier",
+    "PRESETS": "classifier",
+    "NMTuneClassifierCV": "model_selection",
+    "DEFAULT_PARAM_GRID": "model_selection",
+    "NMTuneHead": "heads",
+    "SpectralScorer": "scoring",
+    "TrainingDivergedError": "_training",
+    "consistency_loss": "losses",
+    "covariance_loss": "losses",
+    "dominant_singular_value_loss": "losses",
+    "singular_values": "spectral",
+    "singular_value_entropy": "spectral",
+    "largest_singular_value_ratio": "spectral",
+    "rankme": "spectral",
+    "spectral_summary": "spectral",
+    "symmetric_label_noise": "noise",
+    "pair_label_noise": "noise",
+    "inject_label_noise": "noise",
+    "plot_spectrum": "plotting",
+    "plot_metric_vs_noise": "plotting",
+    "plot_accuracy_by_method": "plotting",
+    "plot_accuracy_vs_noise": "plotting",
+    "save": "persistence",
+    "load": "persistence",
+    "ModelFileError": "persistence",
+    "evaluate_heads": "evaluation",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sknmtune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
+    from ._training import TrainingDivergedError
+    from .backbones import FrozenBackboneTransformer
+    from .cache import FeatureCache
+    from .classifier import PRESETS, NMTuneClassifier
+    from .heads import NMTuneHead
+    from .losses import consistency_loss, covariance_loss, dominant_singular_value_loss
+    from .model_selection import DEFAULT_PARAM_GRID, NMTuneClassifierCV
+    from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
+    from .evaluation import evaluate_heads
+    from .persistence import ModelFileError, load, save
+    from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
+    from .scoring import SpectralScorer
+    from .spectral import (
+        largest_singular_value_ratio,
+        rankme,
+        singular_value_entropy,
+        singular_values,
+        spectral_summary,
+    )

@@ -2,7 +2,7 @@
 
 :class:`~sknmtune.NMTuneClassifier` composes this (it does not subclass skorch), so
 the sklearn-facing estimator keeps sklearn's conventions while skorch runs the
-epochs, batching, optimizer, learning-rate schedule and history.
+epochs, batching, optimizer, learning-rate schedule, early stopping and history.
 """
 
 from __future__ import annotations
@@ -14,14 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
 from skorch.utils import to_tensor
+from sklearn.model_selection import train_test_split
 from torch import nn
-from torch.optim.lr_scheduler import CosineAnnealingLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR
+from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 
 from .losses import consistency_loss, covariance_loss, dominant_singular_value_loss
 
-__all__ = ["RegularizerConfig", "TrainingDivergedError", "train_head"]
+__all__ = ["RegularizerConfig", "StoppingConfig", "TrainingDivergedError", "train_head"]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -37,26 +41,49 @@ class RegularizerConfig:
     cov_weight: float = 1.0
     svd_weight: float = 1.0
     svd_top_k: int = 1
+    mse_reduction: str = "mean"
 
     @property
     def active(self) -> bool:
         return self.reg_lambda > 0 and (self.mse_weight > 0 or self.cov_weight > 0 or self.svd_weight > 0)
 
 
-class _NMTuneNet(NeuralNet):
-    """skorch net whose module returns ``(logits, Z)``; adds the regularizers on ``Z``."""
+@dataclass(frozen=True)
+class StoppingConfig:
+    """When training stops (scikit-learn's ``MLPClassifier`` semantics).
 
-    def __init__(self, *args, regularizer: RegularizerConfig, **kwargs):
+    ``early_stopping=True``: hold out a stratified ``validation_fraction`` of the rows, stop
+    when the validation cross-entropy has not improved by ``tol`` for ``n_iter_no_change``
+    epochs, and restore the weights of the best epoch. ``early_stopping=False``: stop when the
+    training loss has not improved by ``tol`` for ``n_iter_no_change`` epochs. With
+    ``n_iter_no_change=None`` (and no early stopping) exactly ``max_epochs`` epochs run.
+    """
+
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    n_iter_no_change: int | None = None
+    tol: float = 1e-4
+
+
+class _NMTuneNet(NeuralNet):
+    """skorch net whose module returns ``(logits, Z)``; adds the regularizers on ``Z``.
+
+    The validation loss (used by early stopping) is the plain task loss (cross-entropy, or the
+    regression criterion): it measures the predictor, not how well the regularizers are satisfied.
+    """
+
+    def __init__(self, *args, regularizer: RegularizerConfig, task_term: str = "ce", **kwargs):
         super().__init__(*args, **kwargs)
         self.regularizer = regularizer
+        self.task_term = task_term  # history name of the task loss: "ce", or "task" for regression
 
     def _loss_terms(self, logits, Z, y_true, X) -> dict[str, torch.Tensor]:
-        terms = {"ce": super().get_loss(logits, y_true, X=X, training=True)}
+        terms = {self.task_term: super().get_loss(logits, y_true, X=X, training=True)}
         reg = self.regularizer
         if reg.active:
             F = to_tensor(X, device=self.device)
             if reg.mse_weight > 0:
-                terms["mse"] = consistency_loss(F, Z)
+                terms["mse"] = consistency_loss(F, Z, reduction=reg.mse_reduction)
             if reg.cov_weight > 0:
                 terms["cov"] = covariance_loss(Z)
             if reg.svd_weight > 0:
@@ -65,6 +92,8 @@ class _NMTuneNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, Z = y_pred
+        if not training:
+            return super().get_loss(logits, to_tensor(y_true, device=self.device), X=X, training=False)
         try:
             terms = self._loss_terms(logits, Z, to_tensor(y_true, device=self.device), X)
         except torch.linalg.LinAlgError as exc:  # the SVD of a non-finite Z does not converge
@@ -76,9 +105,10 @@ class _NMTuneNet(NeuralNet):
                 "the features."
             ) from exc
         reg = self.regularizer
-        weights = {"ce": 1.0, "mse": reg.mse_weight, "cov": reg.cov_weight, "svd": reg.svd_weight}
-        penalty = sum(weights[name] * value for name, value in terms.items() if name != "ce")
-        total = terms["ce"] + reg.reg_lambda * penalty if reg.active else terms["ce"]
+        weights = {"mse": reg.mse_weight, "cov": reg.cov_weight, "svd": reg.svd_weight}
+        task = terms[self.task_term]
+        penalty = sum(weights[name] * value for name, value in terms.items() if name != self.task_term)
+        total = task + reg.reg_lambda * penalty if reg.active else task
         # One host sync per step for the bookkeeping and the divergence guard.
         names = list(terms)
         numbers_ = torch.stack([terms[name].detach() for name in names] + [total.detach()]).tolist()
@@ -90,10 +120,43 @@ class _NMTuneNet(NeuralNet):
                 f"Training diverged at epoch {epoch}: the {', '.join(bad)} term(s) became non-finite "
                 f"(values: {values}). Lower lr, reg_lambda or the term's weight, or standardize the features."
             )
-        if training:
-            for name, value in values.items():
-                self.history.record_batch(f"loss_{name}", value)
+        for name, value in values.items():
+            self.history.record_batch(f"loss_{name}", value)
         return total
+
+
+def _validation_split(
+    X: np.ndarray, y: np.ndarray, fraction: float, seed: int, *, classification: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Hold-out split for early stopping; ``None`` when the data is too small for one.
+
+    For classification it is stratified when every class has at least two rows and the held-out
+    part can hold one row per class; a plain shuffled split otherwise. At least two rows stay on
+    each side.
+    """
+    n_samples = X.shape[0]
+    n_valid = int(math.ceil(fraction * n_samples))
+    if n_valid < 2 or n_samples - n_valid < 2:
+        return None
+    stratify = None
+    if classification:
+        counts = np.bincount(y)
+        counts = counts[counts > 0]
+        if counts.min() >= 2 and n_valid >= len(counts) and n_samples - n_valid >= len(counts):
+            stratify = y
+    X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=n_valid, random_state=seed, stratify=stratify)
+    return X_tr, X_va, y_tr, y_va
+
+
+def _schedule_callback(lr_schedule: str, total_steps: int):
+    if lr_schedule == "cosine":
+        return LRScheduler(CosineAnnealingLR, T_max=max(1, total_steps), step_every="batch")
+    if lr_schedule == "linear":
+        # Linear decay from lr to 0 over all steps (the paper's language-model setup, App. B.3).
+        return LRScheduler(
+            LambdaLR, lr_lambda=lambda step: max(0.0, 1.0 - step / max(1, total_steps)), step_every="batch"
+        )
+    return None
 
 
 def train_head(
@@ -109,26 +172,48 @@ def train_head(
     lr_schedule: str,
     device: torch.device,
     seed: int,
+    stopping: StoppingConfig = StoppingConfig(),
+    criterion: type[nn.Module] = nn.CrossEntropyLoss,
     verbose: int = 0,
 ) -> tuple[nn.Module, list[dict]]:
     """Build a module with ``build_module()`` under ``seed``, train it on ``(X, y)``.
 
-    Returns the trained module (in eval mode) and the history, one dict per epoch.
+    Returns the trained module (in eval mode) and the history, one dict per epoch; with
+    early stopping the module holds the weights of the epoch with the lowest validation
+    task loss (``history[i]["valid_loss_best"]`` marks it).
 
-    ``X`` is float32 ``(n, D)``, ``y`` int64 class indices. AdamW; the learning rate
-    follows a per-step cosine schedule without warm-up when ``lr_schedule="cosine"``.
-    A final batch of a single row is dropped each epoch (BatchNorm and the covariance
-    are undefined on it). Global RNG state is left untouched.
+    ``X`` is float32 ``(n, D)``; ``y`` int64 class indices for the default cross-entropy
+    ``criterion``, or float32 targets ``(n, k)`` for a regression criterion (e.g.
+    ``nn.MSELoss``, ``nn.HuberLoss``; the early-stopping split is then not stratified). AdamW; the learning rate
+    follows ``lr_schedule`` per step (``"cosine"`` or ``"linear"`` decay to zero over
+    ``max_epochs``, or ``"constant"``). A final batch of a single row is dropped each epoch
+    (BatchNorm and the covariance are undefined on it). Global RNG state is left untouched.
     """
+    classification = criterion is nn.CrossEntropyLoss
+    split = (
+        _validation_split(X, y, stopping.validation_fraction, seed, classification=classification)
+        if stopping.early_stopping else None
+    )
+    if split is not None:
+        X, X_valid, y, y_valid = split
     n_samples = X.shape[0]
     batch_size = min(batch_size, n_samples)
     drop_last = n_samples % batch_size == 1
     steps_per_epoch = n_samples // batch_size if drop_last else math.ceil(n_samples / batch_size)
     callbacks = []
-    if lr_schedule == "cosine":
-        callbacks.append(
-            ("lr_schedule", LRScheduler(CosineAnnealingLR, T_max=max(1, max_epochs * steps_per_epoch), step_every="batch"))
-        )
+    schedule = _schedule_callback(lr_schedule, max_epochs * steps_per_epoch)
+    if schedule is not None:
+        callbacks.append(("lr_schedule", schedule))
+    if split is not None:
+        callbacks.append(("early_stopping", EarlyStopping(
+            monitor="valid_loss", patience=stopping.n_iter_no_change or max_epochs, threshold=stopping.tol,
+            threshold_mode="abs", load_best=True, sink=print if verbose else _silent,
+        )))
+    elif stopping.n_iter_no_change is not None:
+        callbacks.append(("plateau_stopping", EarlyStopping(
+            monitor="train_loss", patience=stopping.n_iter_no_change, threshold=stopping.tol,
+            threshold_mode="abs", sink=print if verbose else _silent,
+        )))
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
@@ -137,16 +222,24 @@ def train_head(
         net = _NMTuneNet(
             module.to(device),
             regularizer=regularizer,
-            criterion=nn.CrossEntropyLoss,
+            task_term="ce" if classification else "task",
+            criterion=criterion,
             optimizer=torch.optim.AdamW,
             lr=lr,
             optimizer__weight_decay=weight_decay,
             max_epochs=max_epochs,
             batch_size=batch_size,
-            iterator_train__shuffle=True,
-            iterator_train__drop_last=drop_last,
-            iterator_train__generator=generator,
-            train_split=None,
+            # Whole batches are indexed at once (one fancy-indexing call per step instead of one
+            # __getitem__ per row); the shuffled order is that of DataLoader(shuffle=True, generator).
+            iterator_train__batch_size=None,
+            iterator_train__sampler=BatchSampler(
+                RandomSampler(range(n_samples), generator=generator), batch_size, drop_last
+            ),
+            iterator_valid__batch_size=None,
+            iterator_valid__sampler=BatchSampler(
+                SequentialSampler(range(len(y_valid) if split is not None else 0)), 4096, False
+            ),
+            train_split=predefined_split(Dataset(X_valid, y_valid)) if split is not None else None,
             callbacks=callbacks,
             device=device,
             verbose=verbose,
@@ -156,13 +249,20 @@ def train_head(
     return module, _summarize_history(net.history)
 
 
+def _silent(*args, **kwargs) -> None:
+    """A sink that prints nothing (skorch's early stopping announces itself otherwise)."""
+
+
 def _summarize_history(history) -> list[dict]:
-    """One dict per epoch: skorch's epoch entries plus the mean of each loss term."""
+    """One dict per epoch: skorch's epoch entries, the mean of each loss term, the last step's lr."""
     epochs = []
     for row in history:
         summary = {key: value for key, value in row.items() if key != "batches"}
         batches = row.get("batches", [])
         for key in sorted({k for batch in batches for k in batch if k.startswith("loss_")}):
             summary[key] = float(np.mean([batch[key] for batch in batches if key in batch]))
+        lrs = [batch["event_lr"] for batch in batches if "event_lr" in batch]
+        if lrs:  # the learning rate of the epoch's last step (scheduled runs)
+            summary["lr"] = float(lrs[-1])
         epochs.append(summary)
     return epochs

@@ -15,42 +15,62 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._training import RegularizerConfig, train_head
+from ._training import RegularizerConfig, StoppingConfig, train_head
 from ._utils import resolve_device
 from .heads import NMTuneHead
 
-__all__ = ["NMTuneClassifier", "PRESETS"]
+__all__ = ["AUTO_EARLY_STOPPING_MIN_SAMPLES", "NMTuneClassifier", "PRESETS"]
 
-_COMMON = {"max_epochs": 30, "batch_size": 64, "lr_schedule": "cosine"}
+# The papers' fixed training budgets: exactly ``max_epochs`` epochs, no early stopping, the
+# authors' residual (s starts at 1), no cap on the hidden width.
+_FIXED = {
+    "max_epochs": 30, "batch_size": 64, "lr_schedule": "cosine", "early_stopping": False,
+    "n_iter_no_change": None, "residual_init": 1.0, "max_hidden_width": None, "standardize": False,
+}
 
 #: Named configurations of :class:`NMTuneClassifier` (use :meth:`NMTuneClassifier.from_preset`).
+#: They reproduce the paper's and the authors' fixed training budgets; the estimator's own
+#: defaults (``NMTuneClassifier()``) add early stopping, a residual that starts at ``Z = F``
+#: and a capped hidden width (see the method guide).
 PRESETS: dict[str, dict[str, Any]] = {
     # Linear probing: a linear classifier on F (no MLP; the regularizers are off).
-    "lp": {**_COMMON, "mlp_depth": 0, "reg_lambda": 0.0, "lr": 1e-2, "weight_decay": 0.0},
+    "lp": {**_FIXED, "mlp_depth": 0, "reg_lambda": 0.0, "lr": 1e-2, "weight_decay": 0.0},
     # MLP tuning with the paper's MLP: 2 Linear layers, ReLU, plain cross-entropy.
     "mlp": {
-        **_COMMON, "mlp_depth": 2, "hidden_ratio": 1.0, "batch_norm": False, "residual": False,
+        **_FIXED, "mlp_depth": 2, "hidden_ratio": 1.0, "batch_norm": False, "residual": False,
         "reg_lambda": 0.0, "lr": 1e-3, "weight_decay": 1e-4,
     },
-    # NMTune as the paper's equations state it (Eq. 3-6): lambda = 0.01, equal weights, top-1.
+    # NMTune as the paper's equations state it (Eq. 3-6): lambda = 0.01, equal weights, top-1,
+    # the consistency term as Eq. 3's squared norm per sample (averaged over the batch).
     "nmtune-paper": {
-        **_COMMON, "mlp_depth": 2, "hidden_ratio": 1.0, "batch_norm": False, "residual": False,
+        **_FIXED, "mlp_depth": 2, "hidden_ratio": 1.0, "batch_norm": False, "residual": False,
         "reg_lambda": 0.01, "mse_weight": 1.0, "cov_weight": 1.0, "svd_weight": 1.0, "svd_top_k": 1,
-        "lr": 1e-3, "weight_decay": 1e-4,
+        "consistency_reduction": "batchmean", "lr": 1e-3, "weight_decay": 1e-4,
     },
-    # NMTune as the authors' public code runs it: weights 1.0 / 0.04 / 0.001, top-5,
-    # Linear(D, 4D) -> BatchNorm -> ReLU -> Linear(4D, D), learnable residual.
+    # The paper's equations with its language-model schedule (App. B.3): 10 epochs, linear decay.
+    "nmtune-text": {
+        **_FIXED, "max_epochs": 10, "lr_schedule": "linear", "mlp_depth": 2, "hidden_ratio": 1.0,
+        "batch_norm": False, "residual": False, "reg_lambda": 0.01, "mse_weight": 1.0, "cov_weight": 1.0,
+        "svd_weight": 1.0, "svd_top_k": 1, "consistency_reduction": "batchmean", "lr": 1e-3, "weight_decay": 1e-4,
+    },
+    # NMTune as the authors' public code runs it: weights 1.0 / 0.04 / 0.001, top-5, the
+    # consistency MSE averaged over all B*D entries,
+    # Linear(D, 4D) -> BatchNorm -> ReLU -> Linear(4D, D), learnable residual (s starts at 1).
     "nmtune-authors": {
-        **_COMMON, "mlp_depth": 2, "hidden_ratio": 4.0, "batch_norm": True, "residual": True,
+        **_FIXED, "mlp_depth": 2, "hidden_ratio": 4.0, "batch_norm": True, "residual": True,
         "reg_lambda": 1.0, "mse_weight": 1.0, "cov_weight": 0.04, "svd_weight": 0.001, "svd_top_k": 5,
-        "lr": 1e-3, "weight_decay": 1e-4,
+        "consistency_reduction": "mean", "lr": 1e-3, "weight_decay": 1e-4,
     },
     # MLP tuning with the authors' architecture (the fair baseline for "nmtune-authors").
     "mlp-authors": {
-        **_COMMON, "mlp_depth": 2, "hidden_ratio": 4.0, "batch_norm": True, "residual": True,
+        **_FIXED, "mlp_depth": 2, "hidden_ratio": 4.0, "batch_norm": True, "residual": True,
         "reg_lambda": 0.0, "lr": 1e-3, "weight_decay": 1e-4,
     },
 }
+
+#: Below this many rows ``early_stopping="auto"`` trains on everything (the held-out split
+#: would hold fewer than 20 rows) and stops on the training loss's plateau instead.
+AUTO_EARLY_STOPPING_MIN_SAMPLES = 200
 
 _PREDICT_CHUNK_ROWS = 8192
 
@@ -62,11 +82,13 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     + svd_weight * L_SVD)`` (paper, Eq. 6), through skorch, on mini-batches.
     The same estimator expresses the paper's three heads: linear probing
     (``mlp_depth=0``), MLP tuning (``reg_lambda=0``) and NMTune; see :data:`PRESETS`
-    and :meth:`from_preset`.
+    and :meth:`from_preset` for the paper's and the authors' exact configurations.
 
-    The defaults are the authors' configuration (the ``"nmtune-authors"`` preset), chosen by
-    the validation study of ``benchmarks/accuracy.py`` (see the benchmark guide); the paper's
-    equations are ``from_preset("nmtune-paper")``.
+    The defaults keep the authors' architecture and loss weights but train adaptively:
+    early stopping on a held-out split with the best epoch restored (``max_epochs`` is only a
+    ceiling), a residual that starts at ``Z = F`` (``residual_init=0``: epoch 0 is the linear
+    probe on ``F``) and a hidden width capped at ``max_hidden_width``. To choose between the
+    linear probe, MLP tuning and NMTune on your data, use :class:`NMTuneClassifierCV`.
 
     Parameters
     ----------
@@ -80,32 +102,60 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Weight of the dominant singular value regularizer (Eq. 5), inside ``reg_lambda``.
     svd_top_k : int, default=5
         Number of top singular values the SVD term raises (1 = the paper, 5 = the authors' code).
+    consistency_reduction : {"mean", "batchmean", "sum"}, default="mean"
+        How the consistency term reduces the squared differences of the row-normalized ``F``
+        and ``Z``: ``"batchmean"`` is Eq. 3 (the squared norm per sample, averaged over the
+        batch); ``"mean"`` also divides by ``D`` (the authors' code); ``"sum"`` sums over the batch.
     mlp_depth : int, default=2
         Number of ``Linear`` layers in ``h``; ``0`` means no MLP (linear probing on ``F``).
     hidden_ratio : float, default=4.0
         Hidden width of ``h`` as a multiple of the feature dimension ``D``.
+    max_hidden_width : int or None, default=1024
+        Cap on the hidden width (``min(round(hidden_ratio * D), max_hidden_width)``), so that
+        memory and time stay bounded for wide inputs (e.g. bag-of-words features). ``None``:
+        no cap (the authors' ``4 * D``).
     batch_norm : bool, default=True
         ``BatchNorm1d`` before each hidden ReLU (the authors' code).
     residual : bool, default=True
         Learnable residual ``Z = s * h(F) + F`` (the authors' code).
+    residual_init : float, default=0.0
+        Initial value of the per-dimension residual scale ``s``. The authors' code uses 1, which
+        puts ``Z`` far from ``F`` after the first steps on unit-norm features; 0 starts at ``F``.
     dropout : float, default=0.0
         Dropout after each hidden activation.
+    standardize : bool, default=False
+        Standardize each feature (zero mean, unit variance, statistics of the training rows)
+        inside the estimator before the head; ``transform`` then returns ``Z`` in that space.
     lr : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=1e-4
         AdamW weight decay.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
-        Per-step cosine decay to zero over all epochs (no warm-up), or a constant rate.
-    max_epochs : int, default=30
-        Number of passes over the training data.
+    lr_schedule : {"constant", "cosine", "linear"}, default="constant"
+        A constant rate, or a per-step cosine / linear decay to zero over ``max_epochs``
+        (no warm-up).
+    max_epochs : int, default=100
+        Maximum number of passes over the training data (a ceiling when training stops early).
     batch_size : int, default=64
         Mini-batch size; the regularizers are computed per mini-batch.
+    early_stopping : bool or "auto", default="auto"
+        Hold out ``validation_fraction`` of the rows (stratified), stop when the validation
+        cross-entropy has not improved by ``tol`` for ``n_iter_no_change`` epochs and restore
+        the best epoch's weights. ``"auto"`` enables it from
+        :data:`AUTO_EARLY_STOPPING_MIN_SAMPLES` rows on. Without early stopping, training stops
+        when the training loss has not improved by ``tol`` for ``n_iter_no_change`` epochs.
+    validation_fraction : float, default=0.1
+        Share of the training rows held out for early stopping.
+    n_iter_no_change : int or None, default=10
+        Patience, in epochs. ``None`` (without early stopping) runs exactly ``max_epochs`` epochs.
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss that counts as an improvement.
     device : str, default="auto"
         ``"auto"`` uses CUDA when present (then MPS, then CPU); or ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialization and shuffling. The same integer gives bit-identical
-        results on CPU with the same number of torch threads (a different thread count
-        changes the order of floating-point reductions). The global torch RNG is left untouched.
+        Seeds weight initialization, shuffling and the early-stopping split. The same integer
+        gives bit-identical results on CPU with the same number of torch threads (a different
+        thread count changes the order of floating-point reductions). The global torch RNG is
+        left untouched.
     verbose : int, default=0
         ``1`` prints skorch's per-epoch table.
 
@@ -119,23 +169,30 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Defined when ``X`` has string feature names.
     module_ : NMTuneHead
         The fitted torch module, in eval mode.
+    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+        Standardization statistics (``None`` when ``standardize=False``).
     history_ : list of dict
-        One entry per epoch: skorch's ``train_loss`` and the mean of each loss term
-        (``loss_ce``, ``loss_mse``, ``loss_cov``, ``loss_svd``).
+        One entry per epoch: skorch's ``train_loss`` (and ``valid_loss`` with early stopping)
+        and the mean of each loss term (``loss_ce``, ``loss_mse``, ``loss_cov``, ``loss_svd``).
     n_iter_ : int
         Number of epochs run.
+    best_epoch_ : int
+        The epoch (1-based) whose weights the model holds: the best validation epoch with
+        early stopping, the last epoch otherwise.
 
     See Also
     --------
+    sknmtune.NMTuneClassifierCV : Chooses LP / MLP / NMTune and their settings by cross-validation.
     sknmtune.SpectralScorer : SVE/LSVR of the representation ``Z`` (``transform``) as a scorer.
     sknmtune.FrozenBackboneTransformer : Features from a frozen backbone, as a pipeline step.
 
     Notes
     -----
-    Predictions run on the device where the fitted module lives: the training device,
-    or the CPU after unpickling (pickles always hold CPU tensors, so a model trained
-    on CUDA loads anywhere); :meth:`to_device` or ``sknmtune.persistence.load(...,
-    map_location=...)`` moves it.
+    Inference runs in float64 on a copy of the fitted module, so a row's prediction does not
+    depend on the other rows it is batched with. Predictions run on the device where the
+    fitted module lives: the training device, or the CPU after unpickling (pickles always hold
+    CPU tensors, so a model trained on CUDA loads anywhere); :meth:`to_device` or
+    ``sknmtune.persistence.load(..., map_location=...)`` moves it.
 
     Examples
     --------
@@ -155,16 +212,24 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "cov_weight": [Interval(Real, 0, None, closed="left")],
         "svd_weight": [Interval(Real, 0, None, closed="left")],
         "svd_top_k": [Interval(Integral, 1, None, closed="left")],
+        "consistency_reduction": [StrOptions({"mean", "batchmean", "sum"})],
         "mlp_depth": [Interval(Integral, 0, None, closed="left")],
         "hidden_ratio": [Interval(Real, 0, None, closed="neither")],
+        "max_hidden_width": [Interval(Integral, 1, None, closed="left"), None],
         "batch_norm": ["boolean"],
         "residual": ["boolean"],
+        "residual_init": [Interval(Real, None, None, closed="neither")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "standardize": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "lr_schedule": [StrOptions({"constant", "cosine", "linear"})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -178,16 +243,24 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         cov_weight: float = 0.04,
         svd_weight: float = 0.001,
         svd_top_k: int = 5,
+        consistency_reduction: str = "mean",
         mlp_depth: int = 2,
         hidden_ratio: float = 4.0,
+        max_hidden_width: int | None = 1024,
         batch_norm: bool = True,
         residual: bool = True,
+        residual_init: float = 0.0,
         dropout: float = 0.0,
+        standardize: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
-        lr_schedule: str = "cosine",
-        max_epochs: int = 30,
+        lr_schedule: str = "constant",
+        max_epochs: int = 100,
         batch_size: int = 64,
+        early_stopping: bool | str = "auto",
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int | None = 10,
+        tol: float = 1e-4,
         device: str = "auto",
         random_state: Any = None,
         verbose: int = 0,
@@ -197,16 +270,24 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.cov_weight = cov_weight
         self.svd_weight = svd_weight
         self.svd_top_k = svd_top_k
+        self.consistency_reduction = consistency_reduction
         self.mlp_depth = mlp_depth
         self.hidden_ratio = hidden_ratio
+        self.max_hidden_width = max_hidden_width
         self.batch_norm = batch_norm
         self.residual = residual
+        self.residual_init = residual_init
         self.dropout = dropout
+        self.standardize = standardize
         self.lr = lr
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -217,7 +298,7 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        name : {"lp", "mlp", "nmtune-paper", "nmtune-authors", "mlp-authors"}
+        name : {"lp", "mlp", "nmtune-paper", "nmtune-text", "nmtune-authors", "mlp-authors"}
         **overrides
             Any constructor parameter, applied on top of the preset.
 
@@ -239,7 +320,21 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             cov_weight=float(self.cov_weight),
             svd_weight=float(self.svd_weight),
             svd_top_k=int(self.svd_top_k),
+            mse_reduction=self.consistency_reduction,
         )
+
+    def _stopping(self, n_samples: int) -> StoppingConfig:
+        early = self.early_stopping
+        if early == "auto":
+            early = n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+        return StoppingConfig(
+            early_stopping=bool(early), validation_fraction=float(self.validation_fraction),
+            n_iter_no_change=self.n_iter_no_change, tol=float(self.tol),
+        )
+
+    def _hidden_width(self, n_features: int) -> int:
+        width = max(1, int(round(self.hidden_ratio * n_features)))
+        return width if self.max_hidden_width is None else min(width, int(self.max_hidden_width))
 
     def _build_module(self, n_features: int, n_classes: int) -> NMTuneHead:
         """A freshly initialized head for ``n_features`` inputs and ``n_classes`` outputs (these parameters).
@@ -247,11 +342,16 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Used by ``fit`` and by :mod:`sknmtune.persistence` to rebuild the architecture before
         loading a saved state dict.
         """
-        hidden = max(1, int(round(self.hidden_ratio * n_features)))
         return NMTuneHead(
-            n_features, n_classes, mlp_depth=self.mlp_depth, hidden_width=hidden,
-            batch_norm=self.batch_norm, residual=self.residual, dropout=self.dropout,
+            n_features, n_classes, mlp_depth=self.mlp_depth, hidden_width=self._hidden_width(n_features),
+            batch_norm=self.batch_norm, residual=self.residual, residual_init=self.residual_init,
+            dropout=self.dropout,
         )
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        if self.feature_mean_ is None:
+            return X
+        return ((X - self.feature_mean_) / self.feature_scale_).astype(np.float32, copy=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> "NMTuneClassifier":
@@ -268,7 +368,10 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         self : NMTuneClassifier
         """
-        for attr in ("module_", "classes_", "history_", "n_iter_", "n_features_in_", "feature_names_in_"):
+        for attr in (
+            "module_", "classes_", "history_", "n_iter_", "best_epoch_", "n_features_in_", "feature_names_in_",
+            "feature_mean_", "feature_scale_",
+        ):
             self.__dict__.pop(attr, None)
         try:
             X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2)
@@ -281,21 +384,32 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 )
             y_idx = encoder.transform(y).astype(np.int64)
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            if self.standardize:
+                mean = X.mean(axis=0, dtype=np.float64)
+                scale = X.std(axis=0, dtype=np.float64)
+                scale[scale < 1e-12] = 1.0  # constant features stay centered, not blown up
+                self.feature_mean_, self.feature_scale_ = mean.astype(np.float32), scale.astype(np.float32)
+            else:
+                self.feature_mean_ = self.feature_scale_ = None
+            X = np.ascontiguousarray(self._scale(X))
             n_features, n_classes = X.shape[1], len(encoder.classes_)
             module, history = train_head(
-                lambda: self._build_module(n_features, n_classes), np.ascontiguousarray(X), y_idx,
+                lambda: self._build_module(n_features, n_classes), X, y_idx,
                 regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,
                 max_epochs=self.max_epochs, batch_size=self.batch_size, lr_schedule=self.lr_schedule,
-                device=resolve_device(self.device), seed=seed, verbose=self.verbose,
+                device=resolve_device(self.device), seed=seed, stopping=self._stopping(X.shape[0]),
+                verbose=self.verbose,
             )
         except BaseException:
-            self.__dict__.pop("n_features_in_", None)
-            self.__dict__.pop("feature_names_in_", None)
+            for attr in ("n_features_in_", "feature_names_in_", "feature_mean_", "feature_scale_"):
+                self.__dict__.pop(attr, None)
             raise
         self.classes_ = encoder.classes_
         self.module_ = module
         self.history_ = history
         self.n_iter_ = len(history)
+        best = [i for i, row in enumerate(history, 1) if row.get("valid_loss_best")]
+        self.best_epoch_ = best[-1] if best else len(history)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -304,21 +418,23 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     # --------------------------------------------------------------- inference
     def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        device = next(self.module_.parameters()).device
+        X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
+        # float64 on a copy of the module: a row's output does not depend on its batch-mates
+        # (float32 matrix products are blocked differently for different batch sizes).
+        module = copy.deepcopy(self.module_).double()
+        device = next(module.parameters()).device
         logits, Z = [], []
         with torch.inference_mode():
             for start in range(0, X.shape[0], _PREDICT_CHUNK_ROWS):
-                batch = torch.from_numpy(np.ascontiguousarray(X[start : start + _PREDICT_CHUNK_ROWS])).to(device)
-                out_logits, out_Z = self.module_(batch)
-                logits.append(out_logits.float().cpu().numpy())
+                chunk = np.ascontiguousarray(X[start : start + _PREDICT_CHUNK_ROWS], dtype=np.float64)
+                out_logits, out_Z = module(torch.from_numpy(chunk).to(device))
+                logits.append(out_logits.cpu().numpy())
                 Z.append(out_Z.float().cpu().numpy())
         return np.concatenate(logits), np.concatenate(Z)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits; for two classes, the 1-D margin of ``classes_[1]`` over ``classes_[0]``."""
         logits, _ = self._forward(X)
-        logits = logits.astype(np.float64)
         if logits.shape[1] == 2:
             return logits[:, 1] - logits[:, 0]
         return logits
@@ -326,7 +442,6 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the logits), columns ordered as ``classes_``."""
         logits, _ = self._forward(X)
-        logits = logits.astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)

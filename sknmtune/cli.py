@@ -11,10 +11,12 @@ features
     ``.npy`` holding a 2-D float array ``X`` of shape ``(n_samples, n_features)``, or
     ``.npz`` holding an array ``X`` and, optionally, the labels ``y``.
 labels
-    ``.npy`` (1-D array) or ``.txt`` / ``.csv`` (one label per line; integer labels
-    are read as integers, anything else as strings).
+    ``.npy`` (1-D array) or ``.txt`` / ``.csv`` with exactly one label per line (blank
+    lines only at the end), or, with ``--label-column NAME``, column NAME of a CSV table
+    with a header row; integer labels are read as integers, anything else as strings.
 models
-    Whatever :func:`sknmtune.persistence.save` writes (``.joblib`` by convention).
+    What :func:`sknmtune.persistence.save` writes: the safe format (``.skn``) by default;
+    pickle / joblib files load only with ``--trusted``.
 predictions
     ``.npy`` (labels, or probabilities with ``--proba``) or ``.csv`` with a header row.
 
@@ -32,6 +34,7 @@ import argparse
 import ast
 import csv
 import importlib.util
+import io
 import json
 import sys
 import time
@@ -51,7 +54,7 @@ _FEATURE_SUFFIXES = (".npy", ".npz")
 _LABEL_SUFFIXES = (".npy", ".txt", ".csv")
 _PREDICTION_SUFFIXES = (".npy", ".csv")
 # Named in --help without importing torch; tests/test_cli.py checks it against sknmtune.PRESETS.
-_PRESET_NAMES = ("lp", "mlp", "nmtune-paper", "nmtune-authors", "mlp-authors")
+_PRESET_NAMES = ("lp", "mlp", "nmtune-paper", "nmtune-text", "nmtune-authors", "mlp-authors")
 
 
 # --------------------------------------------------------------------------- errors and parser
@@ -59,6 +62,10 @@ _PRESET_NAMES = ("lp", "mlp", "nmtune-paper", "nmtune-authors", "mlp-authors")
 
 class _UsageError(Exception):
     """A command-line usage problem, reported in one line with exit status 2."""
+
+
+class _NonFiniteResult(ArithmeticError):
+    """A computed result that is NaN or infinite: a failure at run time (exit status 1)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -186,28 +193,88 @@ def _as_labels(y: Any, path: Path, n_samples: int | None) -> np.ndarray:
     return y
 
 
-def _read_labels(path: str | Path, n_samples: int | None = None) -> np.ndarray:
-    """Read labels from ``.npy`` or from a text file with one label per line."""
+def _read_labels(path: str | Path, n_samples: int | None = None, column: str | None = None) -> np.ndarray:
+    """Read labels from ``.npy``, or from a text file with exactly one label per line.
+
+    ``.txt`` / ``.csv``: every line holds one label (a CSV field may be quoted); blank lines are
+    allowed only at the end. With ``column``, the file is a CSV table with a header row and the
+    labels are that column. Integer labels are read as integers, anything else as strings.
+    Every problem names the file and the line.
+    """
     path = _existing(path, "labels file")
     suffix = _check_suffix(path, _LABEL_SUFFIXES, "labels file")
     if suffix == ".npy":
+        if column is not None:
+            raise _UsageError(f"--label-column selects a column of a CSV labels file; {path} is a .npy array.")
         return _as_labels(_load_array(path, "labels file"), path, n_samples)
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    lines = [line for line in lines if line]
     try:
-        y = np.array([int(v) for v in lines])
-    except ValueError:
-        y = np.array(lines)
-    if y.size == 0:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"labels file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []  # (line number, fields)
+    try:
+        for fields in reader:
+            rows.append((reader.line_num, fields))
+    except csv.Error as exc:  # an unterminated quote, say
+        raise ValueError(f"{path}, line {reader.line_num}: not readable as one label per line / CSV ({exc}).") from None
+    while rows and not any(field.strip() for field in rows[-1][1]):
+        rows.pop()  # trailing blank lines
+    values = _label_column(rows, path, column) if column is not None else _one_label_per_line(rows, path)
+    if not values:
         raise ValueError(f"{path}: no labels found.")
+    try:
+        y = np.array([int(v) for v in values])
+    except ValueError:
+        y = np.array(values)
     return _as_labels(y, path, n_samples)
 
 
-def _features_and_labels(features: str, labels: str | None, *, required: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features plus labels from ``--labels`` or from the ``.npz`` itself."""
+def _one_label_per_line(rows: list[tuple[int, list[str]]], path: Path) -> list[str]:
+    values = []
+    for number, fields in rows:
+        if len(fields) > 1 or (fields and "\t" in fields[0]):
+            n = len(fields) if len(fields) > 1 else len(fields[0].split("\t"))
+            raise ValueError(
+                f"{path}, line {number}: {n} fields ({','.join(fields)[:60]!r}); a labels file holds exactly one label "
+                "per line. For a table, name the column with --label-column NAME."
+            )
+        label = fields[0].strip() if fields else ""
+        if not label:
+            raise ValueError(f"{path}, line {number}: empty line; a labels file holds exactly one label per line.")
+        if "\n" in label or "\r" in label:
+            raise ValueError(f"{path}, line {number}: a quoted label spans several lines.")
+        values.append(label)
+    return values
+
+
+def _label_column(rows: list[tuple[int, list[str]]], path: Path, column: str) -> list[str]:
+    if not rows:
+        raise ValueError(f"{path}: no header row; --label-column {column!r} needs a CSV table with a header.")
+    header = [name.strip() for name in rows[0][1]]
+    if column not in header:
+        raise ValueError(f"{path}: no column {column!r} in the header row; the columns are {', '.join(map(repr, header))}.")
+    index = header.index(column)
+    values = []
+    for number, fields in rows[1:]:
+        if len(fields) != len(header):
+            raise ValueError(f"{path}, line {number}: {len(fields)} fields, but the header has {len(header)}.")
+        label = fields[index].strip()
+        if not label:
+            raise ValueError(f"{path}, line {number}: empty value in column {column!r}.")
+        values.append(label)
+    return values
+
+
+def _features_and_labels(
+    features: str, labels: str | None, *, required: bool, column: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features plus labels from ``--labels`` (``column`` of a CSV table) or from the ``.npz`` itself."""
     X, y = _read_features(features)
     if labels is not None:
-        y = _read_labels(labels, len(X))
+        y = _read_labels(labels, len(X), column)
+    elif column is not None:
+        raise _UsageError("--label-column needs --labels FILE.")
     if required and y is None:
         raise _UsageError(f"no labels for {features}: pass --labels FILE or save them as 'y' in a .npz.")
     return X, y
@@ -288,6 +355,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         raise _UsageError("--images and --backbone go together (--ood-images, --weights, --cache-dir are optional).")
     if args.labels and not args.features:
         raise _UsageError("--labels needs --features.")
+    if args.label_column and not (args.labels or args.ood_labels):
+        raise _UsageError("--label-column needs --labels or --ood-labels.")
     if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
         raise NotADirectoryError(f"--output-dir {args.output_dir} exists and is not a directory.")
     if not args.no_plot:
@@ -312,10 +381,13 @@ def _run_demo(
     """The digits demo, or the same heads on the user's features / images."""
     if own_features or args.images:
         if own_features:
-            X, y = _features_and_labels(args.features, args.labels, required=True)
+            X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
             X_ood = y_ood = None
             if args.ood_features:
-                X_ood, y_ood = _features_and_labels(args.ood_features, args.ood_labels, required=True)
+                X_ood, y_ood = _features_and_labels(
+                    args.ood_features, args.ood_labels, required=True,
+                    column=args.label_column if args.ood_labels else None,
+                )
             name = Path(args.features).stem
         else:
             X, y = _extract_with_labels(args.images, args)
@@ -452,7 +524,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         device=args.device,
-        labels=_read_labels(args.labels) if args.labels else None,
+        labels=_read_labels(args.labels, column=args.label_column) if args.labels else None,
         verbose=0 if args.quiet else 1,
     )
     _write_features(out, X, y)
@@ -466,12 +538,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from .classifier import NMTuneClassifier
-    from .persistence import save
+    from .persistence import _check_model_path, save
 
-    out = Path(args.output)
-    if out.is_dir():
-        raise IsADirectoryError(f"output file {out} is a directory.")
-    X, y = _features_and_labels(args.features, args.labels, required=True)
+    out = _check_model_path(args.output, args.format)  # before training: a wrong name fails at once
+    X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
     overrides = dict(_parse_param(p) for p in args.set)
     unknown = sorted(set(overrides) - set(NMTuneClassifier().get_params()))
     if unknown:
@@ -488,7 +558,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     clf.fit(X, y)
     seconds = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
-    save(clf, out)
+    save(clf, out, format=args.format)
     print(
         f"fitted {args.preset!r} on {X.shape[0]} x {X.shape[1]} features, {len(clf.classes_)} classes "
         f"in {seconds:.1f}s; training accuracy {clf.score(X, y):.4f} -> {out}"
@@ -496,12 +566,21 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from .persistence import load
+def _load_model(path: str, *, trusted: bool, device: str, needs: str) -> Any:
+    """Load a saved model (safe format; pickles only with ``--trusted``) that has the method ``needs``."""
+    from .persistence import ModelFileError, load
 
+    model = load(_existing(path, "model file"), trusted=trusted, map_location=device)
+    if not callable(getattr(model, needs, None)):
+        raise ModelFileError(path, f"holds a {type(model).__name__}, which has no {needs}() method")
+    return model
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
     out = _check_output(args.output, _PREDICTION_SUFFIXES)
-    model = load(_existing(args.model, "model file"), map_location=args.device)
-    X, y = _features_and_labels(args.features, args.labels, required=False)
+    model = _load_model(args.model, trusted=args.trusted, device=args.device,
+                        needs="predict_proba" if args.proba else "predict")
+    X, y = _features_and_labels(args.features, args.labels, required=False, column=args.label_column)
     if args.proba:
         values = model.predict_proba(X)
         _write_predictions(out, values, getattr(model, "classes_", None))
@@ -517,16 +596,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_spectrum(args: argparse.Namespace) -> int:
-    from .spectral import _entropy, _lsvr, singular_values
+    from .spectral import _summary
 
     opts = {"center": args.center, "normalize_rows": args.normalize_rows}
     plot_path = _check_output(args.plot, (".png", ".pdf", ".svg"), "plot file") if args.plot else None
     json_path = _check_output(args.json, (".json",), "JSON file") if args.json else None
     model = None
     if args.model:
-        from .persistence import load
-
-        model = load(_existing(args.model, "model file"), map_location="cpu")
+        model = _load_model(args.model, trusted=args.trusted, device="cpu", needs="transform")
 
     stems = [Path(name).stem for name in args.features]
     if len(set(stems)) != len(stems):
@@ -542,13 +619,15 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
 
     rows = []
     for label, X in matrices.items():
-        s = singular_values(X, **opts)
-        sve = _entropy(s)
-        rows.append({
-            "name": label, "n_samples": X.shape[0], "n_features": X.shape[1], "sve": sve, "lsvr": _lsvr(s),
-            "rankme": float(np.exp(sve)), "sigma_max": float(s[0]), "numerical_rank": int(np.count_nonzero(s)),
-            "top_singular_values": s[: args.top].tolist(),
-        })
+        row = {"name": label, "n_samples": X.shape[0], "n_features": X.shape[1]}
+        row.update(_summary(X, top=args.top, **opts))
+        bad = [key for key in ("sve", "lsvr", "rankme", "sigma_max") if not np.isfinite(row[key])]
+        if bad or not np.all(np.isfinite(row["top_singular_values"])):
+            raise _NonFiniteResult(
+                f"the spectrum of {label} is not finite ({', '.join(f'{k}={row[k]}' for k in bad) or 'singular values'}): "
+                "its singular values overflow float64."
+            )
+        rows.append(row)
     _print_spectrum_table(rows, args.top)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -609,6 +688,20 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--traceback", action="store_true", default=argparse.SUPPRESS,
         help="show the full Python traceback on errors (for debugging)",
+    )
+
+
+def _add_label_column(parser: Any) -> None:
+    parser.add_argument(
+        "--label-column", metavar="NAME",
+        help="the labels are column NAME of a CSV labels file with a header row (default: one label per line)",
+    )
+
+
+def _add_trusted(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trusted", action="store_true",
+        help="also load a pickle / joblib model file; unpickling runs code from the file, so only for trusted files",
     )
 
 
@@ -683,6 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--labels", metavar="FILE", help="labels for --features (.npy, .txt, .csv)")
     own.add_argument("--ood-features", metavar="FILE", help="OOD features (.npy or .npz), evaluated with the heads trained on --features")
     own.add_argument("--ood-labels", metavar="FILE", help="labels for --ood-features")
+    _add_label_column(own)
     own.add_argument("--images", metavar="DIR", help="ID images folder (one sub-folder per class); needs --backbone")
     own.add_argument("--ood-images", metavar="DIR", help="OOD images folder with the same class sub-folders")
     own.add_argument("--backbone", metavar="NAME", help="backbone for --images (see 'sknmtune extract --help')")
@@ -720,6 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="timm backbones: download timm's pretrained weights (--no-pretrained: seeded random "
                               "init, works offline); ignored with --weights")
     extract.add_argument("--labels", metavar="FILE", help="labels file for INPUT (overrides folder names / the .npz's y)")
+    _add_label_column(extract)
     extract.add_argument("--cache-dir", metavar="DIR", help="directory of the feature cache (default: no cache)")
     extract.add_argument("--batch-size", metavar="N", type=_positive_int, default=64, help="inference batch size")
     extract.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -734,13 +829,16 @@ def build_parser() -> argparse.ArgumentParser:
             "Fit NMTuneClassifier.from_preset(PRESET, **overrides) on FEATURES and save it with\n"
             "sknmtune.persistence.save. Any estimator parameter can be set with --set KEY=VALUE."
         ),
-        epilog="Example: sknmtune fit feats.npz --preset nmtune-paper --set reg_lambda=0.05 -o model.joblib",
+        epilog="Example: sknmtune fit feats.npz --preset nmtune-paper --set reg_lambda=0.05 -o model.skn",
         formatter_class=_Formatter,
     )
     _add_common(fit)
     fit.add_argument("features", help="features file (.npy, or .npz with X and y)")
     fit.add_argument("--labels", metavar="FILE", help="labels file (.npy, .txt, .csv); not needed when the .npz has y")
-    fit.add_argument("-o", "--output", metavar="FILE", required=True, help="model file to write (e.g. model.joblib)")
+    _add_label_column(fit)
+    fit.add_argument("-o", "--output", metavar="FILE", required=True, help="model file to write (e.g. model.skn)")
+    fit.add_argument("--format", choices=("skn", "joblib"), default="skn",
+                     help="skn: the safe sknmtune format; joblib: a pickle (loading it needs --trusted)")
     fit.add_argument("--preset", metavar="NAME", default="nmtune-paper",
                      help="named configuration of NMTuneClassifier: " + ", ".join(_PRESET_NAMES))
     fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -754,8 +852,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser(
         "predict",
         help="predict labels (or probabilities) for features with a saved model",
-        description="Load MODEL (written by 'sknmtune fit' or sknmtune.persistence.save) and predict FEATURES.",
-        epilog="Example: sknmtune predict model.joblib test.npz -o pred.csv",
+        description=(
+            "Load MODEL (written by 'sknmtune fit' or sknmtune.save) and predict FEATURES. Pickle / joblib\n"
+            "model files are refused unless --trusted: unpickling runs code from the file."
+        ),
+        epilog="Example: sknmtune predict model.skn test.npz -o pred.csv",
         formatter_class=_Formatter,
     )
     _add_common(predict)
@@ -764,6 +865,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", metavar="FILE", required=True, help="predictions file (.npy or .csv)")
     predict.add_argument("--proba", action="store_true", help="write class probabilities instead of labels")
     predict.add_argument("--labels", metavar="FILE", help="true labels (.npy, .txt, .csv): also print the accuracy")
+    _add_label_column(predict)
+    _add_trusted(predict)
     _add_device(predict, default="cpu")
     predict.set_defaults(func=_cmd_predict)
 
@@ -782,6 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(spectrum)
     spectrum.add_argument("features", nargs="+", help="one or more features files (.npy or .npz)")
     spectrum.add_argument("--model", metavar="FILE", help="a saved model: also analyse its output Z = model.transform(X)")
+    _add_trusted(spectrum)
     spectrum.add_argument("--center", action="store_true", help="subtract the column means first")
     spectrum.add_argument("--normalize-rows", action="store_true",
                           help="the authors' convention: L2-normalize rows, then subtract each row's mean")

@@ -27,7 +27,10 @@ class NMTuneHead(nn.Module):
         Insert ``BatchNorm1d`` before each hidden activation (the authors' code).
     residual : bool, default=False
         The authors' learnable residual ``Z = s * h(F) + F`` with a per-dimension
-        scale ``s`` initialised to 1.
+        scale ``s``.
+    residual_init : float, default=1.0
+        Initial value of every entry of ``s`` (the authors' code uses 1). ``0`` starts the
+        head exactly at ``Z = F``, i.e. at the linear probe on the frozen features.
     dropout : float, default=0.0
         Dropout after each hidden activation.
 
@@ -50,6 +53,7 @@ class NMTuneHead(nn.Module):
         hidden_width: int | None = None,
         batch_norm: bool = False,
         residual: bool = False,
+        residual_init: float = 1.0,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -66,7 +70,7 @@ class NMTuneHead(nn.Module):
                     layers.append(nn.Dropout(dropout))
         self.mlp = nn.Sequential(*layers)  # empty Sequential is the identity
         self.use_mlp = mlp_depth > 0
-        self.residual_scale = nn.Parameter(torch.ones(n_features)) if (residual and self.use_mlp) else None
+        self.residual_scale = nn.Parameter(torch.full((n_features,), float(residual_init))) if (residual and self.use_mlp) else None
         self.classifier = nn.Linear(n_features, n_classes)
         nn.init.kaiming_uniform_(self.classifier.weight, a=5**0.5)
         nn.init.zeros_(self.classifier.bias)

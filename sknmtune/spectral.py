@@ -25,6 +25,11 @@ taken (``max(M, D) * eps64 * sigma_1`` for a direct SVD, ``sqrt(min(M, D) * eps6
 * sigma_1`` through the Gram matrix). Large matrices are reduced to the eigenvalues of their
 ``D x D`` (or ``M x M``) Gram matrix accumulated in float64, chunk by chunk, so
 no singular vector and no float64 copy of ``X`` is ever materialized.
+
+The metrics are scale-invariant, and they are computed so for any finite input: a matrix whose
+largest entry is outside ``[2**-32, 2**32]`` is first multiplied by a power of two (exact, no
+rounding) that brings it near 1, so neither squaring nor summing overflows or underflows;
+:func:`singular_values` scales the result back.
 """
 
 from __future__ import annotations
@@ -45,25 +50,36 @@ __all__ = [
 # Above this many entries the Gram route is used instead of a direct SVD.
 _DIRECT_SVD_MAX_ENTRIES = 4_000_000
 _GRAM_CHUNK_ROWS = 8192
+# Inputs whose largest entry has a binary exponent beyond this are rescaled by a power of two.
+_MAX_UNSCALED_EXPONENT = 32
 
 
-def _validate(X: Any, center: bool, normalize_rows: bool) -> np.ndarray:
-    X = check_array(
-        X,
-        dtype=(np.float64, np.float32),
-        ensure_2d=True,
-        ensure_all_finite=True,
-        ensure_min_samples=1,
-        ensure_min_features=1,
-        input_name="X",
-    )
+def _validate(X: Any, center: bool, normalize_rows: bool) -> tuple[np.ndarray, int]:
+    """The checked (and optionally centered / normalized) matrix divided by ``2**exponent``, and ``exponent``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # the finiteness check sums X, which may overflow
+        X = check_array(
+            X,
+            dtype=(np.float64, np.float32),
+            ensure_2d=True,
+            ensure_all_finite=True,
+            ensure_min_samples=1,
+            ensure_min_features=1,
+            input_name="X",
+        )
+    largest = max(float(X.max()), -float(X.min()))  # no |X| copy
+    exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
+    if abs(exponent) > _MAX_UNSCALED_EXPONENT:
+        X = np.ldexp(X, -exponent).astype(X.dtype, copy=False)  # exact: a power of two
+    else:
+        exponent = 0
     if normalize_rows:
         norms = np.linalg.norm(X, axis=1, keepdims=True)
         X = X / np.where(norms > 0, norms, 1).astype(X.dtype)
         X = X - X.mean(axis=1, keepdims=True)
+        exponent = 0  # unit rows: the scale is gone
     if center:
         X = X - X.mean(axis=0, keepdims=True)
-    return X
+    return X, exponent
 
 
 def _gram_eigvals(X: np.ndarray) -> np.ndarray:
@@ -110,7 +126,14 @@ def singular_values(X: Any, *, center: bool = False, normalize_rows: bool = Fals
     >>> singular_values(np.diag([3.0, 2.0, 1.0]))
     array([3., 2., 1.])
     """
-    X = _validate(X, center, normalize_rows)
+    s, exponent = _unit_singular_values(X, center, normalize_rows)
+    with np.errstate(over="ignore"):
+        return np.ldexp(s, exponent)
+
+
+def _unit_singular_values(X: Any, center: bool, normalize_rows: bool) -> tuple[np.ndarray, int]:
+    """Singular values of ``X / 2**exponent`` (largest first, noise floor zeroed), and ``exponent``."""
+    X, exponent = _validate(X, center, normalize_rows)
     n_samples, n_features = X.shape
     eps64 = np.finfo(np.float64).eps
     if n_samples * n_features <= _DIRECT_SVD_MAX_ENTRIES:
@@ -128,24 +151,25 @@ def singular_values(X: Any, *, center: bool = False, normalize_rows: bool = Fals
         )
     # Two noise floors: the route's round-off (relative to sigma_1), and the rounding of the
     # input itself, whose largest singular value is at most ~eps(dtype) * ||X||_F.
-    data_error = 10 * np.finfo(X.dtype).eps * np.sqrt(np.sum(s**2))
+    data_error = 10 * np.finfo(X.dtype).eps * s[0] * np.sqrt(np.sum((s / s[0]) ** 2))
     tol = max(route_error * s[0], data_error)
     s[s <= tol] = 0.0
-    return s
+    return s, exponent
 
 
 def _probabilities(s: np.ndarray) -> np.ndarray:
+    s = s / s[0]  # in [0, 1]: the sum cannot overflow
     return s / s.sum()
 
 
 def _entropy(s: np.ndarray) -> float:
     p = _probabilities(s)
     p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
+    return float(-(p * np.log(p)).sum()) + 0.0  # + 0.0: never -0.0
 
 
 def _lsvr(s: np.ndarray) -> float:
-    return float(-np.log(s[0] / s.sum()))
+    return float(np.log((s / s[0]).sum()))
 
 
 def singular_value_entropy(X: Any, *, center: bool = False, normalize_rows: bool = False) -> float:
@@ -208,13 +232,22 @@ def spectral_summary(X: Any, *, center: bool = False, normalize_rows: bool = Fal
     >>> sorted(spectral_summary(np.eye(3)))
     ['lsvr', 'numerical_rank', 'rankme', 'sigma_max', 'sve']
     """
-    s = singular_values(X, center=center, normalize_rows=normalize_rows)
+    summary = _summary(X, center=center, normalize_rows=normalize_rows, top=0)
+    del summary["top_singular_values"]
+    return summary
+
+
+def _summary(X: Any, *, center: bool, normalize_rows: bool, top: int) -> dict[str, Any]:
+    """:func:`spectral_summary` plus the ``top`` largest singular values (a list)."""
+    s, exponent = _unit_singular_values(X, center, normalize_rows)
     sve = _entropy(s)
+    with np.errstate(over="ignore"):
+        scaled = np.ldexp(s[: max(top, 1)], exponent)
     return {
         "sve": sve,
         "lsvr": _lsvr(s),
         "rankme": float(np.exp(sve)),
-        "sigma_max": float(s[0]),
+        "sigma_max": float(scaled[0]),
         "numerical_rank": int(np.count_nonzero(s)),
+        "top_singular_values": scaled[:top].tolist(),
     }
-

@@ -47,7 +47,7 @@ def digits_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fitted_model(digits_files):
-    path = digits_files / "model.joblib"
+    path = digits_files / "model.skn"
     assert main(["fit", str(digits_files / "train.npz"), "-o", str(path), "--preset", "nmtune-paper",
                  "--epochs", "3", "--seed", "0", "--device", "cpu", "--set", "reg_lambda=0.05"]) == 0
     return path
@@ -151,11 +151,44 @@ def test_predict_proba_csv_and_npy(digits_files, fitted_model, tmp_path):
 
 
 def test_fit_reads_labels_from_a_text_file(digits_files, tmp_path):
-    out = tmp_path / "lp.joblib"
+    out = tmp_path / "lp.skn"
     assert main(["fit", str(digits_files / "test.npy"), "--labels", str(digits_files / "test_labels.txt"),
                  "-o", str(out), "--preset", "lp", "--epochs", "2", "--device", "cpu"]) == 0
     model = load(out)
     assert model.mlp_depth == 0 and model.n_features_in_ == 64
+
+
+def test_fit_reads_a_named_column_of_a_csv_table(digits_files, tmp_path):
+    y = np.load(digits_files / "test_labels.npy")
+    table = tmp_path / "labels.csv"
+    table.write_text("id,label\n" + "".join(f"{i},{v}\n" for i, v in enumerate(y)))
+    out = tmp_path / "m.skn"
+    base = ["fit", str(digits_files / "test.npy"), "--labels", str(table), "-o", str(out), "--preset", "lp",
+            "--epochs", "1", "--device", "cpu"]
+    assert main(base) == 2  # two fields per line: an error naming the line, not a 300-class model
+    assert not out.exists()
+    assert main([*base, "--label-column", "label"]) == 0
+    assert sorted(load(out).classes_) == sorted(set(y.tolist()))
+
+
+def test_joblib_models_need_trusted(digits_files, tmp_path, capsys):
+    out = tmp_path / "m.joblib"
+    assert main(["fit", str(digits_files / "train.npz"), "-o", str(out), "--format", "joblib", "--preset", "lp",
+                 "--epochs", "1", "--device", "cpu"]) == 0
+    args = ["predict", str(out), str(digits_files / "test.npy"), "-o", str(tmp_path / "p.npy")]
+    capsys.readouterr()
+    assert main(args) == 2
+    line = _error_line(capsys)
+    assert str(out) in line and "pickle" in line and "--trusted" in line
+    assert main([*args, "--trusted"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), load(out, trusted=True).predict(np.load(digits_files / "test.npy")))
+
+
+def test_damaged_model_file_is_one_line_naming_the_file(digits_files, fitted_model, tmp_path, capsys):
+    cut = tmp_path / "cut.skn"
+    cut.write_bytes(fitted_model.read_bytes()[:200])
+    assert main(["predict", str(cut), str(digits_files / "test.npy"), "-o", str(tmp_path / "p.npy")]) == 2
+    assert _error_line(capsys) == f"sknmtune: error: model file {cut} is truncated or damaged (the zip archive is incomplete: File is not a zip file)"
 
 
 # --------------------------------------------------------------------------- spectrum
@@ -190,6 +223,18 @@ def test_spectrum_normalize_rows_changes_the_metric(digits_files, tmp_path, caps
     X = np.load(digits_files / "train.npz")["X"]
     assert sve == pytest.approx(spectral_summary(X, normalize_rows=True)["sve"], rel=1e-6)
     assert sve != pytest.approx(spectral_summary(X)["sve"], rel=1e-3)
+
+
+def test_spectrum_at_extreme_scale_prints_the_unscaled_metrics(digits_files, tmp_path, capsys):
+    X = np.load(digits_files / "test.npy").astype(np.float64)
+    np.save(tmp_path / "huge.npy", X * 1e200)
+    js = tmp_path / "s.json"
+    assert main(["spectrum", str(tmp_path / "huge.npy"), "--json", str(js)]) == 0
+    row = json.loads(js.read_text())["spectra"][0]
+    expected = spectral_summary(X)
+    for key in ("sve", "lsvr", "rankme"):
+        assert row[key] == pytest.approx(expected[key], rel=1e-10)
+    assert row["sigma_max"] == pytest.approx(expected["sigma_max"] * 1e200, rel=1e-10)
 
 
 # --------------------------------------------------------------------------- extract
@@ -307,14 +352,14 @@ def test_demo_on_an_images_folder_with_a_named_backbone(tmp_path, capsys):
         (["spectrum", "{d}/bad.npz"], "has no array named 'X'"),
         (["spectrum", "{d}/test.npy", "--plot", "{d}/x.gif"], "plot file"),
         (["spectrum", "{d}/test.npy", "{d}/test.npy"], "need distinct names"),
-        (["fit", "{d}/test.npy", "-o", "{d}/m.joblib"], "no labels for"),
-        (["fit", "{d}/train.npz", "--labels", "{d}/test_labels.npy", "-o", "{d}/m.joblib"], "300 labels for 600 samples"),
-        (["fit", "{d}/train.npz", "-o", "{d}/m.joblib", "--set", "bogus=1"], "unknown parameter(s) bogus"),
-        (["fit", "{d}/train.npz", "-o", "{d}/m.joblib", "--set", "nonsense"], "--set expects KEY=VALUE"),
-        (["fit", "{d}/train.npz", "-o", "{d}/m.joblib", "--preset", "nope"], "Unknown preset 'nope'"),
-        (["fit", "{d}/train.npz", "-o", "{d}/m.joblib", "--epochs", "0"], "expected a positive integer"),
+        (["fit", "{d}/test.npy", "-o", "{d}/m.skn"], "no labels for"),
+        (["fit", "{d}/train.npz", "--labels", "{d}/test_labels.npy", "-o", "{d}/m.skn"], "300 labels for 600 samples"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--set", "bogus=1"], "unknown parameter(s) bogus"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--set", "nonsense"], "--set expects KEY=VALUE"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--preset", "nope"], "Unknown preset 'nope'"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--epochs", "0"], "expected a positive integer"),
         (["predict", "{d}/missing.joblib", "{d}/test.npy", "-o", "{d}/p.npy"], "model file not found"),
-        (["predict", "{d}/model.joblib", "{d}/test.npy", "-o", "{d}/p.txt"], "use .npy, .csv"),
+        (["predict", "{d}/model.skn", "{d}/test.npy", "-o", "{d}/p.txt"], "use .npy, .csv"),
         (["demo", "--noise-rates", "0,2"], "fractions in [0, 1)"),
         (["demo", "--ood-features", "{d}/test.npy"], "--ood-features needs --features"),
         (["demo", "--images", "{d}"], "--images and --backbone go together"),
@@ -341,10 +386,10 @@ def test_missing_optional_dependency_is_a_one_line_error(monkeypatch, tmp_path, 
 
 
 def test_runtime_failure_gives_status_1(digits_files, tmp_path, capsys):
-    assert main(["fit", str(digits_files / "train.npz"), "-o", str(tmp_path / "m.joblib"), "--preset", "mlp",
+    assert main(["fit", str(digits_files / "train.npz"), "-o", str(tmp_path / "m.skn"), "--preset", "mlp",
                  "--set", "lr=1e30", "--epochs", "2", "--device", "cpu"]) == 1
     assert "diverged" in _error_line(capsys)
-    assert not (tmp_path / "m.joblib").exists()
+    assert not (tmp_path / "m.skn").exists()
 
 
 def test_error_message_is_exact(capsys):

@@ -283,3 +283,50 @@ def test_invariant_to_positive_scaling_and_column_rotation(center):
 def test_invalid_input_raises_value_error(func, X, kw, match):
     with pytest.raises(ValueError, match=match):
         func(X, **kw)
+
+
+# ------------------------------------------------------------ extreme scales
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1e300, 1e-300, 2.0**40, 2.0**-40])
+@pytest.mark.parametrize(("center", "normalize_rows"), [(False, False), (True, False), (False, True)])
+def test_metrics_are_scale_invariant_at_any_finite_float64_scale(scale, center, normalize_rows):
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((30, 8)) * np.linspace(0.5, 3.0, 8) + 1.0
+    kw = {"center": center, "normalize_rows": normalize_rows}
+    base, scaled = spectral_summary(X, **kw), spectral_summary(X * scale, **kw)
+    for key in ("sve", "lsvr", "rankme"):
+        assert np.isfinite(scaled[key]) and scaled[key] == pytest.approx(base[key], rel=1e-12)
+    assert scaled["numerical_rank"] == base["numerical_rank"]
+    expected_sigma = base["sigma_max"] if normalize_rows else base["sigma_max"] * scale
+    assert scaled["sigma_max"] == pytest.approx(expected_sigma, rel=1e-12)
+    np.testing.assert_allclose(singular_values(X * scale, **kw), singular_values(X, **kw) * (1 if normalize_rows else scale),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_float32_extreme_scales_and_the_gram_route(monkeypatch, scale):
+    rng = np.random.default_rng(12)
+    X = (rng.standard_normal((300, 20)) * np.linspace(0.2, 2.0, 20)).astype(np.float32)
+    base = spectral_summary(X)
+    direct = spectral_summary((X * np.float32(scale)).astype(np.float32))
+    monkeypatch.setattr(spectral, "_DIRECT_SVD_MAX_ENTRIES", 100)  # the Gram route squares the entries
+    gram = spectral_summary((X * np.float32(scale)).astype(np.float32))
+    for got in (direct, gram):
+        assert got["sve"] == pytest.approx(base["sve"], rel=1e-5)
+        assert got["lsvr"] == pytest.approx(base["lsvr"], rel=1e-5)
+        assert got["numerical_rank"] == 20
+
+
+def test_rank_one_at_extreme_scale_is_exactly_rank_one():
+    X = np.outer(np.arange(1.0, 6.0), np.arange(1.0, 4.0)) * 1e250
+    summary = spectral_summary(X)
+    assert summary["sve"] == 0.0 and summary["lsvr"] == 0.0 and summary["rankme"] == 1.0
+    assert summary["numerical_rank"] == 1
+    assert str(summary["sve"]) == "0.0"  # not -0.0
+
+
+def test_singular_values_beyond_float64_overflow_to_inf_but_metrics_stay_finite():
+    X = np.full((100, 4), 1.7e308)  # sigma_1 = 1.7e308 * 20 is not representable
+    X[:, 1] *= -0.5
+    summary = spectral_summary(X)
+    assert summary["sigma_max"] == np.inf
+    assert summary["numerical_rank"] == 1 and summary["sve"] == 0.0 and summary["lsvr"] == 0.0

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -270,22 +272,78 @@ def load_image(item: Any, index: int, in_chans: int, *, raw_float: bool = False)
     return t.float().div_(255.0)
 
 
-class _Samples(Dataset):
-    """Positions ``indices`` of an input, decoded (and resized) per sample, for a DataLoader."""
+class _WorkerFailure:
+    """An exception raised in a DataLoader worker, carried to the main process as data.
 
-    def __init__(self, inputs: Inputs, indices: np.ndarray, spec: ImageSpec | None, raw_float: bool) -> None:
+    torch re-raises worker errors as ``"Caught ValueError in DataLoader worker process 0. Original
+    Traceback ..."``, which buries the message; this carrier lets :func:`_reraise` raise the original
+    message first (the worker's traceback becomes a note).
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc_type, self.args_ = type(exc), exc.args
+        try:  # the carrier crosses a process boundary: keep only what pickles
+            pickle.dumps((self.exc_type, self.args_))
+        except Exception:
+            self.exc_type, self.args_ = RuntimeError, (f"{type(exc).__name__}: {exc}",)
+        self.message = str(exc) if self.exc_type is type(exc) else self.args_[0]
+        self.traceback = "".join(traceback.format_exception(exc))
+
+
+def _reraise(failure: _WorkerFailure) -> None:
+    try:
+        exc = failure.exc_type(*failure.args_)
+        if str(exc) != failure.message:
+            raise TypeError
+    except Exception:  # an exception type that cannot be rebuilt from its args
+        exc = RuntimeError(f"{failure.exc_type.__name__}: {failure.message}")
+    if hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note("(raised in a DataLoader worker process; its traceback:)\n" + failure.traceback.rstrip())
+    raise exc
+
+
+class _Samples(Dataset):
+    """Positions ``indices`` of an input, decoded (and resized) per sample, for a DataLoader.
+
+    With ``capture_errors`` (worker processes) a sample that fails to decode returns a
+    :class:`_WorkerFailure` instead of raising, so the main process can raise its message first.
+    """
+
+    def __init__(
+        self, inputs: Inputs, indices: np.ndarray, spec: ImageSpec | None, raw_float: bool, capture_errors: bool = False
+    ) -> None:
         self.data, self.indices, self.spec, self.raw_float = inputs.data, indices, spec, raw_float
+        self.capture_errors = capture_errors
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor] | _WorkerFailure:
+        if not self.capture_errors:
+            return self._decode(i)
+        try:
+            return self._decode(i)
+        except Exception as exc:
+            return _WorkerFailure(exc)
+
+    def _decode(self, i: int) -> tuple[int, torch.Tensor]:
         index = int(self.indices[i])
         in_chans = self.spec.in_chans if self.spec is not None else 3
         x = load_image(_first(self.data[index]), index, in_chans, raw_float=self.raw_float)
         if self.spec is not None and x.ndim == 3:
             x = _resize_crop(_fix_channels(x, in_chans, f"Image at index {index}"), self.spec)
         return index, x
+
+
+def _collate_or_failure(batch: list[Any]) -> tuple[np.ndarray, torch.Tensor] | _WorkerFailure:
+    """:func:`_collate` in a worker process: the first failure (of a sample or of collating) is returned."""
+    for item in batch:
+        if isinstance(item, _WorkerFailure):
+            return item
+    try:
+        return _collate(batch)
+    except Exception as exc:
+        return _WorkerFailure(exc)
 
 
 def _collate(batch: list[tuple[int, torch.Tensor]]) -> tuple[np.ndarray, torch.Tensor]:
@@ -337,14 +395,18 @@ def iter_image_batches(
                 continue
             yield pos, finish_batch(_to_nchw(x, layout), spec, resized=False, channels_last=channels_last)
         return
+    workers = num_workers > 0
     loader = DataLoader(
-        _Samples(inputs, indices, spec, raw_float),
+        _Samples(inputs, indices, spec, raw_float, capture_errors=workers),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
-        collate_fn=_collate,
+        collate_fn=_collate_or_failure if workers else _collate,
         pin_memory=pin,
     )
-    for pos, x in loader:
+    for batch in loader:
+        if isinstance(batch, _WorkerFailure):
+            _reraise(batch)
+        pos, x = batch
         x = x.to(device, non_blocking=pin)
         yield pos, finish_batch(x, spec, resized=True, channels_last=channels_last)

@@ -1,0 +1,235 @@
+"""``NMTuneClassifierCV``: the head chosen by inner cross-validation, as ``LogisticRegressionCV`` is to
+``LogisticRegression``.
+
+Which head wins -- the linear probe, MLP tuning or NMTune, on raw or standardized features --
+depends on the backbone, the task and the amount of data; nothing in the paper tells in
+advance. :class:`NMTuneClassifierCV` scores a small documented grid of
+:class:`~sknmtune.NMTuneClassifier` configurations by stratified cross-validation on the
+training features only and refits the best one on all of them.
+"""
+
+from __future__ import annotations
+
+import copy
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .classifier import NMTuneClassifier
+
+__all__ = ["DEFAULT_PARAM_GRID", "NMTuneClassifierCV"]
+
+#: The candidates :class:`NMTuneClassifierCV` compares by default (6 configurations): the linear
+#: probe (``mlp_depth=0``, learning rate 0.01 as in the paper's language-model setup) on raw or
+#: standardized features, and the default MLP head without (``reg_lambda=0``, MLP tuning) and
+#: with (``reg_lambda=1``, NMTune) the regularizers, on raw or standardized features. Every
+#: other parameter is that of the ``estimator`` (by default :class:`~sknmtune.NMTuneClassifier`'s
+#: defaults: early stopping, the authors' loss weights, hidden width ``min(4 D, 1024)``).
+DEFAULT_PARAM_GRID: list[dict[str, list[Any]]] = [
+    {"mlp_depth": [0], "standardize": [False, True], "lr": [1e-2]},
+    {"mlp_depth": [2], "reg_lambda": [0.0, 1.0], "standardize": [False, True]},
+]
+
+
+class NMTuneClassifierCV(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """The best of linear probing, MLP tuning and NMTune, chosen by cross-validation.
+
+    Every candidate of ``param_grid`` (an :class:`~sknmtune.NMTuneClassifier` with some
+    parameters changed) is fitted on ``cv`` stratified folds of the training data and scored
+    on the held-out fold; the candidate with the best mean score is refitted on all the data
+    and serves ``predict``, ``predict_proba``, ``decision_function`` and ``transform``. The
+    selection only ever sees the data passed to ``fit``.
+
+    Parameters
+    ----------
+    param_grid : dict or list of dict, default=None
+        Candidates, as for :class:`~sklearn.model_selection.GridSearchCV` (parameter names of
+        :class:`~sknmtune.NMTuneClassifier`). ``None`` uses :data:`DEFAULT_PARAM_GRID`.
+    estimator : NMTuneClassifier, default=None
+        The base configuration the grid modifies; ``None`` means ``NMTuneClassifier()``.
+        Its ``random_state`` is replaced by this estimator's.
+    cv : int or cross-validation splitter, default=3
+        Number of stratified, shuffled folds (seeded by ``random_state``), or a splitter.
+        With fewer members in the smallest class than folds, the number of folds is lowered
+        to that count (at least 2).
+    scoring : str or callable, default="accuracy"
+        Selection criterion, as in :class:`~sklearn.model_selection.GridSearchCV` (one metric).
+    n_jobs : int, default=None
+        Candidates x folds fitted in parallel through joblib (``-1``: all cores). Results do
+        not depend on it.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds and every candidate's training; the same integer gives the same
+        selection and the same refitted model.
+    error_score : "raise" or float, default="raise"
+        What a failing candidate scores (``"raise"`` re-raises its error).
+    verbose : int, default=0
+        Passed to :class:`~sklearn.model_selection.GridSearchCV`.
+
+    Attributes
+    ----------
+    best_estimator_ : NMTuneClassifier
+        The winning configuration, refitted on all the data.
+    best_params_ : dict
+        Its parameters from the grid.
+    best_score_ : float
+        Its mean cross-validated score.
+    cv_results_ : dict of ndarray
+        Per-candidate scores and fit times (as :class:`~sklearn.model_selection.GridSearchCV`).
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has string feature names.
+
+    See Also
+    --------
+    sknmtune.NMTuneClassifier : One head with fixed settings.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sknmtune import NMTuneClassifierCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> grid = {"mlp_depth": [0, 2], "max_epochs": [5]}
+    >>> clf = NMTuneClassifierCV(grid, random_state=0).fit(X, y)
+    >>> sorted(clf.best_params_)
+    ['max_epochs', 'mlp_depth']
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "param_grid": [dict, list, None],
+        "estimator": [HasMethods(["fit", "predict_proba", "transform"]), None],
+        "cv": [Interval(Integral, 2, None, closed="left"), "cv_object"],
+        "scoring": [str, callable],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "error_score": [StrOptions({"raise"}), float],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        param_grid: dict | list | None = None,
+        *,
+        estimator: NMTuneClassifier | None = None,
+        cv: Any = 3,
+        scoring: Any = "accuracy",
+        n_jobs: int | None = None,
+        random_state: Any = None,
+        error_score: Any = "raise",
+        verbose: int = 0,
+    ) -> None:
+        self.param_grid = param_grid
+        self.estimator = estimator
+        self.cv = cv
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.error_score = error_score
+        self.verbose = verbose
+
+    def _splitter(self, y: np.ndarray, seed: int) -> Any:
+        if not isinstance(self.cv, Integral):
+            return self.cv
+        smallest = int(np.unique(y, return_counts=True)[1].min())
+        n_splits = max(2, min(int(self.cv), smallest))
+        if smallest < 2:
+            raise ValueError(
+                "NMTuneClassifierCV needs at least 2 samples of every class for stratified cross-validation; "
+                f"the smallest class has {smallest}. Pass a cv splitter, or use NMTuneClassifier."
+            )
+        return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any) -> "NMTuneClassifierCV":
+        """Score every candidate by cross-validation on ``(X, y)`` and refit the best on all of it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Frozen features (finite numbers).
+        y : array-like of shape (n_samples,)
+            Class labels; at least two classes, each with at least two samples.
+
+        Returns
+        -------
+        self : NMTuneClassifierCV
+        """
+        for attr in (
+            "best_estimator_", "best_params_", "best_score_", "cv_results_", "classes_", "n_features_in_",
+            "feature_names_in_",
+        ):
+            self.__dict__.pop(attr, None)
+        try:
+            X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_min_samples=2)
+            check_classification_targets(y)
+            if np.unique(y).shape[0] < 2:
+                raise ValueError(
+                    f"NMTuneClassifierCV needs samples of at least 2 classes; the data contains only one class: "
+                    f"{np.unique(y)[0]!r}."
+                )
+            rng = check_random_state(self.random_state)
+            fold_seed, model_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
+            base = clone(self.estimator) if self.estimator is not None else NMTuneClassifier()
+            base.set_params(random_state=model_seed)
+            grid = copy.deepcopy(self.param_grid) if self.param_grid is not None else copy.deepcopy(DEFAULT_PARAM_GRID)
+            search = GridSearchCV(
+                base, grid, scoring=self.scoring, cv=self._splitter(y, fold_seed), n_jobs=self.n_jobs,
+                refit=True, error_score=self.error_score, verbose=self.verbose,
+            )
+            search.fit(X, y)
+        except BaseException:
+            self.__dict__.pop("n_features_in_", None)
+            self.__dict__.pop("feature_names_in_", None)
+            raise
+        self.best_estimator_ = search.best_estimator_
+        self.best_params_ = search.best_params_
+        self.best_score_ = float(search.best_score_)
+        self.cv_results_ = search.cv_results_
+        self.classes_ = self.best_estimator_.classes_
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "best_estimator_")
+
+    def _validated(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels from the refitted best candidate."""
+        return self.best_estimator_.predict(self._validated(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities from the refitted best candidate (columns ordered as ``classes_``)."""
+        return self.best_estimator_.predict_proba(self._validated(X))
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        return self.best_estimator_.predict_log_proba(self._validated(X))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits of the refitted best candidate (a 1-D margin for two classes)."""
+        return self.best_estimator_.decision_function(self._validated(X))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The best candidate's representation ``Z`` (``X`` itself when the linear probe won)."""
+        return self.best_estimator_.transform(self._validated(X))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the ``Z`` dimensions: ``nmtuneclassifiercv0 ...``."""
+        check_is_fitted(self)
+        return np.asarray([f"nmtuneclassifiercv{i}" for i in range(self.n_features_in_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

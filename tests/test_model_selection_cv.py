@@ -1,0 +1,93 @@
+"""NMTuneClassifierCV: the sklearn contract on its defaults, the selection, determinism, pipelines."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV
+
+SMALL_GRID = {"mlp_depth": [0, 2], "max_epochs": [30]}
+
+
+@parametrize_with_checks([NMTuneClassifierCV()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _xor(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    return np.hstack([X, rng.normal(scale=0.1, size=(n, 2))]), y
+
+
+def test_default_grid_covers_the_three_heads():
+    depths = {d for part in DEFAULT_PARAM_GRID for d in part.get("mlp_depth", [])}
+    lambdas = {v for part in DEFAULT_PARAM_GRID for v in part.get("reg_lambda", [])}
+    assert 0 in depths and 2 in depths and {0.0, 1.0} <= lambdas
+    assert any(True in part.get("standardize", []) for part in DEFAULT_PARAM_GRID)
+
+
+def test_selects_an_mlp_on_a_non_linear_problem():
+    """XOR is out of reach of the linear probe: the inner CV must prefer an MLP, and it pays off."""
+    X, y = _xor(300, 0)
+    Xt, yt = _xor(600, 1)
+    cv = NMTuneClassifierCV(SMALL_GRID, random_state=0).fit(X, y)
+    assert cv.best_params_["mlp_depth"] == 2
+    results = dict(zip([p["mlp_depth"] for p in cv.cv_results_["params"]], cv.cv_results_["mean_test_score"]))
+    assert results[2] > results[0] + 0.1
+    assert cv.score(Xt, yt) > 0.85
+    assert isinstance(cv.best_estimator_, NMTuneClassifier) and cv.best_estimator_.mlp_depth == 2
+
+
+def test_same_random_state_same_selection_and_model_and_n_jobs_does_not_matter():
+    X, y = make_blobs(150, n_features=5, centers=3, cluster_std=4.0, random_state=0)
+    a = NMTuneClassifierCV(SMALL_GRID, random_state=3).fit(X, y)
+    b = NMTuneClassifierCV(SMALL_GRID, random_state=3, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"])
+    assert a.best_params_ == b.best_params_
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_delegates_to_the_refitted_best_estimator():
+    X, y = make_blobs(120, n_features=4, centers=3, random_state=1)
+    names = np.array(["a", "b", "c"])[y]
+    cv = NMTuneClassifierCV(SMALL_GRID, random_state=0).fit(X, names)
+    best = cv.best_estimator_
+    np.testing.assert_array_equal(cv.classes_, ["a", "b", "c"])
+    np.testing.assert_array_equal(cv.predict(X), best.predict(X))
+    np.testing.assert_array_equal(cv.predict_proba(X), best.predict_proba(X))
+    np.testing.assert_array_equal(cv.transform(X), best.transform(X))
+    assert cv.best_score_ == pytest.approx(max(cv.cv_results_["mean_test_score"]))
+
+
+def test_folds_follow_the_smallest_class_and_a_splitter_is_used_as_is():
+    X, y = make_blobs(40, n_features=3, centers=2, random_state=0)
+    y[:2] = 2  # a class with two members: 2 folds instead of 3
+    cv = NMTuneClassifierCV({"mlp_depth": [0], "max_epochs": [5]}, random_state=0).fit(X, y)
+    assert "split1_test_score" in cv.cv_results_ and "split2_test_score" not in cv.cv_results_
+    custom = NMTuneClassifierCV({"mlp_depth": [0], "max_epochs": [5]}, cv=StratifiedKFold(2), random_state=0)
+    assert "split1_test_score" in custom.fit(X[2:], y[2:]).cv_results_
+
+
+def test_a_singleton_class_is_a_clear_error():
+    X, y = make_blobs(30, n_features=3, centers=2, random_state=0)
+    y[0] = 5
+    cv = NMTuneClassifierCV(SMALL_GRID)
+    with pytest.raises(ValueError, match="at least 2 samples of every class"):
+        cv.fit(X, y)
+    assert not hasattr(cv, "best_estimator_") and not hasattr(cv, "n_features_in_")
+
+
+def test_inside_a_pipeline_and_an_outer_grid_search():
+    X, y = make_blobs(90, n_features=4, centers=2, random_state=2)
+    pipe = Pipeline([("scale", StandardScaler()), ("head", NMTuneClassifierCV({"mlp_depth": [0, 2], "max_epochs": [5]},
+                                                                               cv=2, random_state=0))])
+    outer = GridSearchCV(pipe, {"head__scoring": ["accuracy", "neg_log_loss"]}, cv=2).fit(X, y)
+    assert outer.best_estimator_.named_steps["head"].best_params_["mlp_depth"] in (0, 2)
+    assert clone(pipe).get_params()["head__cv"] == 2
