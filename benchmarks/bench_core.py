@@ -1,27 +1,37 @@
-"""Core speed benchmark: NMTune vs MLP tuning vs linear probing, and the spectral metrics at scale.
+"""Core speed benchmark on the CPU: NMTune vs MLP tuning vs linear probing, and the spectral metrics.
 
-Two questions, answered side by side in one run and written to ``benchmarks/results/core.json``:
+Sections (``--sections``; each is written to ``benchmarks/results/core.json`` as soon as it is done,
+and a run of some sections keeps the others already in the file, each with its own ``*_meta``:
+date, torch threads, CPU affinity and the machine load before and after):
 
-1. **Training cost of the regularizers.** Fit time of :class:`~sknmtune.NMTuneClassifier` with the
-   presets ``"lp"``, ``"mlp"``, ``"nmtune-paper"``, ``"mlp-authors"`` and ``"nmtune-authors"`` on
-   synthetic features (``n_samples x D``, 10 classes), same epochs and batch size for every method,
-   on the CPU. Repetitions are interleaved (every method of every ``D`` once, then again, with the
-   method order rotated each round) so machine noise hits all methods alike; the median is reported.
-   Target: ``NMTune / MLP <= 1.2`` at each ``D`` (``nmtune-paper / mlp`` and
-   ``nmtune-authors / mlp-authors``).
-2. **Spectral metrics at scale.** Wall time of :func:`~sknmtune.singular_value_entropy` and
-   :func:`~sknmtune.largest_singular_value_ratio` on a ``100,000 x 2,048`` float32 matrix.
-   Target: under 10 s each.
+``step_cost``
+    **The issue-12 target.** Median ms of one training step (forward, loss, backward, AdamW, one
+    host sync) of NMTune and of the MLP of the same architecture (``reg_lambda = 0``), side by
+    side with interleaved blocks (``benchmarks/_step_cost.py``), for ``--dims`` x ``--batches`` x
+    both architectures (the authors': 4D hidden, BatchNorm, residual; the paper's: D hidden).
+    NMTune runs with ``svd_method="auto"`` (the fast path) and ``"exact"`` (svdvals, the previous
+    implementation). Target: ``nmtune_ms / mlp_ms <= 1.2``. Stored as a ``step_cost`` list of
+    ``{"device", "D", "batch", "nmtune_ms", "mlp_ms", "ratio", ...}``.
+``regularizer_cost``
+    The three regularizers alone (forward + backward) per ``svd_method``.
+``equivalence``
+    The same NMTune head trained with the exact and the fast SVD term, 3 seeds: loss curves and
+    test accuracy (the fast path must train like the exact one, within seed noise).
+``fit``
+    Wall time of ``NMTuneClassifier.fit`` for the presets ``lp``, ``mlp``, ``nmtune-paper``,
+    ``mlp-authors``, ``nmtune-authors`` on synthetic features, interleaved repeats.
+``profile``
+    ``torch.profiler`` over one NMTune epoch: where the time goes.
+``spectral``
+    Wall time of :func:`~sknmtune.singular_value_entropy` and
+    :func:`~sknmtune.largest_singular_value_ratio` on a ``100,000 x 2,048`` float32 matrix.
 
-To explain where the time goes, the run also times single training steps outside skorch (forward,
-loss, backward, AdamW) with and without the regularizers, the regularizers alone on a ``(64, D)``
-batch, and profiles one NMTune epoch with :mod:`torch.profiler`.
+On a shared machine, pin the process and use one torch thread, and read the ratios (measured side
+by side), not the absolute times::
 
-Usage::
-
-    .venv/bin/python benchmarks/bench_core.py            # the issue's setting: 20k x 10, 3 epochs, 3 repeats
-    .venv/bin/python benchmarks/bench_core.py --epochs 1 --threads 1 --authors-dims 384 512   # shared 2-core box
-    .venv/bin/python benchmarks/bench_core.py --quick    # smoke run (seconds)
+    taskset -c 1 .venv/bin/python benchmarks/bench_core.py --threads 1 --sections step_cost regularizer_cost equivalence
+    .venv/bin/python benchmarks/bench_core.py --threads 1          # every section (long: the fit section)
+    .venv/bin/python benchmarks/bench_core.py --quick              # smoke run (seconds), to a temporary file
 """
 
 from __future__ import annotations
@@ -46,11 +56,22 @@ import torch
 from threadpoolctl import threadpool_info
 
 import sknmtune
-from sknmtune import PRESETS, NMTuneClassifier, largest_singular_value_ratio, singular_value_entropy
-from sknmtune.heads import NMTuneHead
-from sknmtune.losses import consistency_loss, covariance_loss, dominant_singular_value_loss
+from sknmtune import NMTuneClassifier, largest_singular_value_ratio, singular_value_entropy
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
+    sys.path.insert(0, str(_ROOT))
+
+from benchmarks._step_cost import (  # noqa: E402
+    ARCHITECTURES,
+    EQUIVALENCE_CONFIGS,
+    regularizer_cost,
+    step_cost,
+    training_equivalence,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "core.json"
+SECTIONS = ("step_cost", "regularizer_cost", "equivalence", "fit", "profile", "spectral")
 PAIRS = {"nmtune-paper/mlp": ("nmtune-paper", "mlp"), "nmtune-authors/mlp-authors": ("nmtune-authors", "mlp-authors")}
 RATIO_TARGET = 1.2
 SPECTRAL_TARGET_S = 10.0
@@ -139,72 +160,7 @@ def _ratios(times: dict[int, dict[str, list[float]]]) -> dict[str, dict[str, flo
     return out
 
 
-# ------------------------------------------------ 2. where the time goes
-def _build_head(preset: str, n_features: int) -> NMTuneHead:
-    cfg = PRESETS[preset]
-    hidden = max(1, int(round(cfg.get("hidden_ratio", 1.0) * n_features)))
-    return NMTuneHead(
-        n_features, N_CLASSES, mlp_depth=cfg["mlp_depth"], hidden_width=hidden,
-        batch_norm=cfg.get("batch_norm", False), residual=cfg.get("residual", False),
-    )
-
-
-def _regularizer(preset: str, F: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-    cfg = PRESETS[preset]
-    return cfg["reg_lambda"] * (
-        cfg["mse_weight"] * consistency_loss(F, Z)
-        + cfg["cov_weight"] * covariance_loss(Z)
-        + cfg["svd_weight"] * dominant_singular_value_loss(Z, top_k=cfg["svd_top_k"])
-    )
-
-
-def _step_times(dims: list[int], n_steps: int, batch_size: int = 64) -> dict[str, dict[str, float]]:
-    """Median ms of one optimizer step (no skorch) with and without the regularizers, interleaved."""
-    out: dict[str, dict[str, float]] = {}
-    gen = torch.Generator().manual_seed(0)
-    for d in dims:
-        F = torch.randn(batch_size, d, generator=gen)
-        target = torch.randint(0, N_CLASSES, (batch_size,), generator=gen)
-        row: dict[str, float] = {}
-        for nm_preset, mlp_preset in PAIRS.values():
-            torch.manual_seed(0)
-            head = _build_head(mlp_preset, d)
-            opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-4)
-            samples: dict[str, list[float]] = {mlp_preset: [], nm_preset: []}
-            for i in range(2 * n_steps + 4):
-                preset = (mlp_preset, nm_preset)[i % 2]
-                start = time.perf_counter()
-                opt.zero_grad(set_to_none=True)
-                logits, Z = head(F)
-                loss = torch.nn.functional.cross_entropy(logits, target)
-                if preset == nm_preset:
-                    loss = loss + _regularizer(nm_preset, F, Z)
-                loss.backward()
-                opt.step()
-                if i >= 4:
-                    samples[preset].append(time.perf_counter() - start)
-            for preset, values in samples.items():
-                row[f"step_ms[{preset}]"] = round(1e3 * _median(values), 3)
-            # the regularizers alone (forward + backward) on a fixed Z
-            Z = torch.randn(batch_size, d, generator=gen, requires_grad=True)
-            for name, fn in {
-                "consistency": lambda: consistency_loss(F, Z),
-                "covariance": lambda: covariance_loss(Z),
-                f"svd_top{PRESETS[nm_preset]['svd_top_k']}": lambda: dominant_singular_value_loss(
-                    Z, top_k=PRESETS[nm_preset]["svd_top_k"]
-                ),
-            }.items():
-                values = []
-                for i in range(n_steps + 2):
-                    start = time.perf_counter()
-                    fn().backward()
-                    if i >= 2:
-                        values.append(time.perf_counter() - start)
-                row[f"loss_ms[{name}]"] = round(1e3 * _median(values), 3)
-        out[str(d)] = row
-    return out
-
-
+# ------------------------------------------------ where the time goes
 def _profile_epoch(preset: str, n_features: int, n_samples: int, top: int = 12) -> dict[str, Any]:
     """torch.profiler over one epoch: top ops by self CPU time, and the time outside torch ops."""
     from torch.profiler import ProfilerActivity, profile
@@ -263,14 +219,19 @@ def _spectral_times(n_rows: int, n_features: int, top: int = 6) -> dict[str, Any
 # ------------------------------------------------------------------- main
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--dims", type=int, nargs="+", default=[384, 512, 2048])
+    p.add_argument("--batches", type=int, nargs="+", default=[64, 256], help="batch sizes of the step_cost section")
+    p.add_argument("--archs", nargs="+", choices=sorted(ARCHITECTURES), default=["authors", "paper"])
+    p.add_argument("--step-rounds", type=int, default=None,
+                   help="interleaved rounds per step_cost configuration (default: what fits in --step-budget, 5 to 21)")
+    p.add_argument("--step-budget", type=float, default=12.0, help="seconds per step_cost configuration")
     p.add_argument("--authors-dims", type=int, nargs="*", default=None,
-                   help="dims at which the mlp-authors / nmtune-authors pair runs (default: all --dims)")
+                   help="fit section: dims at which the mlp-authors / nmtune-authors pair runs (default: all --dims)")
     p.add_argument("--n-samples", type=int, default=20_000)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
-    p.add_argument("--step-repeats", type=int, default=15)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--profile-dim", type=int, default=384)
     p.add_argument("--profile-samples", type=int, default=5_000)
     p.add_argument("--spectral-shape", type=int, nargs=2, default=[100_000, 2_048])
@@ -279,8 +240,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny smoke run, written to <tmpdir>/core.quick.json")
     args = p.parse_args(argv)
     if args.quick:
-        args.dims, args.n_samples, args.epochs, args.repeats = [16, 32], 512, 1, 2
-        args.step_repeats, args.profile_dim, args.profile_samples = 3, 16, 256
+        args.dims, args.batches, args.n_samples, args.epochs, args.repeats = [16, 32], [8], 512, 1, 2
+        args.step_rounds, args.profile_dim, args.profile_samples = 2, 16, 256
         args.spectral_shape = [2_000, 64]
         args.output = Path(tempfile.gettempdir()) / "core.quick.json"
     if args.authors_dims is None:
@@ -288,51 +249,109 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _section_meta(started: float, load_before: list[float], args: argparse.Namespace) -> dict[str, Any]:
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "torch_threads": torch.get_num_threads(), "cpu_affinity": affinity,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "notes": list(args.note),
+    }
+
+
+def _equivalence(device: torch.device, quick: bool) -> dict[str, Any]:
+    """The authors' preset as it is, and with a 1000x SVD weight (where a wrong SVD gradient would show)."""
+    kwargs = dict(n_features=16, n_train=200, n_test=100, epochs=1, seeds=(0, 1)) if quick else {}
+    out = {}
+    for label, overrides in EQUIVALENCE_CONFIGS.items():
+        result = training_equivalence(device=device, overrides=overrides, **kwargs)
+        print(f"  {label}: accuracy exact {result['accuracy_mean']['exact']:.4f} / fast {result['accuracy_mean']['fused']:.4f}; "
+              f"largest same-seed gaps: accuracy {result['max_accuracy_gap_same_seed']:.4f}, loss "
+              f"{result['max_loss_curve_gap_same_seed']:.2e} (accuracy seed std {result['accuracy_seed_std']['exact']:.4f})",
+              flush=True)
+        out[label] = result
+    return out
+
+
+def _run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    cpu = torch.device("cpu")
+    if name == "step_cost":
+        rows = []
+        for arch in args.archs:
+            for d in args.dims:
+                for batch in args.batches:
+                    row = step_cost(arch, d, batch, cpu, rounds=args.step_rounds, block_seconds=0.03 if args.quick else 0.1,
+                                    budget_seconds=args.step_budget)
+                    rows.append(row)
+                    print(f"  {arch:7s} D={d:5d} B={batch:4d}  mlp {row['mlp_ms']:9.3f} ms  nmtune {row['nmtune_ms']:9.3f} ms "
+                          f"(ratio {row['ratio']:.3f})  exact {row['nmtune_ms_by_method']['exact']:9.3f} ms "
+                          f"(ratio {row['ratio_by_method']['exact']:.3f})", flush=True)
+        return {"step_cost": rows, "step_cost_target_met": {f"{r['arch']}/D={r['D']}/B={r['batch']}": r["ratio"] <= RATIO_TARGET
+                                                            for r in rows}}
+    if name == "regularizer_cost":
+        rows = [regularizer_cost(d, b, cpu, methods=("exact", "gram"), repeats=3 if args.quick else 15)
+                for d in args.dims for b in args.batches]
+        for row in rows:
+            print(f"  D={row['D']:5d} B={row['batch']:4d}  {row['ms']}", flush=True)
+        return {"regularizer_cost": rows}
+    if name == "equivalence":
+        return {"equivalence": _equivalence(cpu, args.quick)}
+    if name == "fit":
+        times = _fit_times(args)
+        ratios = _ratios(times)
+        return {
+            "config": {
+                "dims": args.dims, "authors_dims": args.authors_dims, "n_samples": args.n_samples,
+                "n_classes": N_CLASSES, "epochs": args.epochs, "repeats": args.repeats, "batch_size": 64,
+                "device": "cpu", "data": "synthetic class-conditional Gaussians, float32",
+                "timing": "wall time of NMTuneClassifier.fit (validation + skorch training), median over interleaved repeats",
+            },
+            "fit_seconds": {str(d): {p: [round(s, 4) for s in v] for p, v in by.items()} for d, by in times.items()},
+            "fit_median_seconds": {str(d): {p: round(_median(v), 4) for p, v in by.items()} for d, by in times.items()},
+            "ratios": ratios,
+            "ratio_targets_met": {d: {k: v <= RATIO_TARGET for k, v in row.items() if k in PAIRS} for d, row in ratios.items()},
+        }
+    if name == "profile":
+        return {"profile": _profile_epoch("nmtune-paper", args.profile_dim, args.profile_samples)}
+    return {"spectral": _spectral_times(*args.spectral_shape)}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     default_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    payload: dict[str, Any] = {
+    payload: dict[str, Any] = {}
+    if args.output.exists() and not args.quick:
+        payload = json.loads(args.output.read_text())
+    old_machine = payload.get("machine", {})
+    payload.update({
         "benchmark": "bench_core",
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "config": {
-            "dims": args.dims, "authors_dims": args.authors_dims, "n_samples": args.n_samples,
-            "n_classes": N_CLASSES, "epochs": args.epochs, "repeats": args.repeats, "batch_size": 64,
-            "device": "cpu", "data": "synthetic class-conditional Gaussians, float32",
-            "timing": "wall time of NMTuneClassifier.fit (validation + skorch training), median over interleaved repeats",
-        },
         "machine": _machine_info(torch.get_num_threads(), default_threads),
-        "notes": list(args.note),
-        "targets": {"nmtune_over_mlp_fit_time_max": RATIO_TARGET, "spectral_metric_seconds_max": SPECTRAL_TARGET_S},
-    }
-
-    print(f"[1/4] fit times: D={args.dims}, {args.n_samples} x {N_CLASSES} classes, {args.epochs} epoch(s), "
-          f"{args.repeats} interleaved repeats, torch threads={torch.get_num_threads()}", flush=True)
-    times = _fit_times(args)
-    payload["fit_seconds"] = {str(d): {p: [round(s, 4) for s in v] for p, v in by.items()} for d, by in times.items()}
-    payload["fit_median_seconds"] = {str(d): {p: round(_median(v), 4) for p, v in by.items()} for d, by in times.items()}
-    payload["ratios"] = _ratios(times)
-    payload["ratio_targets_met"] = {
-        d: {k: v <= RATIO_TARGET for k, v in row.items() if k in PAIRS} for d, row in payload["ratios"].items()
-    }
-    _write(payload, args.output)
-
-    print("[2/4] single training steps and regularizers alone (ms)", flush=True)
-    payload["step_ms"] = _step_times(args.dims, args.step_repeats)
-    _write(payload, args.output)
-
-    print(f"[3/4] torch.profiler: one nmtune-paper epoch at D={args.profile_dim}", flush=True)
-    payload["profile"] = _profile_epoch("nmtune-paper", args.profile_dim, args.profile_samples)
-    _write(payload, args.output)
-
-    print(f"[4/4] spectral metrics on {args.spectral_shape[0]} x {args.spectral_shape[1]} float32", flush=True)
-    payload["spectral"] = _spectral_times(*args.spectral_shape)
-    payload["machine"]["load_average_at_end"] = list(os.getloadavg())
-    payload["total_seconds"] = round(time.perf_counter() - started, 1)
-    _write(payload, args.output)
-    print(json.dumps({"ratios": payload["ratios"], "spectral": payload["spectral"]}, indent=2))
+        "targets": {"nmtune_over_mlp_step_max": RATIO_TARGET, "nmtune_over_mlp_fit_time_max": RATIO_TARGET,
+                    "spectral_metric_seconds_max": SPECTRAL_TARGET_S},
+    })
+    if "sections_meta" not in payload and "created" in payload:  # a file from before sections: keep its provenance
+        payload["sections_meta"] = {
+            name: {"created": payload["created"], "torch_threads": old_machine.get("torch_threads_training"),
+                   "load_average_before": old_machine.get("load_average_at_start"),
+                   "load_average_after": old_machine.get("load_average_at_end"), "notes": payload.get("notes", [])}
+            for name in ("fit", "profile", "spectral") if name in payload or f"{name}_seconds" in payload
+        }
+    for stale in ("created", "notes", "total_seconds"):
+        payload.pop(stale, None)
+    payload.setdefault("sections_meta", {})
+    payload.pop("step_ms", None)  # the earlier single-step section, superseded by step_cost
+    for i, name in enumerate(args.sections, 1):
+        print(f"[{i}/{len(args.sections)}] {name} (torch threads={torch.get_num_threads()}, load {os.getloadavg()[0]:.2f})",
+              flush=True)
+        started, load_before = time.perf_counter(), list(os.getloadavg())
+        payload.update(_run_section(name, args))
+        payload["sections_meta"][name] = _section_meta(started, load_before, args)
+        _write(payload, args.output)
+    print(f"wrote {args.output}")
     return payload
 
 

@@ -1,21 +1,40 @@
-"""One-shot GPU check: extraction throughput, NMTune on CUDA, and a CPU reload.
+"""One-shot GPU check: the test suite on CUDA, the cost of an NMTune step, extraction, and reloads.
 
-Sections (each runs in its own try/except; a failure is recorded in the JSON and the next one runs):
+Sections (each runs in its own try/except; a failure is recorded in the JSON and the next one runs;
+the JSON is rewritten after every section, so a run cut short still reports what it finished):
 
-1. ``environment`` -- torch / CUDA / device facts.
-2. ``extraction`` -- timm ``resnet50`` (random init) on uint8 224x224 images: a bare torch loop (fp32,
-   and bf16 + channels_last) against ``FrozenBackboneTransformer`` with fp32, bf16, bf16 +
-   channels_last and bf16 + channels_last + ``torch.compile``; images/s and the ratio to the matching
-   bare loop.
-3. ``nmtune`` -- features of synthetic images with a class structure (four color families), a
-   ``NMTuneClassifier(device="cuda", max_epochs=3)`` fitted on them, saved with
-   :func:`sknmtune.persistence.save`, reloaded with ``load(path, map_location="cpu")`` and compared with
-   the CUDA predictions; then the same for a whole Pipeline(backbone, head).
+``environment``
+    torch / CUDA / device facts.
+``step_cost_detail`` (``--suite``; flattened into the top-level ``step_cost`` list)
+    Median ms of one training step of NMTune and of the MLP of the same architecture, side by side
+    (``benchmarks/_step_cost.py``), D = 384, 768, 2048 x batch 64, 256 x both architectures;
+    NMTune with ``svd_method`` "auto" (what training uses), "gram" (eigh on the GPU) and "exact"
+    (``torch.linalg.svdvals``, the previous implementation). Target: ``ratio <= 1.2``.
+``regularizer_cost`` (``--suite``)
+    The three regularizers alone (forward + backward) per ``svd_method``.
+``equivalence`` (``--suite``)
+    The same NMTune head trained on CUDA with the exact and the fast SVD term, 3 seeds.
+``extraction`` (without ``--suite``)
+    timm ``resnet50`` (random init) on uint8 224x224 images: a bare torch loop against
+    ``FrozenBackboneTransformer`` with fp32, bf16, bf16 + channels_last (+ ``torch.compile``).
+``nmtune``
+    A ``NMTuneClassifier(device="cuda")`` on features of synthetic images, saved (safe format and
+    joblib) and reloaded: by default (it should come back on CUDA, predicting bit-identically) and
+    with ``map_location="cpu"`` (equal to float32 tolerance); then a whole Pipeline(backbone, head).
+``suite`` (``--suite``)
+    ``pytest -m gpu`` (the CUDA-only tests), then the whole suite with pytest-xdist when installed;
+    failures are re-run serially (to tell a real failure from one caused by parallel workers).
+    Counts of passed / failed / skipped tests and the failures' ids.
 
 Usage::
 
-    python benchmarks/gpu_check.py --out gpu_check.json            # on the GPU machine (a few minutes)
+    python benchmarks/gpu_check.py --suite --out-dir "$OUT"       # on the GPU machine, ~8 min; see docs/guide/gpu.md
+    python benchmarks/gpu_check.py --out gpu_check.json            # extraction + reloads only
     python benchmarks/gpu_check.py --smoke --out /tmp/smoke.json   # tiny sizes, runs on a CPU
+
+The file is ``<out-dir>/gpu_check_<gpu>.json`` (``gpu_check_h200.json`` on an H200) unless ``--out``
+names one; it holds ``"suite": {"passed", "failed", "skipped", ...}`` and
+``"step_cost": [{"device", "D", "batch", "nmtune_ms", "mlp_ms", "ratio", ...}, ...]``.
 """
 
 from __future__ import annotations
@@ -24,14 +43,33 @@ import argparse
 import json
 import os
 import platform
+import re
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import traceback
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import torch
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` and `sknmtune` importable
+    sys.path.insert(0, str(_ROOT))
+
+from benchmarks._step_cost import (  # noqa: E402
+    ARCHITECTURES,
+    EQUIVALENCE_CONFIGS,
+    regularizer_cost,
+    step_cost,
+    training_equivalence,
+)
+
+RESULTS_DIR = _ROOT / "benchmarks" / "results" / "gpu"
+RATIO_TARGET = 1.2
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -60,7 +98,8 @@ def sync(device: torch.device) -> None:
 
 def environment(device: torch.device) -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__, "device": str(device),
-            "cuda_available": torch.cuda.is_available()}
+            "cuda_available": torch.cuda.is_available(), "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg())}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(gpu=props.name, gpu_memory_gb=props.total_memory / 2**30, cuda=torch.version.cuda,
@@ -179,15 +218,27 @@ def nmtune(device: torch.device, smoke: bool) -> dict:
     proba = head.predict_proba(feats[split:])
     res["test_accuracy"] = float((proba.argmax(1) == y[split:]).mean())
     res["chance"] = float(np.bincount(y[split:]).max() / (n - split))
-    res["head_device"] = str(next(head.module_.parameters()).device) if hasattr(head, "module_") else None
+    res["head_device"] = str(next(head.module_.parameters()).device)
     with tempfile.TemporaryDirectory() as tmp:
-        path = save(head, Path(tmp) / "head.joblib")
-        cpu_head = load(path, map_location="cpu")
-        cpu_proba = cpu_head.predict_proba(feats[split:])
-        res["reload_cpu_max_abs_proba_diff"] = float(np.abs(cpu_proba - proba).max())
-        res["reload_cpu_same_predictions"] = bool((cpu_proba.argmax(1) == proba.argmax(1)).all())
-        log(f"head: accuracy {res['test_accuracy']:.3f} (chance {res['chance']:.3f}); CPU reload "
-            f"max |dp| {res['reload_cpu_max_abs_proba_diff']:.2e}")
+        for fmt, path, kwargs in (("skn", Path(tmp) / "head.skn", {}),
+                                  ("joblib", Path(tmp) / "head.joblib", {"trusted": True})):
+            save(head, path, **({"format": fmt} if fmt == "joblib" else {}))
+            again = load(path, **kwargs)  # the device parameter decides where it lands
+            again_proba = again.predict_proba(feats[split:])
+            cpu_head = load(path, map_location="cpu", **kwargs)
+            cpu_proba = cpu_head.predict_proba(feats[split:])
+            res[f"reload_{fmt}"] = {
+                "default_device": str(next(again.module_.parameters()).device),
+                "default_bit_identical": bool(np.array_equal(again_proba, proba)),
+                "default_max_abs_proba_diff": float(np.abs(again_proba - proba).max()),
+                "map_location_cpu_device": str(next(cpu_head.module_.parameters()).device),
+                "map_location_cpu_max_abs_proba_diff": float(np.abs(cpu_proba - proba).max()),
+                "map_location_cpu_same_predictions": bool((cpu_proba.argmax(1) == proba.argmax(1)).all()),
+            }
+            log(f"head ({fmt}): reload on {res[f'reload_{fmt}']['default_device']}, bit-identical "
+                f"{res[f'reload_{fmt}']['default_bit_identical']}; CPU max |dp| "
+                f"{res[f'reload_{fmt}']['map_location_cpu_max_abs_proba_diff']:.2e}")
+        log(f"head: accuracy {res['test_accuracy']:.3f} (chance {res['chance']:.3f})")
 
         pipe = Pipeline([
             ("backbone", FrozenBackboneTransformer(name, pretrained=False, image_size=size, crop_pct=1.0,
@@ -195,22 +246,167 @@ def nmtune(device: torch.device, smoke: bool) -> dict:
             ("head", NMTuneClassifier(device=str(device), max_epochs=3, random_state=0)),
         ]).fit(images[:split], y[:split])
         pipe_proba = pipe.predict_proba(images[split:])
-        path = save(pipe, Path(tmp) / "pipe.joblib")
+        path = save(pipe, Path(tmp) / "pipe.skn")
         res["pipeline_file_mb"] = os.path.getsize(path) / 2**20
-        cpu_pipe = load(path, map_location="cpu")
-        cpu_pipe_proba = cpu_pipe.predict_proba(images[split:])
+        res["pipeline_test_accuracy"] = float((pipe_proba.argmax(1) == y[split:]).mean())
+        again = load(path).predict_proba(images[split:])
+        res["pipeline_reload_bit_identical"] = bool(np.array_equal(again, pipe_proba))
+        cpu_pipe_proba = load(path, map_location="cpu").predict_proba(images[split:])
         res["pipeline_cpu_max_abs_proba_diff"] = float(np.abs(cpu_pipe_proba - pipe_proba).max())
         res["pipeline_cpu_prediction_agreement"] = float((cpu_pipe_proba.argmax(1) == pipe_proba.argmax(1)).mean())
-        res["pipeline_test_accuracy"] = float((pipe_proba.argmax(1) == y[split:]).mean())
-        log(f"pipeline: file {res['pipeline_file_mb']:.2f} MB (weights not pickled for named backbones); CPU "
-            f"reload agreement {res['pipeline_cpu_prediction_agreement']:.3f}")
+        log(f"pipeline: file {res['pipeline_file_mb']:.2f} MB; reload bit-identical {res['pipeline_reload_bit_identical']}; "
+            f"CPU reload agreement {res['pipeline_cpu_prediction_agreement']:.3f}")
     return res
+
+
+def step_costs(device: torch.device, smoke: bool) -> dict:
+    """NMTune vs MLP step, side by side, per architecture, D and batch (see benchmarks/_step_cost.py)."""
+    dims, batches = ([32, 64], [16]) if smoke else ([384, 768, 2048], [64, 256])
+    methods = ("auto", "gram", "exact") if device.type == "cuda" else ("auto", "exact")
+    rows = []
+    for arch in ARCHITECTURES:
+        for d in dims:
+            for batch in batches:
+                row = step_cost(arch, d, batch, device, methods=methods, rounds=3 if smoke else 15,
+                                block_seconds=0.02 if smoke else 0.1)
+                rows.append(row)
+                log(f"{arch:7s} D={d:5d} B={batch:4d}: mlp {row['mlp_ms']:.3f} ms, nmtune "
+                    + ", ".join(f"{m} {v:.3f} ms ({row['ratio_by_method'][m]:.2f}x)" for m, v in row["nmtune_ms_by_method"].items()))
+    return {"rows": rows, "target_ratio": RATIO_TARGET,
+            "target_met": {f"{r['arch']}/D={r['D']}/B={r['batch']}": r["ratio"] <= RATIO_TARGET for r in rows}}
+
+
+def regularizer_costs(device: torch.device, smoke: bool) -> dict:
+    dims, batches = ([32], [16]) if smoke else ([384, 768, 2048], [64, 256])
+    methods = ("exact", "gram", "gram-cpu") if device.type == "cuda" else ("exact", "gram")
+    rows = [regularizer_cost(d, b, device, methods=methods, repeats=3 if smoke else 20) for d in dims for b in batches]
+    for row in rows:
+        log(f"regularizers D={row['D']} B={row['batch']}: {row['ms']}")
+    return {"rows": rows}
+
+
+def equivalence(device: torch.device, smoke: bool) -> dict:
+    kwargs = dict(n_features=16, n_train=200, n_test=100, epochs=1, seeds=(0, 1)) if smoke else {}
+    out = {}
+    for label, overrides in EQUIVALENCE_CONFIGS.items():
+        result = training_equivalence(device=device, overrides=overrides, **kwargs)
+        log(f"equivalence {label}: accuracy exact {result['accuracy_mean']['exact']:.4f}, fast "
+            f"{result['accuracy_mean']['fused']:.4f}, largest same-seed gaps: accuracy "
+            f"{result['max_accuracy_gap_same_seed']:.4f}, loss {result['max_loss_curve_gap_same_seed']:.2e}")
+        out[label] = result
+    return out
+
+
+def _junit_counts(xml_path: Path) -> dict:
+    """passed / failed / errors / skipped and the ids of the failures, from a JUnit XML report."""
+    root = ET.parse(xml_path).getroot()
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    failed_ids = []
+    for case in root.iter("testcase"):
+        kinds = {child.tag for child in case}
+        test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
+        if "failure" in kinds:
+            counts["failed"] += 1
+            failed_ids.append(test_id)
+        elif "error" in kinds:
+            counts["errors"] += 1
+            failed_ids.append(test_id)
+        elif "skipped" in kinds:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    return {**counts, "failed_ids": failed_ids}
+
+
+def _node_id(junit_id: str) -> str:
+    """'tests.test_x::test_y[a]' (JUnit classname::name) -> 'tests/test_x.py::test_y[a]'."""
+    classname, name = junit_id.split("::", 1)
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):  # the longest prefix that is a file
+        candidate = Path(_ROOT, *parts[:cut]).with_suffix(".py")
+        if candidate.exists():
+            return "::".join([str(candidate.relative_to(_ROOT))] + parts[cut:] + [name])
+    return junit_id
+
+
+def _pytest(args: list[str], xml_path: Path, timeout: float, log_path: Path, env: dict) -> dict:
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE", f"--junitxml={xml_path}", *args]
+    log("$ " + " ".join(cmd))
+    t0 = time.perf_counter()
+    with open(log_path, "a") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.Popen(cmd, cwd=_ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            rc, timed_out = proc.wait(), True
+    res: dict = {"command": " ".join(cmd[1:]), "returncode": rc, "timed_out": timed_out,
+                 "seconds": round(time.perf_counter() - t0, 1)}
+    if xml_path.exists() and not timed_out:
+        res.update(_junit_counts(xml_path))
+    else:  # no report: fall back to the last summary line pytest printed, if any
+        text = log_path.read_text(errors="replace")
+        summary = re.findall(r"=+ (.*?(?:passed|failed|skipped|error).*?) in [\d.]+s", text)
+        res["summary_line"] = summary[-1] if summary else None
+    return res
+
+
+def suite(device: torch.device, smoke: bool, timeout: float, workers: int, log_dir: Path) -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(_ROOT)) if p)
+    log_path = log_dir / "pytest.log"
+    start = time.perf_counter()
+    res: dict = {"log": log_path.name}
+    with tempfile.TemporaryDirectory() as tmp:
+        res["gpu_marked"] = _pytest(["-m", "gpu"], Path(tmp) / "gpu.xml", min(120.0, timeout), log_path, env)
+        log(f"gpu-marked tests: {res['gpu_marked']}")
+        if smoke:
+            return res
+        parallel: list[str] = []
+        try:
+            import xdist  # noqa: F401
+
+            if workers > 1:
+                parallel = ["-n", str(workers), "--dist", "loadfile"]
+                # each worker gets a share of the cores
+                threads = str(max(1, (os.cpu_count() or 2) // workers))
+                env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        except ImportError:
+            pass
+        remaining = timeout - (time.perf_counter() - start)
+        full = _pytest(parallel, Path(tmp) / "full.xml", remaining, log_path, env)
+        res.update({k: v for k, v in full.items()})
+        res["workers"] = workers if parallel else 1
+        failed = full.get("failed_ids", [])
+        remaining = timeout - (time.perf_counter() - start)
+        if parallel and failed and remaining > 30:
+            rerun = _pytest([_node_id(i) for i in failed], Path(tmp) / "rerun.xml", remaining, log_path,
+                            dict(env, OMP_NUM_THREADS="", MKL_NUM_THREADS=""))
+            res["failed_serial_rerun"] = rerun
+    log(f"suite: {res.get('passed')} passed, {res.get('failed')} failed, {res.get('errors')} errors, "
+        f"{res.get('skipped')} skipped in {res.get('seconds')} s")
+    return res
+
+
+def _slug(device: torch.device) -> str:
+    if device.type != "cuda":
+        return device.type
+    name = torch.cuda.get_device_name(device).lower().replace("nvidia", "").strip()
+    return re.sub(r"[^a-z0-9]+", "_", name).strip("_") or "cuda"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="where to write the JSON results")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes; runs on a CPU in well under a minute")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON file (default: <out-dir>/gpu_check_<gpu>.json)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--suite", action="store_true",
+                        help="run the test suite and the step-cost benchmarks (instead of the extraction benchmark)")
+    parser.add_argument("--suite-timeout", type=float, default=390.0, help="seconds for all pytest runs together")
+    parser.add_argument("--suite-workers", type=int, default=8, help="pytest-xdist workers (1: serial)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; runs on a CPU in about a minute")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     from sknmtune._utils import resolve_device
@@ -218,14 +414,33 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     if device.type != "cuda" and not args.smoke:
         log("warning: no CUDA device; numbers below are for " + str(device))
-    results: dict = {"smoke": args.smoke, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    out = args.out or args.out_dir / f"gpu_check_{_slug(device)}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results: dict = {"smoke": args.smoke, "suite_mode": args.suite, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+    def write() -> None:
+        results["errors"] = [k for k, v in results.items() if isinstance(v, dict) and "error" in v]
+        out.write_text(json.dumps(results, indent=1, default=str))
+
     section(results, "environment", environment, device)
-    section(results, "extraction", extraction, device, args.smoke)
-    section(results, "nmtune", nmtune, device, args.smoke)
-    results["errors"] = [k for k, v in results.items() if isinstance(v, dict) and "error" in v]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1, default=str))
-    log(f"wrote {args.out}; sections with errors: {results['errors'] or 'none'}")
+    if args.suite:
+        for name, fn in (("step_cost_detail", step_costs), ("regularizer_cost", regularizer_costs),
+                         ("equivalence", equivalence), ("nmtune", nmtune)):
+            section(results, name, fn, device, args.smoke)
+            if name == "step_cost_detail":  # the issue's schema: one flat list at the top level
+                results["step_cost"] = [
+                    {k: row[k] for k in ("device", "D", "batch", "nmtune_ms", "mlp_ms", "ratio", "arch", "svd_method",
+                                         "nmtune_ms_by_method", "ratio_by_method")}
+                    for row in results[name].get("rows", [])
+                ]
+            write()
+        section(results, "suite", suite, device, args.smoke, args.suite_timeout, args.suite_workers, out.parent)
+    else:
+        section(results, "extraction", extraction, device, args.smoke)
+        write()
+        section(results, "nmtune", nmtune, device, args.smoke)
+    write()
+    log(f"wrote {out}; sections with errors: {results['errors'] or 'none'}")
     return 0
 
 

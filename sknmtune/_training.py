@@ -23,7 +23,7 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR
 from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 
-from .losses import consistency_loss, covariance_loss, dominant_singular_value_loss
+from .losses import regularizer_terms
 
 __all__ = ["RegularizerConfig", "StoppingConfig", "TrainingDivergedError", "train_head"]
 
@@ -42,6 +42,7 @@ class RegularizerConfig:
     svd_weight: float = 1.0
     svd_top_k: int = 1
     mse_reduction: str = "mean"
+    svd_method: str = "auto"
 
     @property
     def active(self) -> bool:
@@ -81,13 +82,16 @@ class _NMTuneNet(NeuralNet):
         terms = {self.task_term: super().get_loss(logits, y_true, X=X, training=True)}
         reg = self.regularizer
         if reg.active:
-            F = to_tensor(X, device=self.device)
-            if reg.mse_weight > 0:
-                terms["mse"] = consistency_loss(F, Z, reduction=reg.mse_reduction)
-            if reg.cov_weight > 0:
-                terms["cov"] = covariance_loss(Z)
-            if reg.svd_weight > 0:
-                terms["svd"] = dominant_singular_value_loss(Z, top_k=reg.svd_top_k)
+            # The terms with a non-zero weight, computed together (one Gram matrix, one backward node).
+            names = tuple(
+                name for name, weight in (("mse", reg.mse_weight), ("cov", reg.cov_weight), ("svd", reg.svd_weight))
+                if weight > 0
+            )
+            values = regularizer_terms(
+                to_tensor(X, device=self.device), Z, names, top_k=reg.svd_top_k, mse_reduction=reg.mse_reduction,
+                svd_method=reg.svd_method,
+            )
+            terms.update(zip(names, values.unbind()))
         return terms
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

@@ -1,6 +1,11 @@
-"""Private helpers shared across sknmtune: device resolution."""
+"""Private helpers shared across sknmtune: device resolution, and where unpickled modules go."""
 
 from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 import torch
 
@@ -38,3 +43,85 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             raise ValueError(f"device={device!r} was requested but MPS is not available here; use device='auto' or 'cpu'.")
     return dev
 
+
+
+# Set by ``sknmtune.persistence.load(..., map_location=...)`` while it unpickles: modules go there.
+_LOAD_DEVICE: ContextVar[torch.device | None] = ContextVar("sknmtune_load_device", default=None)
+
+
+@contextlib.contextmanager
+def _loading_onto(device: torch.device | None) -> Iterator[None]:
+    """While active, :func:`_restore_device` puts every module on ``device`` (``None``: as requested).
+
+    ``load(..., map_location=...)`` wraps its unpickling in this, so a model saved with
+    ``device="cuda"`` and loaded with ``map_location="cpu"`` never touches the GPU (and does not
+    warn on a machine without one).
+    """
+    token = _LOAD_DEVICE.set(device)
+    try:
+        yield
+    finally:
+        _LOAD_DEVICE.reset(token)
+
+
+def _available_device(requested: str | torch.device | None) -> torch.device | None:
+    """``resolve_device(requested)`` when that device exists here (CUDA index included), else ``None``."""
+    try:
+        device = resolve_device(requested)
+    except ValueError:
+        return None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        return None
+    return device
+
+
+def _restore_device(module: torch.nn.Module, requested: str | torch.device | None, what: str) -> str | torch.device:
+    """Put an unpickled ``module`` on the device its owner's ``device`` parameter asks for.
+
+    Pickles hold CPU tensors. On unpickling, the module moves to ``requested`` (resolved as for
+    training: ``"auto"`` is CUDA, then MPS, then CPU) when that device exists here, so a model
+    trained and reloaded on a GPU machine predicts bit-identically. When it does not exist (a
+    CUDA model opened on a CPU-only machine, ``"cuda:3"`` on a one-GPU machine), the module stays
+    on the CPU and a :class:`UserWarning` names the device. Inside :func:`_loading_onto` the module
+    goes to that device instead, silently.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Moved in place.
+    requested : str, torch.device or None
+        The owner's ``device`` parameter.
+    what : str
+        The owner, for the warning (e.g. ``"NMTuneClassifier"``).
+
+    Returns
+    -------
+    device : str or torch.device
+        The value the owner's ``device`` parameter should hold from now on: ``requested``, or
+        ``"cpu"`` when the requested device is not available here (so a later ``fit`` or
+        ``transform`` runs instead of raising).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknmtune._utils import _restore_device
+    >>> _restore_device(torch.nn.Linear(2, 2), "cpu", "a head")
+    'cpu'
+    """
+    available = _available_device(requested)
+    override = _LOAD_DEVICE.get()
+    if override is not None:
+        module.to(override)
+        return requested if available is not None else "cpu"
+    if available is None:
+        warnings.warn(
+            f"{what} was saved with device={str(requested)!r}, which is not available on this machine; "
+            "it is loaded on the CPU and its device parameter is set to 'cpu'. Pass map_location= to "
+            "sknmtune.persistence.load (or call to_device) to choose another device.",
+            UserWarning,
+            stacklevel=3,
+        )
+        module.to("cpu")
+        return "cpu"
+    module.to(available)
+    return requested

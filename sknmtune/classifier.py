@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._training import RegularizerConfig, StoppingConfig, train_head
-from ._utils import resolve_device
+from ._utils import _restore_device, resolve_device
 from .heads import NMTuneHead
 
 __all__ = ["AUTO_EARLY_STOPPING_MIN_SAMPLES", "NMTuneClassifier", "PRESETS"]
@@ -483,6 +483,15 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             state = dict(state)
             state["module_"] = copy.deepcopy(module).cpu()
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        # Unpickled onto the device the ``device`` parameter asks for when it exists here (a CUDA
+        # model reloaded on the CUDA machine predicts bit-identically); else onto the CPU, with a
+        # warning, and ``device`` becomes "cpu". ``persistence.load(map_location=...)`` overrides.
+        super().__setstate__(state)
+        module = self.__dict__.get("module_")
+        if module is not None:
+            self.device = _restore_device(module, self.__dict__.get("device", "auto"), type(self).__name__)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

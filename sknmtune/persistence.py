@@ -34,7 +34,7 @@ import joblib
 import numpy as np
 import torch
 
-from ._utils import resolve_device
+from ._utils import _loading_onto, _restore_device, resolve_device
 from .cache import FeatureCache
 
 __all__ = ["save", "load", "ModelFileError", "SAFE_CLASSES", "FORMAT_VERSION"]
@@ -531,6 +531,9 @@ class _Decoder:
             module.load_state_dict(state, strict=True)
         except Exception as exc:  # wrong shapes, missing tensors, inconsistent attributes
             raise _Malformed(f"the weights at {where} do not fit the architecture ({' '.join(str(exc).split())})") from exc
+        if isinstance(getattr(obj, "device", None), (str, torch.device)):
+            # the device its `device` parameter asks for when it exists here, else the CPU with a warning
+            obj.device = _restore_device(module, obj.device, type(obj).__name__)
         return module.eval()
 
 
@@ -834,16 +837,14 @@ def load(path: str | os.PathLike, *, trusted: bool = False, map_location: str | 
     if not head:
         raise ModelFileError(path, "is empty (0 bytes)")
     kind = _sniff(head, tail)
-    if kind == "zip":
-        obj = _read_safe(path, trusted)
-    elif kind == "npy":
+    if kind == "npy":
         raise ModelFileError(path, "is not a model file: it is a NumPy .npy array")
-    elif not trusted:
+    if kind != "zip" and not trusted:
         if kind in ("pickle", "compressed pickle"):
             raise ModelFileError(path, _pickle_refusal())
         raise ModelFileError(path, _describe_other(head))
-    else:
-        obj = _read_pickle(path)
+    with _loading_onto(resolve_device(map_location) if map_location is not None else None):
+        obj = _read_safe(path, trusted) if kind == "zip" else _read_pickle(path)
     if map_location is not None:
         device = resolve_device(map_location)
         for item in _movable(obj, set()):

@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV
 
-SMALL_GRID = {"mlp_depth": [0, 2], "max_epochs": [30]}
+SMALL_GRID = {"mlp_depth": [0, 2], "max_epochs": [40], "lr": [1e-2]}
 
 
 @parametrize_with_checks([NMTuneClassifierCV()])

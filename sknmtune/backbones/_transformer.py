@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import validate_data
 
-from .._utils import resolve_device
+from .._utils import _restore_device, resolve_device
 from ..cache import FeatureCache
 from ._callable import CallableBackend
 from ._images import as_file_inputs, check_image_array, resolve_image_spec
@@ -317,6 +317,17 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
         if _is_module(module) and any(t.device.type != "cpu" for t in module.state_dict().values()):
             state["backbone"] = copy.deepcopy(module).cpu()  # pickles always hold CPU tensors
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a module backbone goes to the device ``device`` asks for (see ``_restore_device``).
+
+        When that device does not exist here, the module stays on the CPU, ``device`` becomes
+        ``"cpu"`` and a ``UserWarning`` names the missing device.
+        """
+        super().__setstate__(state)
+        module = self.__dict__.get("backbone")
+        if _is_module(module):
+            self.device = _restore_device(module, self.__dict__.get("device", "auto"), f"{type(self).__name__}'s backbone")
 
     def to_device(self, device: str | Any) -> FrozenBackboneTransformer:
         """Run on ``device`` from now on (sets ``device``; a module backbone is moved); returns self."""

@@ -1,0 +1,272 @@
+"""Shared by ``bench_core.py`` (CPU) and ``gpu_check.py`` (CUDA): the cost of one NMTune training step.
+
+One *step* is what the training loop does per mini-batch: forward through the head, the loss,
+backward, one AdamW step and one host sync (the loop reads the loss terms back each step). It is
+timed for three variants of the same architecture, side by side:
+
+* ``mlp``: plain cross-entropy (``reg_lambda = 0``), the baseline;
+* NMTune with ``svd_method="auto"``: cross-entropy plus the regularizers through
+  :func:`sknmtune.losses.regularizer_terms` (the fast path), and with any other ``svd_method``;
+* NMTune ``"exact"``: the same loss through the three reference functions with
+  ``torch.linalg.svdvals`` (how the package computed it before the fast path).
+
+Variants are interleaved block by block (a block is a few steps ending in a device sync), so
+machine noise hits all of them alike; the ratio is the median of the per-round paired ratios.
+:func:`training_equivalence` checks that the fast path trains like the exact one.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from sknmtune import PRESETS
+from sknmtune.heads import NMTuneHead
+from sknmtune.losses import consistency_loss, covariance_loss, dominant_singular_value_loss, regularizer_terms
+
+#: The two fair pairs: (NMTune preset, MLP preset of the same architecture).
+ARCHITECTURES = {"authors": ("nmtune-authors", "mlp-authors"), "paper": ("nmtune-paper", "mlp")}
+N_CLASSES = 10
+#: training_equivalence runs: the authors' preset, and the same with a 1000x SVD weight.
+EQUIVALENCE_CONFIGS = {"nmtune-authors": None, "nmtune-authors, svd_weight=1": {"svd_weight": 1.0}}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build_head(preset: str, n_features: int, n_classes: int = N_CLASSES) -> NMTuneHead:
+    """The head a preset trains (the estimator's ``_build_module`` without its data checks)."""
+    cfg = PRESETS[preset]
+    hidden = max(1, int(round(cfg.get("hidden_ratio", 1.0) * n_features)))
+    return NMTuneHead(
+        n_features, n_classes, mlp_depth=cfg["mlp_depth"], hidden_width=hidden,
+        batch_norm=cfg.get("batch_norm", False), residual=cfg.get("residual", False),
+        residual_init=cfg.get("residual_init", 1.0),
+    )
+
+
+class Penalty:
+    """``reg_lambda * (mse_weight * MSE + cov_weight * COV + svd_weight * SVD)`` of a preset.
+
+    ``how="fused"`` uses :func:`regularizer_terms` (``svd_method``); ``how="exact"`` the three
+    reference functions with ``torch.linalg.svdvals``.
+    """
+
+    def __init__(self, preset: str, how: str, device: torch.device, svd_method: str = "auto",
+                 overrides: dict[str, float] | None = None) -> None:
+        cfg = {**PRESETS[preset], **(overrides or {})}
+        self.reg_lambda = float(cfg["reg_lambda"])
+        self.top_k = int(cfg["svd_top_k"])
+        self.reduction = cfg.get("consistency_reduction", "mean")
+        self.how, self.svd_method = how, svd_method
+        weights = {"mse": cfg["mse_weight"], "cov": cfg["cov_weight"], "svd": cfg["svd_weight"]}
+        self.terms = tuple(name for name, w in weights.items() if w > 0)
+        self.weights = torch.tensor([self.reg_lambda * weights[t] for t in self.terms], device=device)
+
+    def values(self, F: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        if self.how == "fused":
+            return regularizer_terms(F, Z, self.terms, top_k=self.top_k, mse_reduction=self.reduction,
+                                     svd_method=self.svd_method)
+        reference = {
+            "mse": lambda: consistency_loss(F, Z, reduction=self.reduction),
+            "cov": lambda: covariance_loss(Z),
+            "svd": lambda: dominant_singular_value_loss(Z, top_k=self.top_k, method="exact"),
+        }
+        return torch.stack([reference[t]() for t in self.terms])
+
+    def __call__(self, F: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        values = self.values(F, Z)
+        return (values * self.weights).sum(), values
+
+
+class _Trainer:
+    """One head + AdamW + (optional) penalty; ``step`` is one training step with one host sync."""
+
+    def __init__(self, preset: str, penalty: Penalty | None, n_features: int, device: torch.device, seed: int) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.head = build_head(preset, n_features).to(device)
+        cfg = PRESETS[preset]
+        self.opt = torch.optim.AdamW(self.head.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        self.penalty = penalty
+
+    def step(self, F: torch.Tensor, y: torch.Tensor) -> float:
+        self.opt.zero_grad(set_to_none=True)
+        logits, Z = self.head(F)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        if self.penalty is not None:
+            reg, values = self.penalty(F, Z)
+            loss = loss + reg
+            record = torch.cat([loss.detach().reshape(1), values.detach()])
+        else:
+            record = loss.detach().reshape(1)
+        loss.backward()
+        self.opt.step()
+        return record.tolist()[0]  # the loop's one host sync per step
+
+
+def step_cost(arch: str, n_features: int, batch_size: int, device: torch.device, *, rounds: int | None = None,
+              block_seconds: float = 0.1, budget_seconds: float = 12.0, methods: tuple[str, ...] = ("auto", "exact"),
+              seed: int = 0) -> dict[str, Any]:
+    """ms per training step of the MLP and of NMTune with each SVD method, interleaved, and their ratios.
+
+    ``methods`` are ``svd_method`` values for :func:`regularizer_terms`; ``"exact"`` means the three
+    reference functions with ``torch.linalg.svdvals`` (the package before the fast path).
+    ``nmtune_ms`` / ``ratio`` are for the first method (``"auto"``, what training uses).
+
+    Each round times one block of every variant back to back (the order rotates), so each NMTune
+    block has an MLP block measured under the same machine load next to it: ``ratio`` is the median
+    over rounds of these paired ratios, which drifting load on a shared machine does not bias.
+    ``nmtune_ms`` / ``mlp_ms`` are medians over rounds; ``best_ms`` the least disturbed blocks.
+    ``rounds`` defaults to what fits in ``budget_seconds`` (between 5 and 21).
+    """
+    nm_preset, mlp_preset = ARCHITECTURES[arch]
+    gen = torch.Generator().manual_seed(seed)
+    batches = [
+        (torch.randn(batch_size, n_features, generator=gen).to(device),
+         torch.randint(0, N_CLASSES, (batch_size,), generator=gen).to(device))
+        for _ in range(4)
+    ]
+    trainers = {"mlp": _Trainer(mlp_preset, None, n_features, device, seed)}
+    for method in methods:
+        penalty = Penalty(nm_preset, "exact", device) if method == "exact" else Penalty(nm_preset, "fused", device, method)
+        trainers[method] = _Trainer(nm_preset, penalty, n_features, device, seed)
+    # warm-up (allocator, cuBLAS / cuSOLVER handles, LAPACK workspaces), then size the blocks and rounds
+    first = {}
+    for name, trainer in trainers.items():
+        for F, y in batches[:2]:
+            trainer.step(F, y)
+        _sync(device)
+        start = time.perf_counter()
+        trainer.step(*batches[2])
+        _sync(device)
+        first[name] = time.perf_counter() - start
+    steps = max(1, int(round(block_seconds / max(min(first.values()), 1e-6))))
+    if rounds is None:
+        per_round = steps * sum(first.values())
+        rounds = int(min(21, max(5, budget_seconds // max(per_round, 1e-6))))
+    samples: dict[str, list[float]] = {name: [] for name in trainers}
+    order = list(trainers)
+    for r in range(rounds):
+        for name in order[r % len(order):] + order[: r % len(order)]:
+            trainer = trainers[name]
+            _sync(device)
+            start = time.perf_counter()
+            for i in range(steps):
+                trainer.step(*batches[i % len(batches)])
+            _sync(device)
+            samples[name].append((time.perf_counter() - start) / steps)
+    median = {name: 1e3 * statistics.median(v) for name, v in samples.items()}
+    paired = {m: statistics.median(a / b for a, b in zip(samples[m], samples["mlp"])) for m in methods}
+    main = methods[0]
+    return {
+        "device": device.type if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "arch": arch, "presets": [nm_preset, mlp_preset], "D": n_features, "batch": batch_size,
+        "nmtune_ms": round(median[main], 4), "mlp_ms": round(median["mlp"], 4), "ratio": round(paired[main], 4),
+        "svd_method": main,
+        "nmtune_ms_by_method": {m: round(median[m], 4) for m in methods},
+        "ratio_by_method": {m: round(paired[m], 4) for m in methods},
+        "best_ms": {name: round(1e3 * min(v), 4) for name, v in samples.items()},
+        "statistic": "ms: median over rounds of the per-step time of a block; ratio: median over rounds of the "
+                     "paired (same-round) NMTune / MLP block-time ratios",
+        "steps_per_block": steps, "rounds": rounds,
+    }
+
+
+def regularizer_cost(n_features: int, batch_size: int, device: torch.device, *, top_k: int = 5,
+                     methods: tuple[str, ...] = ("exact", "gram", "gram-cpu"), repeats: int = 20) -> dict[str, Any]:
+    """ms of the three regularizers alone (forward + backward) for each ``svd_method``, interleaved."""
+    gen = torch.Generator().manual_seed(1)
+    F = torch.randn(batch_size, n_features, generator=gen).to(device)
+    Z = torch.randn(batch_size, n_features, generator=gen).to(device).requires_grad_()
+    weights = torch.tensor([1.0, 0.04, 0.001], device=device)
+
+    def run(method: str) -> None:
+        (regularizer_terms(F, Z, top_k=top_k, svd_method=method) * weights).sum().backward()
+        Z.grad = None
+
+    samples: dict[str, list[float]] = {m: [] for m in methods}
+    for m in methods:
+        run(m)
+    for _ in range(repeats):
+        for m in methods:
+            _sync(device)
+            start = time.perf_counter()
+            run(m)
+            _sync(device)
+            samples[m].append(time.perf_counter() - start)
+    return {"D": n_features, "batch": batch_size, "top_k": top_k, "statistic": "best of the interleaved repeats",
+            "ms": {m: round(1e3 * min(v), 4) for m, v in samples.items()},
+            "median_ms": {m: round(1e3 * statistics.median(v), 4) for m, v in samples.items()}}
+
+
+def _class_data(n_samples: int, n_features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class-conditional Gaussian features (float32) and balanced labels."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n_samples) % N_CLASSES)
+    means = (rng.standard_normal((N_CLASSES, n_features)) * (2.2 / np.sqrt(2 * n_features))).astype(np.float32)
+    X = rng.standard_normal((n_samples, n_features), dtype=np.float32) + means[y]
+    return X, y
+
+
+def training_equivalence(arch: str = "authors", n_features: int = 256, n_train: int = 3000, n_test: int = 2000,
+                         epochs: int = 4, batch_size: int = 64, seeds: tuple[int, ...] = (0, 1, 2),
+                         device: torch.device | None = None, overrides: dict[str, float] | None = None) -> dict[str, Any]:
+    """Train the same NMTune head with the exact and the fast SVD term, for a few seeds.
+
+    AdamW with the preset's lr and weight decay, a per-step cosine schedule, shuffled batches:
+    the package's training loop without skorch, on 10 overlapping Gaussian classes (about 75 %
+    accuracy, so differences can show). ``overrides`` changes the preset's loss weights (e.g. a
+    much larger ``svd_weight``, so that a wrong SVD gradient would change the trajectory).
+    Returns the per-epoch mean training loss and the test accuracy per method and seed, and the
+    largest gap between the methods at one seed next to the spread across seeds.
+    """
+    device = device or torch.device("cpu")
+    nm_preset, _ = ARCHITECTURES[arch]
+    X, y = _class_data(n_train + n_test, n_features, seed=123)
+    Xtr, ytr = torch.from_numpy(X[:n_train]).to(device), torch.from_numpy(y[:n_train]).to(device)
+    Xte, yte = torch.from_numpy(X[n_train:]).to(device), torch.from_numpy(y[n_train:])
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    runs: dict[str, dict[str, Any]] = {}
+    for how in ("exact", "fused"):
+        for seed in seeds:
+            trainer = _Trainer(nm_preset, Penalty(nm_preset, how, device, overrides=overrides), n_features, device, seed)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(trainer.opt, T_max=epochs * steps_per_epoch)
+            gen = torch.Generator().manual_seed(seed)
+            curve = []
+            for _ in range(epochs):
+                trainer.head.train()
+                perm = torch.randperm(n_train, generator=gen).to(device)
+                losses = []
+                for start in range(0, n_train, batch_size):
+                    idx = perm[start : start + batch_size]
+                    if len(idx) < 2:
+                        continue
+                    losses.append(trainer.step(Xtr[idx], ytr[idx]))
+                    sched.step()
+                curve.append(float(np.mean(losses)))
+            trainer.head.eval()
+            with torch.inference_mode():
+                accuracy = float((trainer.head(Xte)[0].argmax(1).cpu() == yte).float().mean())
+            runs[f"{how}/seed{seed}"] = {"loss_curve": [round(v, 6) for v in curve], "test_accuracy": accuracy}
+    acc = {how: [runs[f"{how}/seed{s}"]["test_accuracy"] for s in seeds] for how in ("exact", "fused")}
+    curve_gap = max(
+        abs(a - b)
+        for s in seeds
+        for a, b in zip(runs[f"exact/seed{s}"]["loss_curve"], runs[f"fused/seed{s}"]["loss_curve"])
+    )
+    return {
+        "arch": arch, "preset": nm_preset, "overrides": overrides or {}, "D": n_features, "n_train": n_train, "n_test": n_test, "epochs": epochs,
+        "batch": batch_size, "seeds": list(seeds), "device": str(device), "runs": runs,
+        "accuracy_mean": {how: float(np.mean(v)) for how, v in acc.items()},
+        "accuracy_seed_std": {how: float(np.std(v)) for how, v in acc.items()},
+        "max_accuracy_gap_same_seed": float(max(abs(a - b) for a, b in zip(acc["exact"], acc["fused"]))),
+        "max_loss_curve_gap_same_seed": float(curve_gap),
+    }
