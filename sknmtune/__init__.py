@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "NMTuneClassifier": "classifier",
     "PRESETS": "classifier",
     "NMTuneClassifierCV": "model_selection",
+    "NMTuneRegressor": "regressor",
     "DEFAULT_PARAM_GRID": "model_selection",
     "NMTuneHead": "heads",
     "SpectralScorer": "scoring",
@@ -77,6 +78,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
     from .evaluation import evaluate_heads
     from .persistence import ModelFileError, load, save
+    from .regressor import NMTuneRegressor
     from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
     from .scoring import SpectralScorer
     from .spectral import (

@@ -133,7 +133,7 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     lr_schedule : {"constant", "cosine", "linear"}, default="constant"
         A constant rate, or a per-step cosine / linear decay to zero over ``max_epochs``
         (no warm-up).
-    max_epochs : int, default=100
+    max_epochs : int, default=200
         Maximum number of passes over the training data (a ceiling when training stops early).
     batch_size : int, default=64
         Mini-batch size; the regularizers are computed per mini-batch.
@@ -255,7 +255,7 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         lr_schedule: str = "constant",
-        max_epochs: int = 100,
+        max_epochs: int = 200,
         batch_size: int = 64,
         early_stopping: bool | str = "auto",
         validation_fraction: float = 0.1,

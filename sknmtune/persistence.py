@@ -56,6 +56,7 @@ _KIND = "__kind__"
 SAFE_CLASSES: dict[str, tuple[str, str]] = {
     "sknmtune.NMTuneClassifier": ("sknmtune.classifier", "NMTuneClassifier"),
     "sknmtune.NMTuneClassifierCV": ("sknmtune.model_selection", "NMTuneClassifierCV"),
+    "sknmtune.NMTuneRegressor": ("sknmtune.regressor", "NMTuneRegressor"),
     "sknmtune.FrozenBackboneTransformer": ("sknmtune.backbones._transformer", "FrozenBackboneTransformer"),
     "sklearn.pipeline.Pipeline": ("sklearn.pipeline", "Pipeline"),
     "sklearn.pipeline.FeatureUnion": ("sklearn.pipeline", "FeatureUnion"),
@@ -126,9 +127,14 @@ def _rebuild_nmtune_module(estimator: Any) -> torch.nn.Module:
     return estimator._build_module(int(estimator.n_features_in_), len(estimator.classes_))
 
 
+def _rebuild_regressor_module(estimator: Any) -> torch.nn.Module:
+    return estimator._build_module(int(estimator.n_features_in_), int(estimator.n_outputs_))
+
+
 # Fitted torch modules are code: they are stored as a state dict and rebuilt by the estimator itself.
 _MODULE_BUILDERS: dict[str, dict[str, Callable[[Any], torch.nn.Module]]] = {
     "sknmtune.NMTuneClassifier": {"module_": _rebuild_nmtune_module},
+    "sknmtune.NMTuneRegressor": {"module_": _rebuild_regressor_module},
 }
 
 

@@ -35,7 +35,7 @@ def test_defaults_keep_the_authors_head_and_train_adaptively():
         assert defaults[key] == authors[key], key
     assert defaults["early_stopping"] == "auto" and defaults["n_iter_no_change"] == 10
     assert defaults["residual_init"] == 0.0 and defaults["max_hidden_width"] == 1024
-    assert defaults["lr_schedule"] == "constant" and defaults["max_epochs"] == 100
+    assert defaults["lr_schedule"] == "constant" and defaults["max_epochs"] == 200
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -1,0 +1,377 @@
+"""``NMTuneRegressor``: the NMTune head with a regression loss, as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+from torch import nn
+
+from ._training import train_head
+from ._utils import _restore_device, resolve_device
+from .classifier import NMTuneClassifier
+
+__all__ = ["NMTuneRegressor"]
+
+_FITTED_ATTRIBUTES = (
+    "module_", "history_", "n_iter_", "best_epoch_", "n_features_in_", "feature_names_in_", "n_outputs_",
+    "feature_mean_", "feature_scale_", "target_mean_", "target_scale_",
+)
+
+
+def _column_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation in float64.
+
+    A constant column (a spread at the rounding level of its mean, whatever its units) gets scale 1:
+    it is centered, not blown up.
+    """
+    mean = values.mean(axis=0, dtype=np.float64)
+    scale = values.std(axis=0, dtype=np.float64)
+    scale[scale <= 1e-12 * np.abs(mean)] = 1.0
+    return mean, scale
+
+
+def _criterion(loss: str, huber_delta: float):
+    """The torch criterion of ``loss``, on standardized targets."""
+    if loss == "huber":
+        return functools.partial(nn.HuberLoss, delta=float(huber_delta))
+    return nn.MSELoss
+
+
+class NMTuneRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin, BaseEstimator):
+    """NMTune head on frozen features for regression: an MLP ``h`` (``F -> Z``) and a linear map ``Z -> y``.
+
+    The head, its regularizers and its training loop are those of
+    :class:`~sknmtune.NMTuneClassifier`, with the cross-entropy replaced by a regression loss:
+    ``L = loss(y, y_hat) + reg_lambda * (mse_weight * L_MSE + cov_weight * L_COV
+    + svd_weight * L_SVD)``. The same estimator gives the three heads: a linear regressor on
+    ``F`` (``mlp_depth=0``), MLP tuning (``reg_lambda=0``) and NMTune (the defaults).
+
+    The targets are standardized inside (each column to zero mean and unit variance, statistics
+    of the training rows), so the learning rate, the balance between the task loss and the
+    regularizers, ``huber_delta`` and ``tol`` do not depend on the units of ``y``; predictions are
+    returned in the original units. One-dimensional ``y`` gives one-dimensional predictions, a
+    two-dimensional ``y`` (multi-output, one column per target) two-dimensional ones.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "huber"}, default="squared_error"
+        Task loss on the standardized targets: the mean squared error, or the Huber loss, which
+        is quadratic within ``huber_delta`` and linear beyond it (robust to outlying targets).
+    huber_delta : float, default=1.0
+        Threshold of the Huber loss, in standard deviations of the training targets.
+    reg_lambda, mse_weight, cov_weight, svd_weight : float, default=1.0, 1.0, 0.04, 0.001
+        The weight ``lambda`` of the NMTune regularizers (``0`` gives plain MLP tuning), and the
+        weights of the consistency, covariance and dominant singular value terms inside it.
+    svd_top_k : int, default=5
+        Number of top singular values the SVD term raises.
+    consistency_reduction : {"mean", "batchmean", "sum"}, default="mean"
+        Reduction of the consistency term (see :class:`~sknmtune.NMTuneClassifier`).
+    mlp_depth : int, default=2
+        Number of ``Linear`` layers in ``h``; ``0`` means no MLP (a linear regressor on ``F``).
+    hidden_ratio : float, default=4.0
+        Hidden width of ``h`` as a multiple of the feature dimension ``D``.
+    max_hidden_width : int or None, default=1024
+        Cap on the hidden width; ``None``: no cap.
+    batch_norm : bool, default=True
+        ``BatchNorm1d`` before each hidden ReLU.
+    residual : bool, default=True
+        Learnable residual ``Z = s * h(F) + F``.
+    residual_init : float, default=0.0
+        Initial value of the residual scale ``s`` (``0``: training starts from the linear model on ``F``).
+    dropout : float, default=0.0
+        Dropout after each hidden activation.
+    standardize : bool, default=False
+        Standardize each feature inside the estimator (training statistics) before the head.
+    lr : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=1e-4
+        AdamW weight decay.
+    lr_schedule : {"constant", "cosine", "linear"}, default="constant"
+        Learning-rate schedule over ``max_epochs`` (per step, no warm-up).
+    max_epochs : int, default=200
+        Maximum number of passes over the training data.
+    batch_size : int, default=64
+        Mini-batch size; the regularizers are computed per mini-batch.
+    early_stopping : bool or "auto", default="auto"
+        Hold out ``validation_fraction`` of the rows (a random, non-stratified split), stop when
+        the held-out task loss (on standardized targets) has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and restore the best epoch's weights. ``"auto"`` enables it
+        from :data:`~sknmtune.classifier.AUTO_EARLY_STOPPING_MIN_SAMPLES` rows on; without it,
+        training stops on the training loss's plateau.
+    validation_fraction : float, default=0.1
+        Share of the training rows held out for early stopping.
+    n_iter_no_change : int or None, default=10
+        Patience, in epochs. ``None`` (without early stopping) runs exactly ``max_epochs`` epochs.
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss that counts as an improvement.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when present (then MPS, then CPU); or ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, shuffling and the early-stopping split (bit-identical
+        results on CPU for the same integer and the same number of torch threads).
+    verbose : int, default=0
+        ``1`` prints skorch's per-epoch table.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has string feature names.
+    n_outputs_ : int
+        Number of targets (``1`` for one-dimensional ``y``).
+    target_mean_, target_scale_ : ndarray of shape () or (n_outputs_,)
+        Standardization statistics of the targets (float64); 0-dimensional when ``y`` was 1-D.
+    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+        Feature standardization statistics (``None`` when ``standardize=False``).
+    module_ : NMTuneHead
+        The fitted torch module (its ``n_classes`` outputs are the ``n_outputs_`` standardized targets), in eval mode.
+    history_ : list of dict
+        One entry per epoch: ``train_loss`` (and ``valid_loss`` with early stopping) and the mean
+        of each loss term (``loss_task``, ``loss_mse``, ``loss_cov``, ``loss_svd``).
+    n_iter_ : int
+        Number of epochs run.
+    best_epoch_ : int
+        The epoch (1-based) whose weights the model holds.
+
+    See Also
+    --------
+    sknmtune.NMTuneClassifier : The same head for classification.
+    sklearn.linear_model.RidgeCV : The usual linear baseline on frozen features.
+
+    Notes
+    -----
+    Inference runs in float64 on a copy of the fitted module, on the device where the module
+    lives. Pickles hold CPU tensors; unpickling puts the module on the device the ``device``
+    parameter asks for when it exists there, else on the CPU with a warning (as for
+    :class:`~sknmtune.NMTuneClassifier`); :meth:`to_device` or
+    ``sknmtune.persistence.load(..., map_location=...)`` moves it.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sknmtune.regressor import NMTuneRegressor
+    >>> X, y = make_regression(n_samples=120, n_features=8, noise=1.0, random_state=0)
+    >>> reg = NMTuneRegressor(lr=1e-2, max_epochs=30, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    >>> bool(reg.score(X, y) > 0.9)
+    True
+    >>> reg.transform(X[:3]).shape
+    (3, 8)
+    """
+
+    _parameter_constraints: dict = {
+        **NMTuneClassifier._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "huber"})],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss: str = "squared_error",
+        huber_delta: float = 1.0,
+        reg_lambda: float = 1.0,
+        mse_weight: float = 1.0,
+        cov_weight: float = 0.04,
+        svd_weight: float = 0.001,
+        svd_top_k: int = 5,
+        consistency_reduction: str = "mean",
+        mlp_depth: int = 2,
+        hidden_ratio: float = 4.0,
+        max_hidden_width: int | None = 1024,
+        batch_norm: bool = True,
+        residual: bool = True,
+        residual_init: float = 0.0,
+        dropout: float = 0.0,
+        standardize: bool = False,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        lr_schedule: str = "constant",
+        max_epochs: int = 200,
+        batch_size: int = 64,
+        early_stopping: bool | str = "auto",
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int | None = 10,
+        tol: float = 1e-4,
+        device: str = "auto",
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.reg_lambda = reg_lambda
+        self.mse_weight = mse_weight
+        self.cov_weight = cov_weight
+        self.svd_weight = svd_weight
+        self.svd_top_k = svd_top_k
+        self.consistency_reduction = consistency_reduction
+        self.mlp_depth = mlp_depth
+        self.hidden_ratio = hidden_ratio
+        self.max_hidden_width = max_hidden_width
+        self.batch_norm = batch_norm
+        self.residual = residual
+        self.residual_init = residual_init
+        self.dropout = dropout
+        self.standardize = standardize
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # The head, its configuration and float64 inference are the classifier's own code, shared as
+    # plain functions (they read only the shared parameters and the fitted module / statistics).
+    _regularizer = NMTuneClassifier._regularizer
+    _stopping = NMTuneClassifier._stopping
+    _hidden_width = NMTuneClassifier._hidden_width
+    _build_module = NMTuneClassifier._build_module  # (n_features, n_outputs)
+    _scale = NMTuneClassifier._scale
+    _forward = NMTuneClassifier._forward
+    __sklearn_is_fitted__ = NMTuneClassifier.__sklearn_is_fitted__
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> "NMTuneRegressor":
+        """Train the head on features ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Frozen features (finite numbers).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Real-valued targets (finite numbers).
+
+        Returns
+        -------
+        self : NMTuneRegressor
+        """
+        for attr in _FITTED_ATTRIBUTES:
+            self.__dict__.pop(attr, None)
+        try:
+            X, y = validate_data(
+                self, X, y, dtype=np.float32, ensure_min_samples=2, multi_output=True, y_numeric=True
+            )
+            y = np.asarray(y, dtype=np.float64)
+            Y = y.reshape(-1, 1) if y.ndim == 1 else y
+            target_mean, target_scale = _column_statistics(Y)
+            Y_std = ((Y - target_mean) / target_scale).astype(np.float32)
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            if self.standardize:
+                mean, scale = _column_statistics(X)
+                self.feature_mean_, self.feature_scale_ = mean.astype(np.float32), scale.astype(np.float32)
+            else:
+                self.feature_mean_ = self.feature_scale_ = None
+            X = np.ascontiguousarray(self._scale(X))
+            n_features, n_outputs = X.shape[1], Y.shape[1]
+            module, history = train_head(
+                lambda: self._build_module(n_features, n_outputs), X, Y_std,
+                regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,
+                max_epochs=self.max_epochs, batch_size=self.batch_size, lr_schedule=self.lr_schedule,
+                device=resolve_device(self.device), seed=seed, stopping=self._stopping(X.shape[0]),
+                criterion=_criterion(self.loss, self.huber_delta), verbose=self.verbose,
+            )
+        except BaseException:
+            for attr in _FITTED_ATTRIBUTES:
+                self.__dict__.pop(attr, None)
+            raise
+        self.n_outputs_ = int(n_outputs)
+        # 0-d statistics remember a 1-D y (as LinearRegression's intercept_ does), hence 1-D predictions.
+        shape = () if y.ndim == 1 else (n_outputs,)
+        self.target_mean_, self.target_scale_ = target_mean.reshape(shape), target_scale.reshape(shape)
+        self.module_ = module
+        self.history_ = history
+        self.n_iter_ = len(history)
+        best = [i for i, row in enumerate(history, 1) if row.get("valid_loss_best")]
+        self.best_epoch_ = best[-1] if best else len(history)
+        return self
+
+    # --------------------------------------------------------------- inference
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets in the units of ``y`` (float64).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            Frozen features.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs_)
+            One-dimensional when the model was fitted on a one-dimensional ``y``.
+        """
+        outputs, _ = self._forward(X)
+        if self.target_mean_.ndim == 0:
+            outputs = outputs[:, 0]
+        return outputs * self.target_scale_ + self.target_mean_
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The head's representation ``Z = h(F)`` (float32, shape ``(n_samples, n_features_in_)``).
+
+        With ``mlp_depth=0`` it is ``X`` itself (standardized when ``standardize=True``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            Frozen features.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features_in_)
+        """
+        _, Z = self._forward(X)
+        return Z
+
+    @property
+    def _n_features_out(self) -> int:
+        """Width of ``Z`` (names from :class:`~sklearn.base.ClassNamePrefixFeaturesOutMixin`)."""
+        return self.n_features_in_
+
+    def to_device(self, device: str | torch.device) -> "NMTuneRegressor":
+        """Move the fitted module to ``device`` (e.g. after loading on another machine); returns self."""
+        NMTuneClassifier.to_device(self, device)
+        return self
+
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
+            state = dict(state)  # pickles hold CPU tensors, so a CUDA-trained model loads anywhere
+            state["module_"] = copy.deepcopy(module).cpu()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        module = self.__dict__.get("module_")
+        if module is not None:  # onto the requested device when it exists here, else the CPU (warning)
+            self.device = _restore_device(module, self.__dict__.get("device", "auto"), type(self).__name__)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
