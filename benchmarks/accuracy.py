@@ -549,8 +549,34 @@ def decide_default(val_rows: list[dict[str, Any]]) -> dict[str, Any]:
 # =========================================================================== phase 4: benchmark
 
 
-def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spec_F: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
-    """Fit one method on the training split; one record per test domain (ID test and each OOD)."""
+def _fit_details(method: str, estimator: Any) -> dict[str, Any]:
+    """What a fitted estimator chose or ran, for its records: C of a LogisticRegressionCV pipeline; epochs
+    of an NMTune head; the full parameters of ``nmtune-default``; the selection of a model-selection head."""
+    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    if hasattr(final, "C_"):
+        return {"chosen_C": float(np.atleast_1d(final.C_)[0])}
+    extra: dict[str, Any] = {}
+    if hasattr(estimator, "max_epochs"):
+        extra["max_epochs"] = estimator.max_epochs
+    n_iter = getattr(estimator, "n_iter_", None)
+    if isinstance(n_iter, (int, np.integer)):
+        extra["n_iter"] = int(n_iter)
+    if method == "nmtune-default":
+        extra["params"] = {k: v for k, v in estimator.get_params().items() if k not in ("verbose", "device", "random_state")}
+    for attr in ("best_params_", "best_name_", "best_config_"):  # model selection heads: what they picked
+        value = getattr(estimator, attr, None)
+        if value is not None:
+            extra[attr.rstrip("_")] = _clean(value) if isinstance(value, (dict, list, tuple, str, int, float)) else repr(value)
+    return extra
+
+
+def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spec_F: dict[str, tuple[float, float]],
+                   val_key: str | None = None) -> list[dict[str, Any]]:
+    """Fit one method on the training split; one record per test domain (ID test and each OOD).
+
+    With ``val_key``, the split of that name is scored too, as one more record with role ``"val"``
+    (a held-out part of the ID training data, for validation studies; never a test domain).
+    """
     import torch
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -561,16 +587,13 @@ def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spe
         warnings.simplefilter("ignore", UserWarning)
         estimator.fit(Ftr, ytr)
     fit_seconds = time.perf_counter() - t0
-    has_z = hasattr(estimator, "transform") and method != "logreg"
-    extra: dict[str, Any] = {}
-    if method == "logreg":
-        extra["chosen_C"] = float(np.atleast_1d(estimator[-1].C_)[0])
-    else:
-        extra["max_epochs"] = estimator.max_epochs
-        if method == "nmtune-default":
-            extra["params"] = {k: v for k, v in estimator.get_params().items() if k not in ("verbose", "device", "random_state")}
+    extra = _fit_details(method, estimator)
+    has_z = hasattr(estimator, "transform") and "chosen_C" not in extra
+    splits = job.test_splits()
+    if val_key is not None and val_key in job.splits:
+        splits.append((val_key, "val", job.task.test_domain))
     records = []
-    for key, role, domain in job.test_splits():
+    for key, role, domain in splits:
         F, y = job.splits[key]
         pred = estimator.predict(F)
         sve_Z = lsvr_Z = None
@@ -588,9 +611,18 @@ def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spe
 
 
 def run_benchmark(job: JobFeatures, scale: Scale, methods: Iterable[str], default_params: dict[str, Any] | None,
-                  done: set[tuple], n_jobs: int, device: str, on_result: Callable[[list[dict]], None]) -> None:
-    """Fit every pending (method, seed) of one job, in parallel, handing each result to ``on_result``."""
+                  done: set[tuple], n_jobs: int, device: str, on_result: Callable[[list[dict]], None],
+                  make: Callable[[str, int], Any] | None = None, val_key: str | None = None) -> None:
+    """Fit every pending (method, seed) of one job, in parallel, handing each result to ``on_result``.
+
+    ``make(method, seed)`` builds the estimators (default: :func:`make_estimator`); ``val_key`` is
+    passed to :func:`_fit_and_score`.
+    """
     from joblib import Parallel, delayed
+
+    if make is None:
+        def make(m: str, s: int) -> Any:
+            return make_estimator(m, s, scale, default_params, device)
 
     spec_F = {key: _spectral(F) for key, (F, _) in job.splits.items() if key != "train"}
     units = [
@@ -599,13 +631,11 @@ def run_benchmark(job: JobFeatures, scale: Scale, methods: Iterable[str], defaul
     ]
     if not units:
         return
-    calls = (
-        delayed(_fit_and_score)(m, make_estimator(m, s, scale, default_params, device), job, s, spec_F) for m, s in units
-    )
+    calls = (delayed(_fit_and_score)(m, make(m, s), job, s, spec_F, val_key) for m, s in units)
     for records in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls):
         on_result(records)
         r = records[0]
-        accs = ", ".join(f"{x['test_domain']} {x['accuracy']:.3f}" for x in records)
+        accs = ", ".join(f"{x['test_domain']} {x['accuracy']:.3f}" for x in records if x["role"] != "val")
         _log(f"  {r['method']:<15} seed {r['seed']}  fit {r['fit_seconds']:.1f}s  {accs}")
 
 
@@ -640,9 +670,9 @@ def summarize(records: list[dict[str, Any]], key: str = "accuracy") -> dict[tupl
     return out
 
 
-def _methods_in(records: list[dict[str, Any]]) -> list[str]:
+def _methods_in(records: list[dict[str, Any]], order: Iterable[str] = METHODS) -> list[str]:
     present = {r["method"] for r in records}
-    return [m for m in METHODS if m in present]
+    return [m for m in order if m in present]
 
 
 def _families_in(records: list[dict[str, Any]]) -> list[str]:
@@ -651,9 +681,9 @@ def _families_in(records: list[dict[str, Any]]) -> list[str]:
     return [f for f in order if f in present] + sorted(present - set(order)) + ["all"]
 
 
-def summary_table(records: list[dict[str, Any]]) -> str:
+def summary_table(records: list[dict[str, Any]], order: Iterable[str] = METHODS) -> str:
     acc, f1 = summarize(records, "accuracy"), summarize(records, "macro_f1")
-    methods = _methods_in(records)
+    methods = _methods_in(records, order)
     lines = ["| backbone family | method | mean ID acc | mean OOD acc | ID macro-F1 | OOD macro-F1 |",
              "|---|---|---|---|---|---|"]
     for fam in _families_in(records):
@@ -667,8 +697,8 @@ def summary_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _per_domain_table(records: list[dict[str, Any]]) -> str:
-    methods = _methods_in(records)
+def _per_domain_table(records: list[dict[str, Any]], order: Iterable[str] = METHODS) -> str:
+    methods = _methods_in(records, order)
     cells: dict[tuple, list[float]] = defaultdict(list)
     rows: list[tuple] = []
     for r in records:
@@ -692,8 +722,8 @@ def _per_domain_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _spectral_table(records: list[dict[str, Any]]) -> str:
-    methods = _methods_in(records)
+def _spectral_table(records: list[dict[str, Any]], order: Iterable[str] = METHODS) -> str:
+    methods = _methods_in(records, order)
     lines = ["| backbone family | method | SVE(F) ID | SVE(Z) ID | LSVR(F) OOD | LSVR(Z) OOD |", "|---|---|---|---|---|---|"]
     for fam in _families_in(records)[:-1]:
         for m in methods:
@@ -742,13 +772,16 @@ def _paired_diffs(records: list[dict[str, Any]], a: str, b: str, role: str, fami
     return float(np.mean(diffs)), int(sum(d > 0 for d in diffs)), len(diffs)
 
 
-def claims_table(records: list[dict[str, Any]]) -> str:
+CLAIM_PAIRS = (("nmtune-paper", "lp"), ("nmtune-paper", "mlp"), ("nmtune-authors", "lp"), ("nmtune-authors", "mlp-authors"),
+               ("nmtune-authors", "mlp"), ("nmtune-default", "lp"), ("nmtune-default", "mlp"), ("nmtune-default", "logreg"))
+
+
+def claims_table(records: list[dict[str, Any]], pairs: Iterable[tuple[str, str]] = CLAIM_PAIRS,
+                 order: Iterable[str] = METHODS) -> str:
     acc = summarize(records, "accuracy")
     lines = ["| backbone family | NMTune variant | vs | role | Δ mean acc (pp) | wins / comparisons | holds? |",
              "|---|---|---|---|---|---|---|"]
-    pairs = [("nmtune-paper", "lp"), ("nmtune-paper", "mlp"), ("nmtune-authors", "lp"), ("nmtune-authors", "mlp-authors"),
-             ("nmtune-authors", "mlp"), ("nmtune-default", "lp"), ("nmtune-default", "mlp"), ("nmtune-default", "logreg")]
-    present = set(_methods_in(records))
+    present = set(_methods_in(records, order))
     for fam in _families_in(records):
         for a, b in pairs:
             if a not in present or b not in present:
@@ -762,7 +795,7 @@ def claims_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _plots(records: list[dict[str, Any]], stem: str) -> list[str]:
+def _plots(records: list[dict[str, Any]], stem: str, order: Iterable[str] = METHODS) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -772,7 +805,7 @@ def _plots(records: list[dict[str, Any]], stem: str) -> list[str]:
 
     written = []
     fams = _families_in(records)[:-1]
-    methods = _methods_in(records)
+    methods = _methods_in(records, order)
     # per-(family, method, role, seed) means over (task, backbone) pairs, so the error bars are over seeds
     agg: list[dict[str, Any]] = []
     grouped: dict[tuple, list[float]] = defaultdict(list)
@@ -792,7 +825,7 @@ def _plots(records: list[dict[str, Any]], stem: str) -> list[str]:
             if not sel:
                 ax.set_visible(False)
                 continue
-            plot_accuracy_by_method(sel, methods=methods, ax=ax)
+            plot_accuracy_by_method(sel, methods=[m for m in methods if any(a["method"] == m for a in sel)], ax=ax)
             ax.set_title(f"{fam}: mean {role} accuracy (error bars: std over seeds)", fontsize=9)
             vals = [a["accuracy"] for a in sel]
             ax.set_ylim(max(0.0, min(vals) - 0.03), min(1.0, max(vals) + 0.02))
@@ -807,7 +840,7 @@ def _plots(records: list[dict[str, Any]], stem: str) -> list[str]:
     for row, fam in enumerate(fams):
         for col, (metric, role) in enumerate((("sve", "ID"), ("lsvr", "OOD"))):
             ax = axes[row, col]
-            ms = [m for m in methods if m != "logreg"]
+            ms = [m for m in methods if any(r["sve_Z"] is not None for r in records if r["method"] == m)]
             f_vals = [_mean(r[f"{metric}_F"] for r in records if r["family"] == fam and r["method"] == m and r["role"] == role) for m in ms]
             z_vals = [_mean(r[f"{metric}_Z"] for r in records if r["family"] == fam and r["method"] == m and r["role"] == role) for m in ms]
             x = np.arange(len(ms))

@@ -8,7 +8,10 @@ Input conventions, chosen to match what :class:`sknmtune.FrozenBackboneTransform
 
 * single-sentence text tasks: ``X`` is a ``list[str]``;
 * sentence-pair (NLI) tasks: ``X`` is a ``list[tuple[str, str]]`` of (premise, hypothesis);
-* images: ``X`` is a ``uint8`` array of shape ``(N, 32, 32, 3)`` (RGB, HWC).
+* images of one size: ``X`` is a ``uint8`` array of shape ``(N, H, W, 3)`` (RGB, HWC): 32x32 for
+  the small-image sets, 128x128 for ``pacs-full``;
+* images of varying size (Flowers-102, DTD-10): ``X`` is a list of ``uint8`` arrays ``(H, W, 3)``,
+  decoded from the stored JPEGs unchanged (the backbone's own eval transform resizes them).
 
 Grayscale digits are converted consistently: grey values are mapped to ``uint8`` (white digit on a
 black background for both MNIST and USPS), resized to 32x32 with PIL bilinear resampling and
@@ -18,7 +21,8 @@ NLI labels are mapped to one shared order for every source, :data:`NLI_CLASSES`
 (``entailment=0, neutral=1, contradiction=2``).
 
 The data root is ``<project>/../shared/data``; set the environment variable ``SKNMTUNE_DATA_DIR``
-to point elsewhere.
+to point elsewhere. Generated data (the CIFAR-10-C-style corrupted test sets) is written once to
+``benchmarks/cache/`` (git-ignored; ``$SKNMTUNE_BENCH_CACHE`` overrides it) and read back afterwards.
 
 Examples
 --------
@@ -46,6 +50,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CIFAR10_CLASSES",
+    "CORRUPTION_FAMILIES",
     "NLI_CLASSES",
     "PACS_DOMAINS",
     "SENTIMENT_CLASSES",
@@ -53,18 +59,24 @@ __all__ = [
     "Dataset",
     "data_root",
     "gray_to_rgb32",
+    "load_cifar10",
+    "load_cifar10_c",
     "load_cola",
+    "load_dtd10",
+    "load_flowers102",
     "load_glue_sst2",
     "load_imdb_cad_sentiment",
     "load_mnist_m",
     "load_mnist_t10k",
     "load_mnli_dev_matched",
     "load_pacs",
+    "load_pacs_full",
     "load_sick",
     "load_snli_cad",
     "load_uci_sentiment",
     "load_usps",
     "load_yelp_amazon",
+    "select_corruptions",
     "stratified_split",
     "subsample",
 ]
@@ -73,6 +85,17 @@ SENTIMENT_CLASSES: tuple[str, str] = ("negative", "positive")
 NLI_CLASSES: tuple[str, str, str] = ("entailment", "neutral", "contradiction")
 _NLI_INDEX = {name: i for i, name in enumerate(NLI_CLASSES)}
 PACS_DOMAINS: tuple[str, ...] = ("photo", "art_painting", "cartoon", "sketch")
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+#: The ImageNet-C corruption families (Hendrycks & Dietterich, 2019) used for the CIFAR-10-C-style
+#: sets. ``glass_blur`` is left out: it takes seconds per image and ignores ``np.random.seed``.
+CORRUPTION_FAMILIES: dict[str, tuple[str, ...]] = {
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
+    "blur": ("defocus_blur", "motion_blur", "zoom_blur"),
+    "weather": ("snow", "frost", "fog", "brightness"),
+    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
+}
 
 
 class DatasetUnavailable(FileNotFoundError):
@@ -401,3 +424,170 @@ def load_mnist_m() -> Dataset:
                 images.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
             labels.append(labels_by_name[base])
     return Dataset(np.stack(images), _labels(labels), classes, "mnist-m-test", "MNIST-M 32x32 RGB (decoded PNGs)")
+
+
+# --------------------------------------------------------------------------- images for ImageNet backbones
+
+
+def _decode_rgb(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy (torch warns on read-only arrays)
+
+
+def _read_zip_images(path: Path, members: Sequence[str]) -> list[np.ndarray]:
+    with zipfile.ZipFile(path) as zf:
+        return [_decode_rgb(zf.read(m)) for m in members]
+
+
+def _image_members(zf: zipfile.ZipFile) -> list[str]:
+    return sorted(m for m in zf.namelist() if m.lower().endswith((".jpg", ".jpeg", ".png")))
+
+
+def load_flowers102(split: str = "train") -> Dataset:
+    """Oxford Flowers-102 (``flowers102``, Udacity split): ``train`` (2,040, 20 per class), ``valid``
+    (818) or ``test`` (819); 102 classes.
+
+    ``X`` is a list of ``uint8`` arrays ``(H, W, 3)`` with shorter side 128 px (aspect ratios vary).
+    Label ``k`` is the folder ``str(k + 1)``; ``classes`` holds the names from ``cat_to_name.json``.
+    """
+    import json
+
+    _check_choice("split", split, ("train", "valid", "test"))
+    path = _require("flowers102", f"flowers102_{split}.zip")
+    names = json.loads(_require("flowers102", "cat_to_name.json").read_text(encoding="utf-8"))
+    classes = tuple(names[str(k)] for k in range(1, len(names) + 1))
+    with zipfile.ZipFile(path) as zf:
+        members = _image_members(zf)
+    labels = [int(m.split("/")[1]) - 1 for m in members]
+    return Dataset(_read_zip_images(path, members), _labels(labels), classes, f"flowers102/{split}",
+                   "Flowers-102 (Udacity split), JPEG q70, shorter side 128 px")
+
+
+def load_dtd10(split: str = "train", seed: int = 0) -> Dataset:
+    """DTD-10 (``dtd10``: 10 DTD texture classes x 120 images) with a fixed stratified split.
+
+    No split is shipped, so the 1,200 images are split per class 72 / 24 / 24 (60 / 20 / 20 %) into
+    ``train`` (720), ``val`` (240) and ``test`` (240) with :func:`stratified_split` and ``seed``
+    (test first, then validation from the rest). ``X`` is a list of ``uint8`` arrays ``(H, W, 3)``
+    with shorter side 160 px; ``split="all"`` returns the 1,200 images unsplit.
+    """
+    _check_choice("split", split, ("train", "val", "test", "all"))
+    path = _require("dtd10", "dtd10.zip")
+    with zipfile.ZipFile(path) as zf:
+        members = _image_members(zf)
+    class_of = [m.split("/")[1] for m in members]
+    classes = tuple(sorted(set(class_of)))
+    y = _labels([classes.index(c) for c in class_of])
+    if split == "all":
+        return Dataset(_read_zip_images(path, members), y, classes, "dtd10", "DTD-10, JPEG q90, shorter side 160 px")
+    index = Dataset(np.asarray(members), y, classes, "dtd10", "DTD-10, JPEG q90, shorter side 160 px")
+    rest, test = stratified_split(index, 240, seed=seed, names=("rest", "test"))
+    train, val = stratified_split(rest, 240, seed=seed, names=("train", "val"))
+    part = {"train": train, "val": val, "test": test}[split]
+    return Dataset(_read_zip_images(path, list(part.X)), part.y, classes, f"dtd10/{split}",
+                   f"{part.note}; per class 72/24/24 train/val/test")
+
+
+def load_pacs_full(domain: str) -> Dataset:
+    """All PACS images of one domain at 128x128 (``pacs-full``), as ``uint8`` ``(N, 128, 128, 3)``.
+
+    ``domain`` in ``photo`` (1,670), ``art_painting`` (2,048), ``cartoon`` (2,344), ``sketch`` (3,929);
+    7 classes in alphabetical order (dog, elephant, giraffe, guitar, horse, house, person).
+    """
+    _check_choice("domain", domain, PACS_DOMAINS)
+    path = _require("pacs-full", f"pacs128_{domain}.zip")
+    with zipfile.ZipFile(path) as zf:
+        members = _image_members(zf)
+    class_of = [m.split("/")[0] for m in members]
+    classes = tuple(sorted(set(class_of)))
+    images = np.stack(_read_zip_images(path, members))
+    return Dataset(images, _labels([classes.index(c) for c in class_of]), classes, f"pacs-full/{domain}",
+                   "PACS 227->128x128 (PIL bicubic), JPEG q90")
+
+
+def load_cifar10(split: str = "test") -> Dataset:
+    """CIFAR-10 (``cifar10-jpg``, JPEG quality ~75): ``train`` (50,000) or ``test`` (10,000), as
+    ``uint8`` ``(N, 32, 32, 3)`` in the standard class order :data:`CIFAR10_CLASSES`.
+
+    Use :func:`subsample` / :func:`stratified_split` for the smaller stratified subsets a CPU run needs.
+    """
+    _check_choice("split", split, ("train", "test"))
+    path = _require("cifar10-jpg", f"{split}_jpg.zip")
+    with zipfile.ZipFile(path) as zf:
+        members = _image_members(zf)
+    labels = [CIFAR10_CLASSES.index(m.split("/")[1]) for m in members]
+    images = np.stack(_read_zip_images(path, members))
+    return Dataset(images, _labels(labels), CIFAR10_CLASSES, f"cifar10/{split}", "CIFAR-10 as JPEG (quality ~75)")
+
+
+def select_corruptions(severities: Sequence[int] = (3, 5), seed: int = 0) -> list[tuple[str, int]]:
+    """A fixed, seeded choice of CIFAR-10-C-style shifts: one corruption per ImageNet-C family
+    (:data:`CORRUPTION_FAMILIES`, drawn with ``numpy.random.default_rng(seed)``) x each severity.
+
+    Returns ``[(corruption, severity), ...]`` in family order, then severity order.
+    """
+    bad = [s for s in severities if s not in (1, 2, 3, 4, 5)]
+    if bad:
+        raise ValueError(f"severities must be in 1..5; got {bad}")
+    rng = np.random.default_rng(seed)
+    chosen = [str(rng.choice(names)) for names in CORRUPTION_FAMILIES.values()]
+    return [(c, int(s)) for c in chosen for s in severities]
+
+
+def bench_cache_dir() -> Path:
+    """Directory for generated benchmark data (``$SKNMTUNE_BENCH_CACHE`` or ``benchmarks/cache``)."""
+    env = os.environ.get("SKNMTUNE_BENCH_CACHE")
+    return Path(env) if env else Path(__file__).resolve().parent / "cache"
+
+
+def load_cifar10_c(
+    corruption: str, severity: int, n: int | None = 1000, seed: int = 0, cache_dir: str | os.PathLike | None = None,
+) -> Dataset:
+    """A CIFAR-10-C-style corrupted test set, generated once and then read from ``cache_dir``.
+
+    The source images are ``subsample(load_cifar10("test"), n, seed=0)`` (stratified; nested across
+    ``n``, so a smaller set is a subset of a larger one and of the ID test subset of the same size);
+    image ``i`` is corrupted by ``imagecorruptions.corrupt`` (PyPI ``imagecorruptions-imaug``, the
+    ImageNet-C severity settings, not CIFAR-10-C's) after ``np.random.seed(seed * 1_000_003 + i)``.
+    The result is stored as ``cifar10c_<corruption>_s<severity>_n<n>_seed<seed>.npz`` under
+    ``cache_dir`` (default :func:`bench_cache_dir` ``/ "cifar10c"``) because two corruptions
+    (``impulse_noise``, ``glass_blur``) draw from generators that ``np.random.seed`` does not fix.
+    """
+    valid = [c for names in CORRUPTION_FAMILIES.values() for c in names] + ["glass_blur"]
+    _check_choice("corruption", corruption, valid)
+    if severity not in (1, 2, 3, 4, 5):
+        raise ValueError(f"severity must be in 1..5; got {severity!r}")
+    folder = Path(cache_dir) if cache_dir is not None else bench_cache_dir() / "cifar10c"
+    path = folder / f"cifar10c_{corruption}_s{severity}_n{n if n is not None else 'all'}_seed{seed}.npz"
+    name = f"cifar10-c/{corruption}-{severity}"
+    note = (f"CIFAR-10-C-style: imagecorruptions-imaug {corruption} severity {severity} (ImageNet-C settings) "
+            f"on {n if n is not None else 'all'} stratified CIFAR-10 test images (seed {seed}); stored in {path.name}")
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            return Dataset(npz["images"], npz["labels"].astype(np.int64), CIFAR10_CLASSES, name, note)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from imagecorruptions import corrupt
+    except ImportError as exc:
+        raise DatasetUnavailable(
+            "the CIFAR-10-C-style sets need `pip install imagecorruptions-imaug==1.1.5` (imports as imagecorruptions)"
+        ) from exc
+    source = subsample(load_cifar10("test"), n, seed=0)
+    out = np.empty_like(source.X)
+    state = np.random.get_state()
+    try:
+        for i, img in enumerate(source.X):
+            np.random.seed(seed * 1_000_003 + i)
+            out[i] = np.clip(np.asarray(corrupt(img, corruption_name=corruption, severity=severity)), 0, 255).astype(np.uint8)
+    finally:
+        np.random.set_state(state)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
+    np.savez_compressed(tmp, images=out, labels=source.y)
+    os.replace(tmp, path)
+    return Dataset(out, source.y, CIFAR10_CLASSES, name, note)

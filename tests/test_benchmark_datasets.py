@@ -133,3 +133,98 @@ def test_missing_folder_raises_dedicated_exception(tmp_path, monkeypatch):
 def test_invalid_split_names_are_rejected():
     with pytest.raises(ValueError, match="split='validation'"):
         bd.load_cola("validation")
+
+
+# --------------------------------------------------------------------------- data for ImageNet backbones
+
+
+def _digests(images) -> list[bytes]:
+    import hashlib
+
+    return [hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=16).digest() for im in images]
+
+
+@pytest.mark.parametrize(("split", "n"), [("train", 2040), ("valid", 818), ("test", 819)])
+def test_flowers102_splits_are_lists_of_rgb_images_with_102_classes(split, n):
+    ds = _load(bd.load_flowers102, split)
+    assert len(ds.X) == len(ds) == n and len(ds.classes) == 102
+    assert all(im.dtype == np.uint8 and im.ndim == 3 and im.shape[2] == 3 and min(im.shape[:2]) == 128 for im in ds.X)
+    assert ds.classes[0] == "pink primrose"  # folder "1" in cat_to_name.json
+    if split == "train":
+        assert np.bincount(ds.y).tolist() == [20] * 102
+
+
+def test_dtd10_split_is_stratified_disjoint_and_seeded():
+    parts = {s: _load(bd.load_dtd10, s) for s in ("train", "val", "test")}
+    assert [len(parts[s]) for s in ("train", "val", "test")] == [720, 240, 240]
+    for s, per_class in (("train", 72), ("val", 24), ("test", 24)):
+        assert np.bincount(parts[s].y).tolist() == [per_class] * 10
+    keys = {s: set(_digests(parts[s].X)) for s in parts}
+    assert not (keys["train"] & keys["val"]) and not (keys["train"] & keys["test"]) and not (keys["val"] & keys["test"])
+    assert len(keys["train"] | keys["val"] | keys["test"]) == 1200
+    assert _digests(bd.load_dtd10("test").X) == _digests(parts["test"].X)  # same seed, same split
+    assert set(_digests(bd.load_dtd10("test", seed=1).X)) != keys["test"]
+    assert parts["train"].classes[0] == "banded" and len(parts["train"].classes) == 10
+
+
+def test_pacs_full_photo_counts_match_the_manifest():
+    ds = _load(bd.load_pacs_full, "photo")
+    assert ds.X.shape == (1670, 128, 128, 3) and ds.X.dtype == np.uint8
+    assert ds.classes == ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person")
+    assert np.bincount(ds.y).tolist() == [189, 202, 182, 186, 199, 280, 432]
+
+
+def test_cifar10_test_split_in_standard_order():
+    ds = _load(bd.load_cifar10, "test")
+    assert ds.X.shape == (10000, 32, 32, 3) and ds.X.dtype == np.uint8
+    assert ds.classes == bd.CIFAR10_CLASSES and np.bincount(ds.y).tolist() == [1000] * 10
+
+
+def test_select_corruptions_is_one_per_family_per_severity_and_seeded():
+    chosen = bd.select_corruptions((3, 5), seed=0)
+    assert chosen == bd.select_corruptions((3, 5), seed=0) and len(chosen) == 8
+    names = list(dict.fromkeys(c for c, _ in chosen))
+    assert [next(f for f, members in bd.CORRUPTION_FAMILIES.items() if c in members) for c in names] == list(
+        bd.CORRUPTION_FAMILIES
+    )
+    assert [s for _, s in chosen] == [3, 5] * 4
+    assert any(bd.select_corruptions((3,), seed=s) != bd.select_corruptions((3,), seed=0) for s in range(1, 6))
+    with pytest.raises(ValueError, match="severities"):
+        bd.select_corruptions((0, 6))
+
+
+def test_subsample_is_nested_across_sizes():
+    # the corrupted sets rely on it: a smaller stratified subset (same seed) lies inside a larger one
+    y = np.repeat(np.arange(7), [30, 25, 40, 12, 18, 9, 50])
+    ds = bd.Dataset(X=np.arange(len(y))[:, None], y=y, classes=tuple("abcdefg"), name="toy")
+    small, large = bd.subsample(ds, 40, seed=0), bd.subsample(ds, 120, seed=0)
+    assert set(small.X[:, 0]) <= set(large.X[:, 0])
+
+
+def test_cifar10_c_is_generated_once_then_read_back(tmp_path):
+    pytest.importorskip("imagecorruptions", reason="imagecorruptions-imaug is not installed")
+    ds = _load(bd.load_cifar10_c, "gaussian_noise", 3, n=20, seed=0, cache_dir=tmp_path)
+    files = list(tmp_path.glob("cifar10c_gaussian_noise_s3_n20_seed0.npz"))
+    assert len(files) == 1
+    source = bd.subsample(bd.load_cifar10("test"), 20, seed=0)
+    np.testing.assert_array_equal(ds.y, source.y)
+    assert ds.X.shape == source.X.shape == (20, 32, 32, 3) and ds.X.dtype == np.uint8
+    assert np.abs(ds.X.astype(int) - source.X.astype(int)).mean() > 5  # noise was added
+    again = bd.load_cifar10_c("gaussian_noise", 3, n=20, seed=0, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.X, ds.X)
+    stronger = bd.load_cifar10_c("gaussian_noise", 5, n=20, seed=0, cache_dir=tmp_path)
+    assert np.abs(stronger.X.astype(int) - source.X.astype(int)).mean() > np.abs(ds.X.astype(int) - source.X.astype(int)).mean()
+    with pytest.raises(ValueError, match="severity"):
+        bd.load_cifar10_c("gaussian_noise", 6, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="corruption='rain'"):
+        bd.load_cifar10_c("rain", 3, cache_dir=tmp_path)
+
+
+def test_imagenet_data_loaders_skip_when_absent(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKNMTUNE_DATA_DIR", str(tmp_path))
+    with pytest.raises(bd.DatasetUnavailable, match="'flowers102' is absent"):
+        bd.load_flowers102("train")
+    with pytest.raises(bd.DatasetUnavailable, match="'pacs-full' is absent"):
+        bd.load_pacs_full("sketch")
+    with pytest.raises(bd.DatasetUnavailable, match="'dtd10' is absent"):
+        bd.load_dtd10("val")

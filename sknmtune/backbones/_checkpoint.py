@@ -1,4 +1,9 @@
-"""Reading state-dict checkpoints into a model (local ``weights=`` files and timm filter functions)."""
+"""Reading state-dict checkpoints into a model (local ``weights=`` files and timm filter functions).
+
+Two file formats are read, neither of which runs code: torch checkpoints through
+``torch.load(weights_only=True)`` and safetensors files (recognised by their header, whatever the
+file name) through :func:`safetensors.torch.load_file`.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +19,42 @@ __all__ = ["read_checkpoint", "unwrap_state_dict", "load_into_model", "file_dige
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "state_dict_ema")
 _PREFIXES = ("module.", "_orig_mod.")
+_SAFETENSORS_SUFFIX = ".safetensors"
 
 
 def read_checkpoint(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
-    """Read a checkpoint file and return its state dict (tensors only, ``weights_only`` loading).
+    """Read a checkpoint file and return its state dict (tensors only; no code is ever run).
 
-    Accepts a plain state dict, ``{"state_dict": ...}``, ``{"model": ...}`` and legacy (pre-1.6)
-    torch pickles such as the akamaster CIFAR ResNets. Errors name the file.
+    A safetensors file (the ``.safetensors`` suffix, or any file whose header is a safetensors
+    header) is read with :func:`safetensors.torch.load_file`. Anything else goes through
+    ``torch.load(weights_only=True)``, which accepts a plain state dict, ``{"state_dict": ...}``,
+    ``{"model": ...}`` and legacy (pre-1.6) torch pickles such as the akamaster CIFAR ResNets.
+    ``module.``-style prefixes are stripped. Errors name the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The checkpoint file.
+
+    Returns
+    -------
+    state : dict of str to torch.Tensor
+        The tensors, on the CPU.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from safetensors.torch import save_file
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+    >>> save_file(torch.nn.Linear(2, 3).state_dict(), path)
+    >>> sorted(read_checkpoint(path))
+    ['bias', 'weight']
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file {path!r} does not exist.")
+    if path.lower().endswith(_SAFETENSORS_SUFFIX) or _has_safetensors_header(path):
+        return unwrap_state_dict(_read_safetensors(path), source=f"weights file {path!r}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -36,6 +66,31 @@ def read_checkpoint(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
     except Exception as exc:  # truncated or foreign files raise many different types
         raise ValueError(f"weights file {path!r} is not a readable torch checkpoint: {exc}") from exc
     return unwrap_state_dict(obj, source=path)
+
+
+def _has_safetensors_header(path: str) -> bool:
+    """Whether the file starts like a safetensors file: an 8-byte little-endian header length
+    that fits in the file, then a JSON object (torch zips start with ``PK``, pickles with ``\\x80``)."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 2 <= int.from_bytes(head[:8], "little") <= os.path.getsize(path) - 8
+
+
+def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError as exc:  # timm depends on safetensors, so this is rare
+        raise ImportError(f"reading the safetensors weights file {path!r} needs `pip install safetensors`.") from exc
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(
+            f"weights file {path!r} is not a valid safetensors file ({exc}). It may be damaged or truncated; a torch "
+            "checkpoint saved under a .safetensors name must be renamed (e.g. to .pt)."
+        ) from exc
 
 
 def unwrap_state_dict(obj: object, *, source: str = "checkpoint") -> dict[str, torch.Tensor]:
