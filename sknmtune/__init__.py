@@ -26,6 +26,10 @@ _EXPORTS: dict[str, str] = {
     "PRESETS": "classifier",
     "NMTuneClassifierCV": "model_selection",
     "NMTuneRegressor": "regressor",
+    "logme": "ranking",
+    "h_score": "ranking",
+    "rank_backbones": "ranking",
+    "TransferabilityScorer": "ranking",
     "DEFAULT_PARAM_GRID": "model_selection",
     "NMTuneHead": "heads",
     "SpectralScorer": "scoring",
@@ -78,6 +82,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
     from .evaluation import evaluate_heads
     from .persistence import ModelFileError, load, save
+    from .ranking import TransferabilityScorer, h_score, logme, rank_backbones
     from .regressor import NMTuneRegressor
     from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
     from .scoring import SpectralScorer

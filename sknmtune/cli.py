@@ -1,4 +1,4 @@
-"""The ``sknmtune`` command: ``demo``, ``extract``, ``fit``, ``predict`` and ``spectrum``.
+"""The ``sknmtune`` command: ``demo``, ``extract``, ``fit``, ``predict``, ``spectrum`` and ``rank``.
 
 The entry point :func:`main` parses the command line, runs one subcommand and turns
 errors into a single line on stderr (``sknmtune: error: ...``) with exit status 2 for
@@ -73,7 +73,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         if "required: COMMAND" in message:
-            message = "missing command: choose one of demo, extract, fit, predict, spectrum"
+            message = "missing command: choose one of demo, extract, fit, predict, spectrum, rank"
         raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -894,6 +894,10 @@ def build_parser() -> argparse.ArgumentParser:
     spectrum.add_argument("--log", action="store_true", help="logarithmic y axis in the plot")
     spectrum.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
     spectrum.set_defaults(func=_cmd_spectrum)
+
+    from ._cli_rank import _add_rank_parser
+
+    _add_rank_parser(sub)
     return parser
 
 
