@@ -45,7 +45,7 @@ def test_pipeline_representation():
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200)).fit(X, y)
     assert SpectralScorer("sve")(pipe, X) == pytest.approx(singular_value_entropy(pipe[0].transform(X)))
     # final NMTune step: its Z on the scaled features is measured
-    pipe = make_pipeline(StandardScaler(), NMTuneClassifier(max_epochs=2, random_state=0)).fit(X, y)
+    pipe = make_pipeline(StandardScaler(), NMTuneClassifier(max_epochs=5, lr=1e-2, random_state=0)).fit(X, y)
     Z = pipe[-1].transform(pipe[0].transform(X))
     assert SpectralScorer("sve")(pipe, X) == pytest.approx(singular_value_entropy(Z))
     with pytest.raises(ValueError, match="representation='input'"):
@@ -70,7 +70,7 @@ def test_bad_arguments():
 def test_multimetric_grid_search_over_lambda_and_depth():
     X, y = load_digits(return_X_y=True)
     X, y = X[:500] / 16.0, y[:500]
-    pipe = make_pipeline(StandardScaler(), NMTuneClassifier(max_epochs=2, random_state=0))
+    pipe = make_pipeline(StandardScaler(), NMTuneClassifier(max_epochs=5, lr=1e-2, random_state=0))
     grid = {"nmtuneclassifier__reg_lambda": [0.0, 0.1], "nmtuneclassifier__mlp_depth": [0, 2]}
     search = GridSearchCV(
         pipe,
