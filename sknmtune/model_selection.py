@@ -206,23 +206,28 @@ class NMTuneClassifierCV(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels from the refitted best candidate."""
-        return self.best_estimator_.predict(self._validated(X))
+        X = self._validated(X)  # raises NotFittedError first
+        return self.best_estimator_.predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities from the refitted best candidate (columns ordered as ``classes_``)."""
-        return self.best_estimator_.predict_proba(self._validated(X))
+        X = self._validated(X)  # raises NotFittedError first
+        return self.best_estimator_.predict_proba(X)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
-        return self.best_estimator_.predict_log_proba(self._validated(X))
+        X = self._validated(X)  # raises NotFittedError first
+        return self.best_estimator_.predict_log_proba(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits of the refitted best candidate (a 1-D margin for two classes)."""
-        return self.best_estimator_.decision_function(self._validated(X))
+        X = self._validated(X)  # raises NotFittedError first
+        return self.best_estimator_.decision_function(X)
 
     def transform(self, X: Any) -> np.ndarray:
         """The best candidate's representation ``Z`` (``X`` itself when the linear probe won)."""
-        return self.best_estimator_.transform(self._validated(X))
+        X = self._validated(X)  # raises NotFittedError first
+        return self.best_estimator_.transform(X)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the ``Z`` dimensions: ``nmtuneclassifiercv0 ...``."""
