@@ -369,7 +369,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     specs = {m: _spec(make_estimator(m, 0, scale, args.device)) for m in ("nmtune-default", "recommended") if m in methods}
     refit = set(methods) if args.refit else {m for m, spec in specs.items() if _stale(records, m, spec)}
     for m in sorted(refit):
-        _log(f"{m}: " + ("--refit" if args.refit else "its parameters changed in the package") + "; refitting its records")
+        _log(f"{m}: " + ("--refit" if args.refit else "its parameters changed in the package") + "; its records are "
+             f"dropped and refitted for seeds {', '.join(map(str, scale.seeds))}")
     records = [r for r in records if r["method"] not in refit]
     validation["rows"] = [r for r in validation["rows"] if r["method"] not in refit]
     done = {(r["task"], r["backbone"], r["method"], r["seed"]) for r in records}
