@@ -188,8 +188,9 @@ def _pretrain(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int,
     import torch
     from torch import nn
 
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG untouched
-        torch.manual_seed(seed)
+    from ._utils import _seeded_global_rng
+
+    with _seeded_global_rng(seed):  # leave the caller's global torch RNG untouched
         model = _digits_cnn().to(device)
     X = torch.from_numpy(images[:, None]).to(device)
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)

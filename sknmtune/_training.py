@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR
 from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 
+from ._utils import _seeded_global_rng
 from .losses import regularizer_terms
 
 __all__ = ["RegularizerConfig", "StoppingConfig", "TrainingDivergedError", "train_head"]
@@ -191,7 +193,8 @@ def train_head(
     ``nn.MSELoss``, ``nn.HuberLoss``; the early-stopping split is then not stratified). AdamW; the learning rate
     follows ``lr_schedule`` per step (``"cosine"`` or ``"linear"`` decay to zero over
     ``max_epochs``, or ``"constant"``). A final batch of a single row is dropped each epoch
-    (BatchNorm and the covariance are undefined on it). Global RNG state is left untouched.
+    (BatchNorm and the covariance are undefined on it). Global RNG state is left untouched, and
+    fits running in concurrent threads give the results they give one at a time.
     """
     classification = criterion is nn.CrossEntropyLoss
     split = (
@@ -219,9 +222,14 @@ def train_head(
             threshold_mode="abs", sink=print if verbose else _silent,
         )))
     fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
+    with ExitStack() as rng_section:
+        # Build under the lock, on a forked and seeded global RNG (the caller's state is restored).
+        rng_section.enter_context(_seeded_global_rng(seed, fork_devices))
         module = build_module()
+        if not _draws_from_global_rng(module):
+            # Training then draws only from the generators below: release the lock so that fits
+            # in other threads run concurrently. With dropout the whole fit stays in the section.
+            rng_section.close()
         generator = torch.Generator().manual_seed(seed)
         net = _NMTuneNet(
             module.to(device),
@@ -239,6 +247,9 @@ def train_head(
             iterator_train__sampler=BatchSampler(
                 RandomSampler(range(n_samples), generator=generator), batch_size, drop_last
             ),
+            # Each DataLoader iterator draws a base seed: from these generators, not the global RNG.
+            iterator_train__generator=torch.Generator().manual_seed(seed),
+            iterator_valid__generator=torch.Generator().manual_seed(seed),
             iterator_valid__batch_size=None,
             iterator_valid__sampler=BatchSampler(
                 SequentialSampler(range(len(y_valid) if split is not None else 0)), 4096, False
@@ -251,6 +262,11 @@ def train_head(
         net.fit(X, y)
     module.eval()
     return module, _summarize_history(net.history)
+
+
+def _draws_from_global_rng(module: nn.Module) -> bool:
+    """Whether training ``module`` draws from torch's global RNG (dropout does)."""
+    return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in module.modules())
 
 
 def _silent(*args, **kwargs) -> None:

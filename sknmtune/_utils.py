@@ -1,8 +1,9 @@
-"""Private helpers shared across sknmtune: device resolution, and where unpickled modules go."""
+"""Private helpers shared across sknmtune: device resolution, where unpickled modules go, seeded RNG sections."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -47,6 +48,27 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 # Set by ``sknmtune.persistence.load(..., map_location=...)`` while it unpickles: modules go there.
 _LOAD_DEVICE: ContextVar[torch.device | None] = ContextVar("sknmtune_load_device", default=None)
+
+
+# torch's global RNG is shared by every thread of a process. Fits running in threads (joblib's
+# threading backend, a Dask cluster with processes=False) would interleave their seeding and
+# initialization; every section of sknmtune that seeds it runs under this lock, and sknmtune's
+# own code draws nothing from the global RNG outside such a section (data loaders get generators).
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _seeded_global_rng(seed: int | None, devices: list[int] | tuple[int, ...] = ()) -> Iterator[None]:
+    """Hold the global-RNG lock, fork torch's global RNG (CPU and ``devices``) and seed it.
+
+    On exit the caller's RNG state is restored and the lock released, so code that builds a module
+    inside gets the same weights for the same ``seed`` whatever other threads do at the same time.
+    ``seed=None`` forks without seeding (to leave the caller's state untouched).
+    """
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=list(devices)):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
 
 
 @contextlib.contextmanager

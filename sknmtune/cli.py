@@ -596,7 +596,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_spectrum(args: argparse.Namespace) -> int:
-    from .spectral import _summary
+    from .spectral import spectral_summary
 
     opts = {"center": args.center, "normalize_rows": args.normalize_rows}
     plot_path = _check_output(args.plot, (".png", ".pdf", ".svg"), "plot file") if args.plot else None
@@ -620,7 +620,8 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     rows = []
     for label, X in matrices.items():
         row = {"name": label, "n_samples": X.shape[0], "n_features": X.shape[1]}
-        row.update(_summary(X, top=args.top, **opts))
+        row.update(spectral_summary(X, n_top=args.top, **opts))
+        row.setdefault("top_singular_values", [])
         bad = [key for key in ("sve", "lsvr", "rankme", "sigma_max") if not np.isfinite(row[key])]
         if bad or not np.all(np.isfinite(row["top_singular_values"])):
             raise _NonFiniteResult(

@@ -34,7 +34,7 @@ import joblib
 import numpy as np
 import torch
 
-from ._utils import _loading_onto, _restore_device, resolve_device
+from ._utils import _loading_onto, _restore_device, _seeded_global_rng, resolve_device
 from .cache import FeatureCache
 
 __all__ = ["save", "load", "ModelFileError", "SAFE_CLASSES", "FORMAT_VERSION"]
@@ -532,7 +532,7 @@ class _Decoder:
             raise _Malformed(f"it holds a torch module at {where} that this version of sknmtune cannot rebuild")
         state = {k: self._decode_tensor(v, f"{where}[{k!r}]") if isinstance(v, dict) else None for k, v in tensors.items()}
         try:
-            with torch.random.fork_rng(devices=[]):
+            with _seeded_global_rng(None):  # the weights are overwritten; leave the caller's RNG alone
                 module = builder(obj)
             module.load_state_dict(state, strict=True)
         except Exception as exc:  # wrong shapes, missing tensors, inconsistent attributes

@@ -217,13 +217,24 @@ def rankme(X: Any, *, center: bool = False, normalize_rows: bool = False) -> flo
     return float(np.exp(singular_value_entropy(X, center=center, normalize_rows=normalize_rows)))
 
 
-def spectral_summary(X: Any, *, center: bool = False, normalize_rows: bool = False) -> dict[str, float]:
+def spectral_summary(
+    X: Any, *, center: bool = False, normalize_rows: bool = False, n_top: int = 0
+) -> dict[str, Any]:
     """SVE, LSVR and RankMe of ``X`` from one decomposition.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    center, normalize_rows : bool, default=False
+        As in :func:`singular_values`.
+    n_top : int, default=0
+        Also return the ``n_top`` largest singular values (key ``"top_singular_values"``).
 
     Returns
     -------
     summary : dict
-        Keys ``"sve"``, ``"lsvr"``, ``"rankme"``, ``"sigma_max"``, ``"numerical_rank"``.
+        Keys ``"sve"``, ``"lsvr"``, ``"rankme"``, ``"sigma_max"``, ``"numerical_rank"`` (and
+        ``"top_singular_values"``, a list, when ``n_top > 0``).
 
     Examples
     --------
@@ -231,9 +242,14 @@ def spectral_summary(X: Any, *, center: bool = False, normalize_rows: bool = Fal
     >>> from sknmtune.spectral import spectral_summary
     >>> sorted(spectral_summary(np.eye(3)))
     ['lsvr', 'numerical_rank', 'rankme', 'sigma_max', 'sve']
+    >>> spectral_summary(np.diag([3.0, 1.0]), n_top=2)["top_singular_values"]
+    [3.0, 1.0]
     """
-    summary = _summary(X, center=center, normalize_rows=normalize_rows, top=0)
-    del summary["top_singular_values"]
+    if isinstance(n_top, bool) or not isinstance(n_top, (int, np.integer)) or n_top < 0:
+        raise ValueError(f"n_top must be a non-negative integer, got {n_top!r}.")
+    summary = _summary(X, center=center, normalize_rows=normalize_rows, top=int(n_top))
+    if not n_top:
+        del summary["top_singular_values"]
     return summary
 
 

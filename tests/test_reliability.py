@@ -293,8 +293,8 @@ TRANSFORMER = [
          ValueError, "expected (40, n_features)"),
     Case("callable-nan", lambda e: FrozenBackboneTransformer(lambda b: np.full((len(b), 2), np.nan)).fit_transform(e.X),
          ValueError, "NaN"),
-    Case("names-before-transform", lambda e: FrozenBackboneTransformer(e.net, device="cpu").get_feature_names_out(),
-         NotFittedError, "only after transform"),
+    Case("names-before-fit", lambda e: FrozenBackboneTransformer(e.net, device="cpu").get_feature_names_out(),
+         NotFittedError, "not fitted"),
     Case("image-float-range", lambda e: _img().transform(np.full((2, 8, 8, 3), 2.0, dtype=np.float32)), ValueError, "[0, 1]"),
     Case("image-rank-5", lambda e: _img().transform(np.zeros((1, 2, 8, 8, 3), dtype=np.uint8)), ValueError, "rank"),
     Case("image-channels", lambda e: _img().transform(np.zeros((2, 8, 8, 5), dtype=np.uint8)), ValueError, "channel"),
@@ -369,9 +369,16 @@ SPECTRAL = [
 ]
 
 SCORER = [
-    Case("scorer-lsvr", lambda e: SpectralScorer("lsvr"), ValueError, "neg_lsvr"),
-    Case("scorer-metric", lambda e: SpectralScorer("bogus"), ValueError, "metric must be"),
-    Case("scorer-representation", lambda e: SpectralScorer(representation="bogus"), ValueError, "representation must be"),
+    Case("scorer-lsvr", lambda e: SpectralScorer("lsvr")(e.clf, e.X), ValueError, "neg_lsvr"),
+    Case("scorer-metric", lambda e: SpectralScorer("bogus")(e.clf, e.X), ValueError, "metric must be"),
+    Case("scorer-metric-in-list", lambda e: SpectralScorer(["sve", "bogus"])(e.clf, e.X), ValueError, "metric must be"),
+    Case("scorer-metric-twice", lambda e: SpectralScorer(["sve", "sve"])(e.clf, e.X), ValueError, "twice"),
+    Case("scorer-representation", lambda e: SpectralScorer(representation="bogus")(e.clf, e.X), ValueError,
+         "representation must be"),
+    Case("scorer-scoring-clash", lambda e: SpectralScorer("sve", scoring={"sve": "accuracy"})(e.clf, e.X, e.y),
+         ValueError, "reuses"),
+    Case("scorer-scoring-needs-y", lambda e: SpectralScorer("sve", scoring={"acc": "accuracy"})(e.clf, e.X),
+         ValueError, "needs y"),
     Case("scorer-output-without-transform", lambda e: SpectralScorer(representation="output")(
         LogisticRegression().fit(e.X, e.y), e.X), ValueError, "transform()"),
     Case("scorer-unfitted", lambda e: SpectralScorer()(_clf(), e.X), NotFittedError, "not fitted"),

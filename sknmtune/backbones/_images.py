@@ -403,6 +403,7 @@ def iter_image_batches(
         num_workers=num_workers,
         collate_fn=_collate_or_failure if workers else _collate,
         pin_memory=pin,
+        generator=torch.Generator(),  # its base seed is drawn from here, not from the global RNG
     )
     for batch in loader:
         if isinstance(batch, _WorkerFailure):

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._utils import _seeded_global_rng
 from ._checkpoint import load_into_model, read_checkpoint
 
 __all__ = ["create_timm_model", "timm_features", "is_timm_name", "normalize_timm_name", "close_timm_names"]
@@ -63,8 +64,7 @@ def create_timm_model(
                 "weights='/path/to/checkpoint.pth' (a state dict), or pretrained=False for a random initialization."
             ) from exc
         return model.eval()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_INIT_SEED)
+    with _seeded_global_rng(_INIT_SEED):
         model = timm.create_model(name, pretrained=False, **kwargs)
     if weights is not None:
         load_into_model(model, read_checkpoint(weights), source=f"weights file {os.fspath(weights)!r}")

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import validate_data
 
 from .._utils import _restore_device, resolve_device
@@ -103,7 +104,7 @@ def _file_stamp(path: str | os.PathLike | None) -> tuple | None:
     return (path, st.st_size, st.st_mtime_ns)
 
 
-class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
+class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Features of a frozen pre-trained model, as a scikit-learn transformer.
 
     ``fit`` learns nothing (it validates the input and loads the model); ``transform`` runs the
@@ -183,6 +184,11 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Only after fitting on a 2-D numeric array (vector inputs).
+    n_features_out_ : int
+        Width of the features, set by ``fit`` / ``fit_transform`` (``get_feature_names_out`` needs it).
+        ``fit`` reads it from the model when the model declares it (timm, text), else runs the backbone
+        on the first sample. ``transform`` works without ``fit`` (a frozen model learns nothing) and
+        never changes the transformer's state.
 
     Examples
     --------
@@ -252,7 +258,7 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------------------------------ sklearn API
     def fit(self, X: Any, y: Any = None) -> FrozenBackboneTransformer:
-        """Validate ``X`` and load the backbone; nothing is learned.
+        """Validate ``X``, load the backbone and record the output width; nothing is learned.
 
         Parameters
         ----------
@@ -263,9 +269,19 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
         -------
         self : FrozenBackboneTransformer
         """
-        self._as_inputs(X, reset=True)
-        self._get_backend()
+        self.__dict__.pop("n_features_out_", None)
+        inputs = self._as_inputs(X, reset=True)
+        backend = self._get_backend()
+        self.n_features_out_ = self._output_width(backend, inputs)
         return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """``fit`` then ``transform`` in one pass (the width comes from the features themselves)."""
+        self.__dict__.pop("n_features_out_", None)
+        inputs = self._as_inputs(X, reset=True)
+        out = self._features(self._get_backend(), inputs)
+        self.n_features_out_ = int(out.shape[1])
+        return out
 
     def transform(self, X: Any) -> np.ndarray:
         """Extract features.
@@ -285,24 +301,21 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
         inputs = self._as_inputs(X, reset=False)
         return self._features(self._get_backend(), inputs)
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """``frozenbackbonetransformer0 ... frozenbackbonetransformer{n-1}``.
-
-        The width is known from the model (timm, text) or from the last ``transform``.
-        """
-        backend = self._get_backend()
-        width = getattr(backend, "last_width", None) or backend.n_features
-        if width is None:
-            from sklearn.exceptions import NotFittedError
-
+    @property
+    def _n_features_out(self) -> int:
+        """The fitted output width (``get_feature_names_out`` gives ``frozenbackbonetransformer0`` ...)."""
+        if "n_features_out_" not in self.__dict__:
             raise NotFittedError(
-                "The output width of this backbone is known only after transform(); call transform first."
+                f"This {type(self).__name__} instance is not fitted yet: the feature names need the output width, "
+                "which fit() or fit_transform() records."
             )
-        prefix = type(self).__name__.lower()
-        return np.asarray([f"{prefix}{i}" for i in range(width)], dtype=object)
+        return self.n_features_out_
 
     def __sklearn_is_fitted__(self) -> bool:
-        return True  # stateless: a frozen model needs no fitting
+        # transform needs no fit (a frozen model learns nothing; scikit-learn's FunctionTransformer
+        # makes the same choice): the transformer counts as fitted, and only the feature names ask
+        # for fit's recorded width (``_n_features_out``).
+        return True
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -487,13 +500,27 @@ class FrozenBackboneTransformer(TransformerMixin, BaseEstimator):
                 second = [b for _, b in inputs.data]
                 where = {s: i for i, s in enumerate(dict.fromkeys(first + second))}
                 emb = self._extract(backend, Inputs("strings", list(where)))
-                out = pair_features(emb[[where[s] for s in first]], emb[[where[s] for s in second]], parts)
-                backend.last_width = out.shape[1]
-                return out
+                return pair_features(emb[[where[s] for s in first]], emb[[where[s] for s in second]], parts)
         inputs = self._check_modality(backend, inputs)
-        out = self._extract(backend, inputs)
-        backend.last_width = out.shape[1]
-        return out
+        return self._extract(backend, inputs)
+
+    def _output_width(self, backend: Any, inputs: Inputs) -> int:
+        """The width ``transform`` gives for ``inputs``: declared by the model, or measured on one sample."""
+        width = backend.n_features
+        if width is not None and inputs.modality not in ("pairs", "dataset"):
+            self._check_modality(backend, inputs)  # the errors transform would raise, raised by fit
+            return int(width)
+        if width is not None and backend.kind == "text":
+            parts = validate_pair_parts(self.pair_features)
+            if parts is not None:
+                return int(pair_features(np.zeros((1, width)), np.zeros((1, width)), parts).shape[1])
+        if inputs.modality == "dataset":
+            from torch.utils.data import Subset
+
+            first = Inputs("dataset", Subset(inputs.data, [0]))
+        else:
+            first = Inputs(inputs.modality, inputs.take(np.array([0])))
+        return int(self._features(backend, first).shape[1])
 
     def _extract(self, backend: Any, inputs: Inputs) -> np.ndarray:
         """Run the backbone over the samples not in the cache, into one preallocated array."""

@@ -33,11 +33,12 @@ def test_matches_sentence_transformers_encode(minilm_path, encoder):
 def test_sentence_pairs_use_the_documented_scheme(minilm_path, encoder):
     pairs = [(SENTENCES[0], SENTENCES[1]), (SENTENCES[2], SENTENCES[0])]
     t = FrozenBackboneTransformer(minilm_path, device="cpu")
-    feats = t.transform(pairs)
+    feats = t.fit_transform(pairs)
     u = encoder.encode([a for a, _ in pairs])
     v = encoder.encode([b for _, b in pairs])
     np.testing.assert_allclose(feats, np.hstack([u, v, np.abs(u - v), u * v]), atol=1e-5)
     assert t.get_feature_names_out().shape == (4 * 384,)
+    assert FrozenBackboneTransformer(minilm_path, device="cpu", pair_features=("u", "prod")).fit(pairs).n_features_out_ == 768
     diff_only = FrozenBackboneTransformer(minilm_path, device="cpu", pair_features=("abs_diff",)).transform(pairs)
     np.testing.assert_allclose(diff_only, np.abs(u - v), atol=1e-5)
 

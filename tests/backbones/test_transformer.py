@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -71,10 +72,41 @@ def test_joblib_round_trip_of_a_fitted_pipeline(images, tmp_path):
 def test_feature_names_and_pandas_output(counter):
     X = np.ones((3, 2))
     t = FrozenBackboneTransformer(counter).set_output(transform="pandas")
-    with pytest.raises(Exception, match="only after transform"):
+    with pytest.raises(NotFittedError, match="fit"):
         FrozenBackboneTransformer(counter).get_feature_names_out()
     df = t.fit_transform(X)
     assert list(df.columns) == ["frozenbackbonetransformer0", "frozenbackbonetransformer1"]
+
+
+def test_transform_writes_no_state_and_fit_records_the_width():
+    calls = []
+
+    def embed(batch):
+        calls.append(len(batch))
+        return np.c_[batch, batch[:, :1]]  # width 3 from width 2: known only by running it
+
+    X = np.arange(12.0).reshape(6, 2)
+    t = FrozenBackboneTransformer(embed, batch_size=4)
+    before = {k: v for k, v in t.__dict__.items() if k != "_backend"}
+    t.transform(X)
+    assert {k: v for k, v in t.__dict__.items() if k != "_backend"} == before  # transform: no new state
+    with pytest.raises(NotFittedError):
+        t.get_feature_names_out()
+    calls.clear()
+    t.fit(X)
+    assert calls == [1], "fit measures an undeclared width on one sample"
+    assert t.n_features_out_ == 3
+    assert list(t.get_feature_names_out()) == [f"frozenbackbonetransformer{i}" for i in range(3)]
+    calls.clear()
+    assert t.fit_transform(X).shape == (6, 3) and calls == [4, 2], "fit_transform runs the data once"
+
+
+def test_fit_reads_a_declared_width_without_running_the_model():
+    t = FrozenBackboneTransformer("cifar_resnet20", pretrained=False, device="cpu")
+    t.fit(np.zeros((2, 32, 32, 3), dtype=np.uint8))
+    assert t.n_features_out_ == 64 and t.get_feature_names_out().shape == (64,)
+    with pytest.raises(ValueError, match="image"):
+        FrozenBackboneTransformer("cifar_resnet20", pretrained=False, device="cpu").fit(["some text"])
 
 
 def test_set_params_reloads_the_backbone(counting_net, counter):
