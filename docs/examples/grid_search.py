@@ -12,11 +12,9 @@ X = (X / 16.0).astype(np.float32)  # stand-in for frozen backbone features
 search = GridSearchCV(
     NMTuneClassifier.from_preset("nmtune-paper", max_epochs=5, random_state=0),  # short, to run fast
     param_grid={"reg_lambda": [0.0, 0.01, 0.1], "mlp_depth": [1, 2]},
-    scoring={
-        "accuracy": "accuracy",
-        "sve": SpectralScorer("sve"),  # SVE of Z = h(F) on the validation fold
-        "neg_lsvr": SpectralScorer("neg_lsvr"),  # minus LSVR: higher is better, like sklearn's neg_* scorers
-    },
+    # One callable returns all three scores from one pass of the fold through the model:
+    # the SVE of Z = h(F), minus its LSVR (higher is better, like sklearn's neg_* scorers), and accuracy.
+    scoring=SpectralScorer(["sve", "neg_lsvr"], scoring={"accuracy": "accuracy"}),
     refit="accuracy",
     cv=3,
 )
