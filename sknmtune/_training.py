@@ -280,6 +280,8 @@ def train_head(
             callbacks=callbacks,
             device=device,
             verbose=verbose,
+            # skorch formats an epoch table even when it prints nothing: skip it when silent.
+            **({} if verbose else {"callbacks__print_log": None}),
         )
         net.fit(X, y)
     module.eval()

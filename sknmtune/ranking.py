@@ -651,21 +651,21 @@ class TransferabilityScorer:
         target_type: str = "auto",
         shrinkage: float | str | None = None,
     ) -> None:
-        from .scoring import SpectralScorer
-
-        if metric not in _SCORER_METRICS:
-            raise ValueError(
-                f"metric must be one of {_SCORER_METRICS}, got {metric!r}. For SVE / LSVR use "
-                "SpectralScorer('sve' or 'neg_lsvr', representation='input')."
-            )
-        if target_type not in _TARGET_TYPES:
-            raise ValueError(f"target_type must be one of {_TARGET_TYPES}; got {target_type!r}.")
-        _check_shrinkage(shrinkage)
-        SpectralScorer(representation=representation)  # validates it
         self.metric = metric
         self.representation = representation
         self.target_type = target_type
         self.shrinkage = shrinkage
+
+    def _check_params(self) -> None:
+        """Validate the parameters (when scoring, as scikit-learn estimators do in ``fit``)."""
+        if self.metric not in _SCORER_METRICS:
+            raise ValueError(
+                f"metric must be one of {_SCORER_METRICS}, got {self.metric!r}. For SVE / LSVR use "
+                "SpectralScorer('sve' or 'neg_lsvr', representation='input')."
+            )
+        if self.target_type not in _TARGET_TYPES:
+            raise ValueError(f"target_type must be one of {_TARGET_TYPES}; got {self.target_type!r}.")
+        _check_shrinkage(self.shrinkage)
 
     def representation_of(self, estimator: Any, X: Any) -> np.ndarray:
         """The matrix this scorer measures for a fitted ``estimator`` on ``X``."""
@@ -674,6 +674,7 @@ class TransferabilityScorer:
         return SpectralScorer(representation=self.representation).representation_of(estimator, X)
 
     def __call__(self, estimator: Any, X: Any, y: Any = None) -> float:
+        self._check_params()
         if y is None:
             raise ValueError(f"TransferabilityScorer({self.metric!r}) needs the targets y.")
         F = self.representation_of(estimator, X)

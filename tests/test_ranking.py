@@ -363,13 +363,16 @@ def test_scorer_in_gridsearch_over_backbones():
 def test_scorer_parameters_and_output_representation():
     from sknmtune import NMTuneClassifier
 
-    with pytest.raises(ValueError, match="SpectralScorer"):
-        TransferabilityScorer("sve")
-    with pytest.raises(ValueError, match="representation"):
-        TransferabilityScorer(representation="hidden")
     assert repr(TransferabilityScorer("h_score", shrinkage="auto")) == "TransferabilityScorer('h_score', shrinkage='auto')"
     X, y = _vector_task(40)
     clf = NMTuneClassifier(max_epochs=1, device="cpu", random_state=0).fit(X, y)
+    # parameters are validated when scoring (scikit-learn's convention), with errors that name them
+    with pytest.raises(ValueError, match="SpectralScorer"):
+        TransferabilityScorer("sve")(clf, X, y)
+    with pytest.raises(ValueError, match="representation"):
+        TransferabilityScorer(representation="hidden")(clf, X, y)
+    with pytest.raises(ValueError, match="target_type"):
+        TransferabilityScorer(target_type="bogus")(clf, X, y)
     scorer = TransferabilityScorer(representation="output")
     assert scorer(clf, X, y) == pytest.approx(logme(clf.transform(X), y))
     assert TransferabilityScorer()(clf, X, y) == pytest.approx(logme(X, y))
