@@ -258,40 +258,40 @@ def compare_heads(
     Returns the table rows and ``{"F": F_test, method: Z_test}`` for the spectrum plot.
     """
     from .classifier import NMTuneClassifier
-    from .spectral import largest_singular_value_ratio, singular_value_entropy
+    from .evaluation import evaluate_heads
 
     if config not in CONFIGS:
         raise ValueError(f"unknown config {config!r}; choose one of {sorted(CONFIGS)}.")
     has_ood = F_ood is not None and y_ood is not None
-    sve_f = singular_value_entropy(F_test)
-    lsvr_f = largest_singular_value_ratio(F_ood) if has_ood else None
     rows: list[dict[str, Any]] = []
     spectra: dict[str, np.ndarray] = {"F": F_test}
-    for method in methods:
+    for method in methods:  # one at a time, so that on_row reports each head as soon as it is done
         preset = CONFIGS[config][method]
-        clf = NMTuneClassifier.from_preset(preset, max_epochs=epochs, random_state=seed, device=device)
-        start = time.perf_counter()
-        clf.fit(F_train, y_train)
-        fit_seconds = time.perf_counter() - start
-        Z_test = clf.transform(F_test)
+        head = NMTuneClassifier.from_preset(preset, max_epochs=epochs, device=device)
+        records, fitted = evaluate_heads(
+            {method: head}, F_train, y_train, id_test=(F_test, y_test),
+            ood_tests={"ood": (F_ood, y_ood)} if has_ood else None, seeds=(seed,), return_estimators=True,
+        )
+        by_role = {r["role"]: r for r in records}
+        ood = by_role.get("ood")
         row = {
             "backbone": backbone,
             "noise_rate": noise_rate,
             "method": METHOD_LABELS[method],
             "preset": preset,
-            "id_acc": float(clf.score(F_test, y_test)),
-            "ood_acc": float(clf.score(F_ood, y_ood)) if has_ood else None,
-            "sve_f_id": sve_f,
-            "sve_z_id": singular_value_entropy(Z_test),
-            "lsvr_f_ood": lsvr_f,
-            "lsvr_z_ood": largest_singular_value_ratio(clf.transform(F_ood)) if has_ood else None,
-            "n_test": int(len(y_test)),
-            "n_ood": int(len(y_ood)) if has_ood else 0,
-            "fit_seconds": fit_seconds,
+            "id_acc": by_role["id"]["accuracy"],
+            "ood_acc": ood["accuracy"] if ood else None,
+            "sve_f_id": by_role["id"]["sve_F"],
+            "sve_z_id": by_role["id"]["sve_Z"],
+            "lsvr_f_ood": ood["lsvr_F"] if ood else None,
+            "lsvr_z_ood": ood["lsvr_Z"] if ood else None,
+            "n_test": by_role["id"]["n_test"],
+            "n_ood": ood["n_test"] if ood else 0,
+            "fit_seconds": by_role["id"]["fit_seconds"],
         }
         rows.append(row)
         if method != "lp":  # LP's Z is F itself
-            spectra[METHOD_LABELS[method]] = Z_test
+            spectra[METHOD_LABELS[method]] = fitted[(method, seed)].transform(F_test)
         if on_row is not None:
             on_row(row)
     return rows, spectra

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from numbers import Integral, Real
 from typing import Any
 
@@ -13,11 +12,11 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from ._training import RegularizerConfig, StoppingConfig, train_head
-from ._utils import _restore_device, resolve_device
-from .heads import NMTuneHead
+from ._head_base import AUTO_EARLY_STOPPING_MIN_SAMPLES, _NMTuneHeadMixin
+from ._training import train_head
+from ._utils import resolve_device
 
 __all__ = ["AUTO_EARLY_STOPPING_MIN_SAMPLES", "NMTuneClassifier", "PRESETS"]
 
@@ -68,14 +67,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Below this many rows ``early_stopping="auto"`` trains on everything (the held-out split
-#: would hold fewer than 20 rows) and stops on the training loss's plateau instead.
-AUTO_EARLY_STOPPING_MIN_SAMPLES = 200
-
-_PREDICT_CHUNK_ROWS = 8192
 
 
-class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """NMTune head on frozen features: an MLP ``h`` (``F -> Z``) and a linear classifier on ``Z``.
 
     Trained with ``L = CE + reg_lambda * (mse_weight * L_MSE + cov_weight * L_COV
@@ -313,46 +307,6 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return cls(**{**PRESETS[name], **overrides})
 
     # ------------------------------------------------------------------ fitting
-    def _regularizer(self) -> RegularizerConfig:
-        return RegularizerConfig(
-            reg_lambda=float(self.reg_lambda) if self.mlp_depth > 0 else 0.0,
-            mse_weight=float(self.mse_weight),
-            cov_weight=float(self.cov_weight),
-            svd_weight=float(self.svd_weight),
-            svd_top_k=int(self.svd_top_k),
-            mse_reduction=self.consistency_reduction,
-        )
-
-    def _stopping(self, n_samples: int) -> StoppingConfig:
-        early = self.early_stopping
-        if early == "auto":
-            early = n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
-        return StoppingConfig(
-            early_stopping=bool(early), validation_fraction=float(self.validation_fraction),
-            n_iter_no_change=self.n_iter_no_change, tol=float(self.tol),
-        )
-
-    def _hidden_width(self, n_features: int) -> int:
-        width = max(1, int(round(self.hidden_ratio * n_features)))
-        return width if self.max_hidden_width is None else min(width, int(self.max_hidden_width))
-
-    def _build_module(self, n_features: int, n_classes: int) -> NMTuneHead:
-        """A freshly initialized head for ``n_features`` inputs and ``n_classes`` outputs (these parameters).
-
-        Used by ``fit`` and by :mod:`sknmtune.persistence` to rebuild the architecture before
-        loading a saved state dict.
-        """
-        return NMTuneHead(
-            n_features, n_classes, mlp_depth=self.mlp_depth, hidden_width=self._hidden_width(n_features),
-            batch_norm=self.batch_norm, residual=self.residual, residual_init=self.residual_init,
-            dropout=self.dropout,
-        )
-
-    def _scale(self, X: np.ndarray) -> np.ndarray:
-        if self.feature_mean_ is None:
-            return X
-        return ((X - self.feature_mean_) / self.feature_scale_).astype(np.float32, copy=False)
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> "NMTuneClassifier":
         """Train the head on features ``X`` and labels ``y``.
@@ -412,26 +366,6 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.best_epoch_ = best[-1] if best else len(history)
         return self
 
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "module_")
-
-    # --------------------------------------------------------------- inference
-    def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        check_is_fitted(self)
-        X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
-        # float64 on a copy of the module: a row's output does not depend on its batch-mates
-        # (float32 matrix products are blocked differently for different batch sizes).
-        module = copy.deepcopy(self.module_).double()
-        device = next(module.parameters()).device
-        logits, Z = [], []
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], _PREDICT_CHUNK_ROWS):
-                chunk = np.ascontiguousarray(X[start : start + _PREDICT_CHUNK_ROWS], dtype=np.float64)
-                out_logits, out_Z = module(torch.from_numpy(chunk).to(device))
-                logits.append(out_logits.cpu().numpy())
-                Z.append(out_Z.float().cpu().numpy())
-        return np.concatenate(logits), np.concatenate(Z)
-
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits; for two classes, the 1-D margin of ``classes_[1]`` over ``classes_[0]``."""
         logits, _ = self._forward(X)
@@ -463,35 +397,6 @@ class NMTuneClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         _, Z = self._forward(X)
         return Z
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the ``Z`` dimensions: ``nmtuneclassifier0 ... nmtuneclassifier{D-1}``."""
-        check_is_fitted(self)
-        return np.asarray([f"nmtuneclassifier{i}" for i in range(self.n_features_in_)], dtype=object)
-
-    def to_device(self, device: str | torch.device) -> "NMTuneClassifier":
-        """Move the fitted module to ``device`` (e.g. after loading on another machine); returns self."""
-        check_is_fitted(self)
-        self.module_.to(resolve_device(device))
-        return self
-
-    # ------------------------------------------------------------- persistence
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        module = state.get("module_")
-        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
-            state = dict(state)
-            state["module_"] = copy.deepcopy(module).cpu()
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        # Unpickled onto the device the ``device`` parameter asks for when it exists here (a CUDA
-        # model reloaded on the CUDA machine predicts bit-identically); else onto the CPU, with a
-        # warning, and ``device`` becomes "cpu". ``persistence.load(map_location=...)`` overrides.
-        super().__setstate__(state)
-        module = self.__dict__.get("module_")
-        if module is not None:
-            self.device = _restore_device(module, self.__dict__.get("device", "auto"), type(self).__name__)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -78,7 +78,8 @@ def evaluate_heads(
     seeds: Iterable[int] = (0,),
     spectra: bool = True,
     extra: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
+    return_estimators: bool = False,
+) -> list[dict[str, Any]] | tuple[list[dict[str, Any]], dict[tuple[str, int], Any]]:
     """Fit each head on ``(F_train, y_train)`` for each seed; score it on the ID and OOD test sets.
 
     Parameters
@@ -98,6 +99,8 @@ def evaluate_heads(
         (for heads with a ``transform`` method; ``None`` otherwise).
     extra : mapping, optional
         Fields copied into every record (e.g. ``{"task": ..., "backbone": ...}``).
+    return_estimators : bool, default=False
+        Also return the fitted heads, ``{(method, seed): estimator}`` (e.g. to plot their ``Z``).
 
     Returns
     -------
@@ -106,10 +109,12 @@ def evaluate_heads(
         ``accuracy``, ``macro_f1``, ``sve_F``, ``lsvr_F``, ``sve_Z``, ``lsvr_Z``,
         ``fit_seconds``, ``n_train``, ``n_test`` and, where the head has them, ``n_iter``,
         ``best_epoch``, ``best_params`` (CV heads) or ``chosen_C``.
+    estimators : dict, only with ``return_estimators=True``
     """
     tests = [("id", "id", id_test)] + [("ood", name, pair) for name, pair in (ood_tests or {}).items()]
     spec_F = {domain: _spectrum(np.asarray(F)) if spectra else (None, None) for _, domain, (F, _) in tests}
     records: list[dict[str, Any]] = []
+    fitted: dict[tuple[str, int], Any] = {}
     for seed in seeds:
         for method, head in heads.items():
             estimator = _with_seed(head, int(seed))
@@ -118,6 +123,7 @@ def evaluate_heads(
                 warnings.simplefilter("ignore", UserWarning)
                 estimator.fit(F_train, y_train)
             fit_seconds = time.perf_counter() - start
+            fitted[(method, int(seed))] = estimator
             details = _fit_details(estimator)
             has_z = spectra and hasattr(estimator, "transform") and "chosen_C" not in details
             for role, domain, (F, y) in tests:
@@ -129,7 +135,7 @@ def evaluate_heads(
                     "sve_F": spec_F[domain][0], "lsvr_F": spec_F[domain][1], "sve_Z": sve_Z, "lsvr_Z": lsvr_Z,
                     "fit_seconds": fit_seconds, "n_train": int(len(y_train)), "n_test": int(len(y)), **details,
                 })
-    return records
+    return (records, fitted) if return_estimators else records
 
 
 def summarize(records: Iterable[Mapping[str, Any]], key: str = "accuracy") -> dict[tuple[str, str], float]:

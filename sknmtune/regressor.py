@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 from numbers import Real
 from typing import Any
 
 import numpy as np
-import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    RegressorMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from torch import nn
 
+from ._head_base import _NMTuneHeadMixin
 from ._training import train_head
-from ._utils import _restore_device, resolve_device
+from ._utils import resolve_device
 from .classifier import NMTuneClassifier
 
 __all__ = ["NMTuneRegressor"]
@@ -52,7 +45,7 @@ def _criterion(loss: str, huber_delta: float):
     return nn.MSELoss
 
 
-class NMTuneRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin, BaseEstimator):
+class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEstimator):
     """NMTune head on frozen features for regression: an MLP ``h`` (``F -> Z``) and a linear map ``Z -> y``.
 
     The head, its regularizers and its training loop are those of
@@ -243,16 +236,6 @@ class NMTuneRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, Transform
         self.random_state = random_state
         self.verbose = verbose
 
-    # The head, its configuration and float64 inference are the classifier's own code, shared as
-    # plain functions (they read only the shared parameters and the fitted module / statistics).
-    _regularizer = NMTuneClassifier._regularizer
-    _stopping = NMTuneClassifier._stopping
-    _hidden_width = NMTuneClassifier._hidden_width
-    _build_module = NMTuneClassifier._build_module  # (n_features, n_outputs)
-    _scale = NMTuneClassifier._scale
-    _forward = NMTuneClassifier._forward
-    __sklearn_is_fitted__ = NMTuneClassifier.__sklearn_is_fitted__
-
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> "NMTuneRegressor":
@@ -344,31 +327,6 @@ class NMTuneRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, Transform
         """
         _, Z = self._forward(X)
         return Z
-
-    @property
-    def _n_features_out(self) -> int:
-        """Width of ``Z`` (names from :class:`~sklearn.base.ClassNamePrefixFeaturesOutMixin`)."""
-        return self.n_features_in_
-
-    def to_device(self, device: str | torch.device) -> "NMTuneRegressor":
-        """Move the fitted module to ``device`` (e.g. after loading on another machine); returns self."""
-        NMTuneClassifier.to_device(self, device)
-        return self
-
-    # ------------------------------------------------------------- persistence
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        module = state.get("module_")
-        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
-            state = dict(state)  # pickles hold CPU tensors, so a CUDA-trained model loads anywhere
-            state["module_"] = copy.deepcopy(module).cpu()
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        module = self.__dict__.get("module_")
-        if module is not None:  # onto the requested device when it exists here, else the CPU (warning)
-            self.device = _restore_device(module, self.__dict__.get("device", "auto"), type(self).__name__)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

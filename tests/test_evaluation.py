@@ -52,3 +52,16 @@ def test_summarize_weighs_domains_equally():
         {"method": "m", "role": "id", "domain": "id", "accuracy": 0.25},
     ]
     assert summarize(records) == {("m", "id"): 0.25, ("m", "ood"): 0.75}
+
+
+def test_return_estimators_gives_the_fitted_heads_behind_the_records(data):
+    F, y, id_test, _ = data
+    head = NMTuneClassifier(mlp_depth=1, max_epochs=2)
+    records, fitted = evaluate_heads({"mlp": head}, F, y, id_test=id_test, seeds=(0, 3), return_estimators=True)
+    assert sorted(fitted) == [("mlp", 0), ("mlp", 3)]
+    assert "module_" not in head.__dict__, "the head passed in stays unfitted (it is cloned)"
+    for (_, seed), estimator in fitted.items():
+        assert estimator.random_state == seed
+        record = next(r for r in records if r["seed"] == seed)
+        assert record["accuracy"] == pytest.approx(estimator.score(*id_test))
+        assert record["sve_Z"] == pytest.approx(singular_value_entropy(estimator.transform(id_test[0])))
