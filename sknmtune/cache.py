@@ -77,8 +77,13 @@ class FeatureCache:
     """
 
     def __init__(self, directory: str | os.PathLike, *, chunk_rows: int = 2048, flush_seconds: float = 10.0) -> None:
-        if int(chunk_rows) < 1:
-            raise ValueError(f"chunk_rows must be >= 1; got {chunk_rows}.")
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be an integer >= 1; got {chunk_rows!r}.")
+        if (
+            isinstance(flush_seconds, bool) or not isinstance(flush_seconds, (int, float, np.integer, np.floating))
+            or not np.isfinite(flush_seconds) or flush_seconds < 0
+        ):
+            raise ValueError(f"flush_seconds must be a finite number of seconds >= 0; got {flush_seconds!r}.")
         self.directory = Path(directory)
         self.chunk_rows = int(chunk_rows)
         self.flush_seconds = float(flush_seconds)

@@ -343,10 +343,15 @@ CACHE = [
     Case("transformer-cache-is-a-file", lambda e: FrozenBackboneTransformer(e.net, device="cpu", cache=e.random).fit_transform(
         e.X), (FileExistsError, NotADirectoryError), "random.bin"),
 ]
-CACHE_XFAIL = [
-    # Non-numeric values reach int()/float() unvalidated: the message does not name the parameter.
+CACHE_PARAMETERS = [
     Case("cache-chunk_rows-text", lambda e: FeatureCache(e.root / "c", chunk_rows="x"), ValueError, "chunk_rows"),
+    Case("cache-chunk_rows-float", lambda e: FeatureCache(e.root / "c", chunk_rows=2.5), ValueError, "chunk_rows"),
+    Case("cache-chunk_rows-zero", lambda e: FeatureCache(e.root / "c", chunk_rows=0), ValueError, "chunk_rows"),
     Case("cache-flush_seconds-text", lambda e: FeatureCache(e.root / "c", flush_seconds="x"), ValueError, "flush_seconds"),
+    Case("cache-flush_seconds-negative", lambda e: FeatureCache(e.root / "c", flush_seconds=-1), ValueError,
+         "flush_seconds"),
+    Case("cache-flush_seconds-nan", lambda e: FeatureCache(e.root / "c", flush_seconds=float("nan")), ValueError,
+         "flush_seconds"),
 ]
 
 SPECTRAL_FUNCTIONS = [singular_values, singular_value_entropy, largest_singular_value_ratio, rankme, spectral_summary]
@@ -584,8 +589,7 @@ def test_bad_input_raises_a_named_error(env, entry, case):
     assert not env.marker.exists(), "a hostile input ran code"
 
 
-@pytest.mark.parametrize("case", CACHE_XFAIL, ids=[c.name for c in CACHE_XFAIL])
-@pytest.mark.xfail(strict=True, reason="FeatureCache converts chunk_rows / flush_seconds with int()/float() unvalidated")
+@pytest.mark.parametrize("case", CACHE_PARAMETERS, ids=[c.name for c in CACHE_PARAMETERS])
 def test_cache_parameter_errors_name_the_parameter(env, case):
     with pytest.raises(case.exc) as info:
         case.action(env)
