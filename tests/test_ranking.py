@@ -388,7 +388,7 @@ def _run_rank(argv: list[str]) -> int:
     """Parse ``rank ARGS`` with the subcommand's own parser (as sknmtune.cli.build_parser registers it) and run it."""
     import argparse
 
-    from sknmtune._cli_rank import _add_rank_parser
+    from sknmtune.cli.rank import _add_rank_parser
 
     parser = argparse.ArgumentParser(prog="sknmtune")
     _add_rank_parser(parser.add_subparsers(dest="command"))
@@ -430,7 +430,7 @@ def test_cli_rank_backbones_on_an_image_array(tmp_path, capsys):
 
 
 def test_cli_rank_usage_errors(tmp_path):
-    from sknmtune.cli import _UsageError
+    from sknmtune.cli._main import _UsageError
 
     F, y = _informative(20, 2, 1.0)
     np.save(tmp_path / "a.npy", F)

@@ -188,7 +188,7 @@ def _pretrain(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int,
     import torch
     from torch import nn
 
-    from ._utils import _seeded_global_rng
+    from .._utils import _seeded_global_rng
 
     with _seeded_global_rng(seed):  # leave the caller's global torch RNG untouched
         model = _digits_cnn().to(device)
@@ -257,8 +257,8 @@ def compare_heads(
 
     Returns the table rows and ``{"F": F_test, method: Z_test}`` for the spectrum plot.
     """
-    from .classifier import NMTuneClassifier
-    from .evaluation import evaluate_heads
+    from ..classifier import NMTuneClassifier
+    from ..evaluation import evaluate_heads
 
     if config not in CONFIGS:
         raise ValueError(f"unknown config {config!r}; choose one of {sorted(CONFIGS)}.")
@@ -324,9 +324,9 @@ def run_digits_demo(
     log: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """The digits miniature of the paper (see the module docstring)."""
-    from ._utils import resolve_device
-    from .backbones import FrozenBackboneTransformer
-    from .noise import symmetric_label_noise
+    from .._utils import resolve_device
+    from ..backbones import FrozenBackboneTransformer
+    from ..noise import symmetric_label_noise
 
     log = log or (lambda _msg: None)
     methods = _check_methods(methods)
@@ -528,7 +528,7 @@ def write_outputs(result: DemoResult, output_dir: str | Path, *, plot: bool = Tr
 def _plot(result: DemoResult, out: Path) -> list[Path]:
     from matplotlib.figure import Figure
 
-    from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
+    from ..plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
 
     # Spectra: F of every backbone together, then F against each head's Z for the cleanest and the
     # noisiest backbone (top-20 panel, then the tail), as in the paper's Fig. 11-14.

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .cli import (
+from ._main import (
     _add_common,
     _add_device,
     _as_labels,
@@ -91,7 +91,7 @@ def _feature_candidates(paths: list[str], labels: str | None) -> tuple[dict[str,
 
 def _backbone_candidates(args: argparse.Namespace) -> tuple[dict[str, Any], Any, np.ndarray]:
     """FrozenBackboneTransformers named by backbone, the samples of --input and their labels."""
-    from .backbones import FrozenBackboneTransformer
+    from ..backbones import FrozenBackboneTransformer
 
     samples, y = _read_extract_input(args.input)
     if args.labels is not None:
@@ -123,7 +123,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _print_ranking(rows: list[dict[str, Any]], scores: tuple[str, ...], primary: str) -> None:
-    from .ranking import SCORES
+    from ..ranking import SCORES
 
     width = max(4, *(len(str(r["name"])) for r in rows))
     heads = [f"{s}{' (lower=better)' if SCORES[s] < 0 else ''}" for s in scores]
@@ -136,7 +136,7 @@ def _print_ranking(rows: list[dict[str, Any]], scores: tuple[str, ...], primary:
 
 def _cli_rank(args: argparse.Namespace) -> int:
     """Run ``sknmtune rank``."""
-    from .ranking import SCORES, rank_backbones
+    from ..ranking import SCORES, rank_backbones
 
     scores = tuple(s.strip() for s in args.scores.split(",") if s.strip())
     unknown = [s for s in scores if s not in SCORES]

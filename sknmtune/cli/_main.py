@@ -340,7 +340,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from . import _demo
+    from . import demo as _demo
 
     start = time.perf_counter()
     epochs = args.epochs or _demo.DEFAULTS["quick_epochs" if args.quick else "epochs"]
@@ -489,7 +489,7 @@ def _extract_features(
     verbose: int = 0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Features of INPUT with a named backbone through :class:`~sknmtune.FrozenBackboneTransformer`."""
-    from .backbones import FrozenBackboneTransformer
+    from ..backbones import FrozenBackboneTransformer
 
     samples, y = _read_extract_input(input_path)
     if weights is not None:
@@ -537,8 +537,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .classifier import NMTuneClassifier
-    from .persistence import _check_model_path, save
+    from ..classifier import NMTuneClassifier
+    from ..persistence import _check_model_path, save
 
     out = _check_model_path(args.output, args.format)  # before training: a wrong name fails at once
     X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
@@ -568,7 +568,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _load_model(path: str, *, trusted: bool, device: str, needs: str) -> Any:
     """Load a saved model (safe format; pickles only with ``--trusted``) that has the method ``needs``."""
-    from .persistence import ModelFileError, load
+    from ..persistence import ModelFileError, load
 
     model = load(_existing(path, "model file"), trusted=trusted, map_location=device)
     if not callable(getattr(model, needs, None)):
@@ -596,7 +596,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_spectrum(args: argparse.Namespace) -> int:
-    from .spectral import spectral_summary
+    from ..spectral import spectral_summary
 
     opts = {"center": args.center, "normalize_rows": args.normalize_rows}
     plot_path = _check_output(args.plot, (".png", ".pdf", ".svg"), "plot file") if args.plot else None
@@ -635,7 +635,7 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
         json_path.write_text(json.dumps({"options": opts, "spectra": rows}, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {json_path}")
     if plot_path is not None:
-        from .plotting import plot_spectrum
+        from ..plotting import plot_spectrum
 
         longest = max(min(X.shape) for X in matrices.values())
         groups = tuple(g for g in (20, 500) if g < longest)
@@ -715,7 +715,7 @@ def _add_device(parser: argparse.ArgumentParser, default: str | None = "auto") -
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sknmtune`` argument parser (one subparser per command)."""
-    from . import __version__
+    from .. import __version__
 
     parser = _Parser(
         prog=PROG,
@@ -731,7 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", required=True)
 
     # demo -----------------------------------------------------------------
-    from ._demo import CONFIGS, DEFAULTS, METHOD_NAMES, OOD_SHIFTS
+    from .demo import CONFIGS, DEFAULTS, METHOD_NAMES, OOD_SHIFTS
 
     demo = sub.add_parser(
         "demo",
@@ -896,7 +896,7 @@ def build_parser() -> argparse.ArgumentParser:
     spectrum.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
     spectrum.set_defaults(func=_cmd_spectrum)
 
-    from ._cli_rank import _add_rank_parser
+    from .rank import _add_rank_parser
 
     _add_rank_parser(sub)
     return parser

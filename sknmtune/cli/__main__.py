@@ -1,0 +1,7 @@
+"""``python -m sknmtune.cli``: the ``sknmtune`` command."""
+
+import sys
+
+from ._main import main
+
+sys.exit(main())
