@@ -97,10 +97,10 @@ def render(records: list[dict[str, Any]]) -> None:
         "domains, then the mean over (task, seed) units; `n` = units.",
         "",
     ]
-    for role in ("ID", "OOD"):
+    for role in ("id", "ood"):  # evaluate_heads' roles
         table = _mean_per_unit(records, role)
         backbones = sorted({b for b, _, _ in table})
-        lines += [f"## {role}", "", "| backbone | gamma | " + " | ".join(METHODS) +
+        lines += [f"## {role.upper()}", "", "| backbone | gamma | " + " | ".join(METHODS) +
                   " | NMTune - MLP (wins) | NMTune - LP (wins) | n |", "|---" * (len(METHODS) + 5) + "|"]
         for b in backbones:
             for rate in NOISE_RATES:
@@ -121,7 +121,7 @@ def render(records: list[dict[str, Any]]) -> None:
               "| backbone | task | gamma | " + " | ".join(METHODS) + " |", "|---" * (len(METHODS) + 3) + "|"]
     per: dict[tuple, list[float]] = defaultdict(list)
     for r in records:
-        if r["role"] == "ID":
+        if r["role"] == "id":
             per[(r["backbone"], r["task"], r["noise_rate"], r["method"])].append(100 * r["accuracy"])
     for b, t, rate in sorted({k[:3] for k in per}):
         vals = [per.get((b, t, rate, m)) for m in METHODS]

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import label_noise as ln  # noqa: E402
 
 
-def _record(task, method, rate, seed, accuracy, role="ID", domain="id"):
+def _record(task, method, rate, seed, accuracy, role="id", domain="id"):
     return {"task": task, "backbone": "bb", "method": method, "noise_rate": rate, "seed": seed,
             "role": role, "domain": domain, "accuracy": accuracy}
 
@@ -25,7 +25,7 @@ def test_report_pairs_units_and_counts_wins(tmp_path, monkeypatch):
     records.append(_record("c", "lp", 0.2, 0, 0.0))
     records.append(_record("c", "mlp", 0.2, 0, 0.0))
     # OOD: two domains of one unit are averaged first
-    records += [_record("a", m, 0.2, 0, acc, role="OOD", domain=d)
+    records += [_record("a", m, 0.2, 0, acc, role="ood", domain=d)
                 for m, accs in (("lp", (0.2, 0.4)), ("mlp", (0.3, 0.3)), ("nmtune-paper", (0.1, 0.3)))
                 for d, acc in zip(("x", "y"), accs)]
     ln.render(records)
