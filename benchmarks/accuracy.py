@@ -57,6 +57,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 
 from benchmarks import datasets as bd  # noqa: E402
+from benchmarks._io import atomic_write_text as _atomic_write  # noqa: E402
+from benchmarks._io import clean as _clean  # noqa: E402
+from benchmarks._io import log as _log  # noqa: E402
+from benchmarks._io import read_json as _read_json  # noqa: E402
+from benchmarks._io import write_json as _write_json  # noqa: E402
 
 RESULTS_DIR = _ROOT / "benchmarks" / "results"
 CACHE_DIR = _ROOT / "benchmarks" / "cache"
@@ -68,10 +73,6 @@ PAIR_FEATURES = ("abs_diff", "prod")
 TIMM_COMMAND = ".venv/bin/python benchmarks/noisy_pretraining.py"
 README_START = "<!-- accuracy-benchmark:summary:start -->"
 README_END = "<!-- accuracy-benchmark:summary:end -->"
-
-
-def _log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # =========================================================================== scales
@@ -368,43 +369,6 @@ def make_estimator(method: str, seed: int, scale: Scale, default_params: dict[st
 
 
 # =========================================================================== json helpers
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path, default: Any) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else default
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: numpy scalars -> Python, NaN/inf -> None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    """Pretty JSON; a list of records is written one record per line (compact and diff-friendly)."""
-    obj = _clean(obj)
-    if isinstance(obj, list):
-        text = "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in obj) + "\n]\n"
-    else:
-        text = json.dumps(obj, indent=1) + "\n"
-    _atomic_write(path, text)
 
 
 # =========================================================================== features

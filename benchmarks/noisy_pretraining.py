@@ -52,6 +52,10 @@ if str(_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` and `sknm
     sys.path.insert(0, str(_ROOT))
 
 from benchmarks._cifar import DEFAULT_CIFAR_DIR, cifar10_available, load_cifar10  # noqa: E402
+from benchmarks._io import atomic_write_text as _atomic_write_text  # noqa: E402
+from benchmarks._io import log as _log  # noqa: E402
+from benchmarks._io import read_json as _read_json  # noqa: E402
+from benchmarks._io import write_json as _write_json  # noqa: E402
 
 # --------------------------------------------------------------------------- configuration
 
@@ -120,27 +124,8 @@ _PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def _log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
 def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    _atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def checkpoint_path(checkpoint_dir: Path, arch: str, gamma: int) -> Path:
