@@ -5,33 +5,28 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import validate_data
 
 from .._utils import _restore_device, resolve_device
 from ..cache import FeatureCache
-from ._callable import CallableBackend
-from ._images import as_file_inputs, check_image_array, resolve_image_spec
+from ._images import as_file_inputs, check_image_array
 from ._inputs import Inputs, _first, as_inputs, describe
-from ._module import layer_feature_fn, module_backend
-from ._runner import TorchBackend, TorchRunner, resolve_amp_dtype
-from ._text import PAIR_PARTS, TextBackend, is_text_model_dir, load_sentence_transformer, pair_features, validate_pair_parts
-from ._timm import TIMM_INPUTS, close_timm_names, create_timm_model, is_timm_name, timm_data_config, timm_features
+from ._registry import BackendOptions, build_backend
+from ._runner import resolve_amp_dtype
+from ._text import PAIR_PARTS, is_text_model_dir, pair_features, validate_pair_parts
+from ._timm import close_timm_names, is_timm_name
 
 __all__ = ["FrozenBackboneTransformer"]
 
 _KINDS = ("auto", "timm", "text", "module", "callable")
 _IMAGE_OPTIONS = ("image_size", "crop_pct", "interpolation", "mean", "std")
-# Loaded named models (timm / text), most recent last: GridSearchCV clones reuse them instead of
-# reloading weights for every fit. Two entries bound the memory kept alive.
-_LOADED: OrderedDict[tuple, tuple[Any, str]] = OrderedDict()
-_LOADED_MAX = 2
 
 
 def _resolve_kind(backbone: Any, kind: str) -> str:
@@ -80,28 +75,6 @@ def _resolve_kind(backbone: Any, kind: str) -> str:
         f"Unsupported backbone of type {type(backbone).__name__}: pass a timm model name, a text model name or "
         "directory, a torch nn.Module, or a callable."
     )
-
-
-def _loaded(key: tuple, load: Callable[[], tuple[Any, str]]) -> tuple[Any, str]:
-    if key in _LOADED:
-        _LOADED.move_to_end(key)
-        return _LOADED[key]
-    value = load()
-    _LOADED[key] = value
-    while len(_LOADED) > _LOADED_MAX:
-        _LOADED.popitem(last=False)
-    return value
-
-
-def _file_stamp(path: str | os.PathLike | None) -> tuple | None:
-    if path is None:
-        return None
-    path = os.path.abspath(os.fspath(path))
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (path,)
-    return (path, st.st_size, st.st_mtime_ns)
 
 
 class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -395,57 +368,25 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     def _load_backend(self) -> Any:
         kind = _resolve_kind(self.backbone, self.kind)
-        if kind == "callable":
-            retry = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
-            return CallableBackend(
-                self.backbone, cache_key=self.cache_key, retry_on=retry, max_retries=int(self.max_retries),
-                backoff=float(self.backoff),
-            )
-        device = resolve_device(self.device)
-        amp = resolve_amp_dtype(self.amp_dtype)
         workers = self.num_workers if self.num_workers is not None else min(4, max(0, (os.cpu_count() or 1) - 1))
-        options = {k: getattr(self, k) for k in _IMAGE_OPTIONS}
-        if kind == "module":
-            spec = None if all(v is None for v in options.values()) else resolve_image_spec(None, **options)
-            return module_backend(
-                self.backbone, layer=self.layer, spec=spec, device=device, amp_dtype=amp,
-                channels_last=bool(self.channels_last), compile=bool(self.compile), num_workers=workers,
-            )
-        name = os.fspath(self.backbone)
-        if kind == "text":
-            kwargs = dict(self.model_kwargs or {})
-            model, digest = _loaded(
-                ("text", name, str(device), repr(sorted(kwargs.items()))),
-                lambda: _with_digest(load_sentence_transformer(name, device=device, model_kwargs=kwargs), TextBackend.digest),
-            )
-            return TextBackend(model, name=name, digest=digest, amp_dtype=amp)
-        from ._checkpoint import state_digest
-
-        stamp = _file_stamp(self.weights)
-        model, digest = _loaded(
-            ("timm", name, bool(self.pretrained), stamp, repr(sorted((self.model_kwargs or {}).items())), str(device),
-             bool(self.channels_last)),
-            lambda: _with_digest(
-                create_timm_model(name, pretrained=bool(self.pretrained), weights=self.weights, model_kwargs=self.model_kwargs),
-                state_digest,
-            ),
+        options = BackendOptions(
+            backbone=self.backbone,
+            device=resolve_device(self.device) if kind != "callable" else torch.device("cpu"),
+            amp_dtype=resolve_amp_dtype(self.amp_dtype),
+            num_workers=int(workers),
+            image_options={k: getattr(self, k) for k in _IMAGE_OPTIONS},
+            layer=self.layer,
+            channels_last=bool(self.channels_last),
+            compile=bool(self.compile),
+            pretrained=bool(self.pretrained),
+            weights=self.weights,
+            model_kwargs=self.model_kwargs,
+            cache_key=self.cache_key,
+            retry_on=self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,),
+            max_retries=int(self.max_retries),
+            backoff=float(self.backoff),
         )
-        config = timm_data_config(model)
-        spec = resolve_image_spec(config, **options, in_chans=int(config["input_size"][0]))
-        default_fn, width = timm_features(model)
-        fn = layer_feature_fn(model, self.layer, default_fn)
-        runner = TorchRunner(
-            model, fn, device=device, amp_dtype=amp, channels_last=bool(self.channels_last), compile=bool(self.compile)
-        )
-        return TorchBackend(
-            runner,
-            spec,
-            f"timm:{name}:{digest}:layer={self.layer}:spec={spec!r}:amp={amp}",
-            description=f"timm model {name!r}",
-            accepts=TIMM_INPUTS,
-            n_features=None if self.layer else width,
-            num_workers=workers,
-        )
+        return build_backend(kind, options)
 
     def _feature_cache(self) -> FeatureCache | None:
         cache = self.cache
@@ -585,7 +526,3 @@ def _is_module(obj: Any) -> bool:
     from torch import nn
 
     return isinstance(obj, nn.Module)
-
-
-def _with_digest(model: Any, digest: Callable[[Any], str]) -> tuple[Any, str]:
-    return model, digest(model)

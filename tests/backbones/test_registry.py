@@ -1,0 +1,35 @@
+"""The backend registry: one builder per backbone family, one interface for the transformer."""
+
+import numpy as np
+import pytest
+import torch
+
+from sknmtune.backbones import FrozenBackboneTransformer
+from sknmtune.backbones._registry import BACKENDS, BackendOptions, build_backend
+from sknmtune.backbones._transformer import _KINDS
+
+INTERFACE = ("kind", "accepts", "identity", "description", "n_features")
+
+
+def test_every_family_the_transformer_names_has_a_builder():
+    assert set(BACKENDS) == set(_KINDS) - {"auto"}
+
+
+def test_an_unknown_kind_is_a_clear_error():
+    options = BackendOptions(backbone=None, device=torch.device("cpu"), amp_dtype=None, num_workers=0)
+    with pytest.raises(ValueError, match="no backend is registered for kind 'nope'"):
+        build_backend("nope", options)
+
+
+@pytest.mark.parametrize("backbone, family, runtime", [
+    (torch.nn.Linear(3, 2), "module", "torch"),
+    (lambda batch: np.asarray(batch)[:, :2], "callable", "callable"),
+    ("cifar_resnet20", "timm", "torch"),
+])
+def test_backends_share_one_interface(backbone, family, runtime):
+    t = FrozenBackboneTransformer(backbone, pretrained=False, device="cpu", cache_key="k" if family == "callable" else None)
+    backend = t._get_backend()
+    assert backend.kind == runtime  # how it runs: torch modules batch through one runner
+    for attribute in INTERFACE:
+        assert hasattr(backend, attribute), f"{family} backend lacks {attribute}"
+    assert isinstance(backend.identity, str) and backend.identity
