@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+from numbers import Integral, Real
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .._utils import _restore_device, resolve_device
@@ -176,6 +178,33 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     (2, 64)
     """
 
+    _parameter_constraints: dict = {
+        "backbone": "no_validation",  # resolved into a family by _resolve_kind, with errors naming the options
+        "kind": [StrOptions(set(_KINDS))],
+        "pretrained": ["boolean"],
+        "weights": [str, os.PathLike, None],
+        "model_kwargs": [dict, None],
+        "layer": [str, None],
+        "image_size": "no_validation",  # these five are validated by the image spec (timm's data config)
+        "crop_pct": "no_validation",
+        "interpolation": "no_validation",
+        "mean": "no_validation",
+        "std": "no_validation",
+        "pair_features": "no_validation",  # validate_pair_parts names the allowed parts
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device, None],
+        "amp_dtype": [str, torch.dtype, None],
+        "channels_last": ["boolean"],
+        "compile": ["boolean"],
+        "num_workers": [Interval(Integral, 0, None, closed="left"), None],
+        "cache": "no_validation",  # None, a directory, a joblib.Memory or a FeatureCache (checked where used)
+        "cache_key": [str, None],
+        "retry_on": "no_validation",  # a tuple of exception classes (checked in _check_params)
+        "max_retries": [Interval(Integral, 0, None, closed="left")],
+        "backoff": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         backbone: Any,
@@ -336,17 +365,13 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         return inputs
 
     def _check_params(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int; got {self.batch_size!r}.")
-        if not isinstance(self.max_retries, (int, np.integer)) or self.max_retries < 0:
-            raise ValueError(f"max_retries must be a non-negative int; got {self.max_retries!r}.")
-        if not self.backoff >= 0:
-            raise ValueError(f"backoff must be >= 0; got {self.backoff!r}.")
+        self._validate_params()  # scikit-learn's checks from _parameter_constraints
+        for name in ("batch_size", "max_retries", "num_workers"):  # Integral admits bools: refuse them here
+            if isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be an int, not a bool; got {getattr(self, name)!r}.")
         retry = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
         if not all(isinstance(e, type) and issubclass(e, BaseException) for e in retry):
             raise ValueError(f"retry_on must be a tuple of exception classes; got {self.retry_on!r}.")
-        if self.num_workers is not None and (not isinstance(self.num_workers, (int, np.integer)) or self.num_workers < 0):
-            raise ValueError(f"num_workers must be None or a non-negative int; got {self.num_workers!r}.")
         validate_pair_parts(self.pair_features)
 
     def _spec_key(self) -> tuple:
