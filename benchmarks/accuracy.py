@@ -538,40 +538,43 @@ def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spe
                    val_key: str | None = None) -> list[dict[str, Any]]:
     """Fit one method on the training split; one record per test domain (ID test and each OOD).
 
-    With ``val_key``, the split of that name is scored too, as one more record with role ``"val"``
-    (a held-out part of the ID training data, for validation studies; never a test domain).
+    The protocol is :func:`sknmtune.evaluation.evaluate_heads`; this adds the benchmark's fields (task,
+    backbone family, roles ``"ID"`` / ``"OOD"``, the test domain's name) and what the fit chose. With
+    ``val_key``, the split of that name is scored too, as one more record with role ``"val"`` (a held-out
+    part of the ID training data, for validation studies; never a test domain).
     """
     import torch
-    from sklearn.metrics import accuracy_score, f1_score
+
+    from sknmtune.evaluation import evaluate_heads
 
     torch.set_num_threads(1)
     Ftr, ytr = job.splits["train"]
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        estimator.fit(Ftr, ytr)
-    fit_seconds = time.perf_counter() - t0
-    extra = _fit_details(method, estimator)
-    has_z = hasattr(estimator, "transform") and "chosen_C" not in extra
     splits = job.test_splits()
     if val_key is not None and val_key in job.splits:
         splits.append((val_key, "val", job.task.test_domain))
-    records = []
-    for key, role, domain in splits:
-        F, y = job.splits[key]
-        pred = estimator.predict(F)
-        sve_Z = lsvr_Z = None
-        if has_z:
-            sve_Z, lsvr_Z = _spectral(estimator.transform(F))
-        records.append({
+    (id_key, _, _), others = splits[0], splits[1:]
+    # every split but the ID test goes in as a named extra test set (evaluate_heads' "ood" role)
+    extra_tests = {key: job.splits[key] for key, _, _ in others}
+    records, fitted = evaluate_heads(
+        {method: estimator}, Ftr, ytr, id_test=job.splits[id_key], ood_tests=extra_tests, seeds=(seed,),
+        spectra=False, return_estimators=True,
+    )
+    estimator = fitted[(method, seed)]
+    extra = _fit_details(method, estimator)
+    has_z = hasattr(estimator, "transform") and "chosen_C" not in extra
+    out = []
+    for (key, role, domain), r in zip(splits, records):
+        F = job.splits[key][0]
+        sve_Z, lsvr_Z = _spectral(estimator.transform(F)) if has_z else (None, None)
+        out.append({
             "task": job.task.name, "role": role, "train_domain": job.task.train_domain, "test_domain": domain,
             "backbone": job.backbone.name, "family": job.backbone.family, "modality": job.task.modality,
-            "method": method, "seed": seed,
-            "accuracy": accuracy_score(y, pred), "macro_f1": f1_score(y, pred, average="macro"),
+            "method": method, "seed": seed, "accuracy": r["accuracy"], "macro_f1": r["macro_f1"],
             "sve_F": spec_F[key][0], "lsvr_F": spec_F[key][1], "sve_Z": sve_Z, "lsvr_Z": lsvr_Z,
-            "fit_seconds": fit_seconds, "n_train": len(ytr), "n_test": len(y), "n_features": F.shape[1], **extra,
+            "fit_seconds": r["fit_seconds"], "n_train": len(ytr), "n_test": r["n_test"], "n_features": F.shape[1],
+            **extra,
         })
-    return records
+    return out
 
 
 def run_benchmark(job: JobFeatures, scale: Scale, methods: Iterable[str], default_params: dict[str, Any] | None,
