@@ -136,38 +136,11 @@ def checkpoint_path(checkpoint_dir: Path, arch: str, gamma: int) -> Path:
 # --------------------------------------------------------------------------- pre-training
 
 
-def _import_sknmtune(submodule: str):
-    """Import ``sknmtune.<submodule>`` even where the package's training dependency (skorch) is absent.
-
-    Pre-training needs only ``sknmtune.noise`` (and ``sknmtune.backbones`` for the CIFAR ResNets), but a
-    normal import runs ``sknmtune/__init__.py``, which imports the skorch-based classifier. On a bare GPU
-    machine with only torch/timm/numpy/sklearn, the subpackage is loaded without the package ``__init__``.
-    """
-    import importlib
-
-    try:
-        return importlib.import_module(f"sknmtune.{submodule}")
-    except ModuleNotFoundError as exc:
-        if not exc.name or exc.name.split(".")[0] == "sknmtune":
-            raise
-        import importlib.util
-        import types
-
-        spec = importlib.util.find_spec("sknmtune")
-        if spec is None or not spec.submodule_search_locations:
-            raise
-        _log(f"sknmtune's __init__ needs {exc.name!r} (absent here); importing sknmtune.{submodule} alone")
-        stub = types.ModuleType("sknmtune")
-        stub.__path__ = list(spec.submodule_search_locations)
-        sys.modules["sknmtune"] = stub
-        return importlib.import_module(f"sknmtune.{submodule}")
-
-
 def _create_model(arch: str, num_classes: int) -> torch.nn.Module:
     import timm
 
     if arch.startswith("cifar_resnet"):
-        _import_sknmtune("backbones")  # registers the CIFAR ResNets as timm models
+        import sknmtune.backbones  # noqa: F401  (registers the CIFAR ResNets as timm models)
     return timm.create_model(arch, pretrained=False, num_classes=num_classes)
 
 
@@ -254,7 +227,8 @@ def pretrain_one(
     Returns the Table-3 row: clean test accuracy, the accuracy on the (noisy) training labels, and how
     many of the corrupted labels the network fitted (memorisation), plus timing.
     """
-    symmetric_label_noise = _import_sknmtune("noise").symmetric_label_noise
+    # sknmtune's root is lazy: this loads no skorch (absent on a bare GPU machine)
+    from sknmtune.noise import symmetric_label_noise
 
     t0 = time.perf_counter()
     y_clean = data["y_train"]
@@ -536,12 +510,13 @@ def downstream_one(
     feature_cache: Path | None,
     progress: bool,
 ) -> dict[str, Any]:
-    """Extract frozen features with one checkpoint, fit every head, score ID and OOD test sets."""
-    from sklearn.metrics import accuracy_score, f1_score
+    """Extract frozen features with one checkpoint, fit every head, score ID and OOD test sets
+    (the protocol is :func:`sknmtune.evaluation.evaluate_heads`)."""
     from tqdm.auto import tqdm
 
     from sknmtune import NMTuneClassifier
     from sknmtune.backbones import FrozenBackboneTransformer
+    from sknmtune.evaluation import evaluate_heads
     from sknmtune.spectral import singular_values
 
     t0 = time.perf_counter()
@@ -577,18 +552,18 @@ def downstream_one(
             overrides = {"random_state": seed, "device": device}
             if dcfg.head_epochs is not None:
                 overrides["max_epochs"] = dcfg.head_epochs
-            tf = time.perf_counter()
-            clf = NMTuneClassifier.from_preset(preset, **overrides).fit(Ftr[keep], t.y_train[keep])
-            fit_s = time.perf_counter() - tf
-            evals = [(t.name, "ID", feats[t.name]["test"], t.y_test)] + [(k, "OOD", feats[t.name][k], y) for k, (_, y) in t.ood.items()]
-            for target, role, F_, y in evals:
-                pred = clf.predict(F_)
-                Z = clf.transform(F_)
+            ood = {k: (feats[t.name][k], y) for k, (_, y) in t.ood.items()}
+            head = NMTuneClassifier.from_preset(preset, **overrides)
+            scored = evaluate_heads(
+                {method: head}, Ftr[keep], t.y_train[keep], id_test=(feats[t.name]["test"], t.y_test),
+                ood_tests=ood, seeds=(seed,),
+            )
+            for target, r in zip([t.name, *ood], scored):  # the ID test first, then the OOD domains in order
                 records.append({
-                    "gamma": gamma, "noise_rate": gamma / 100.0, "source": t.name, "target": target, "role": role,
-                    "method": method, "preset": preset, "fraction": frac, "seed": seed, "n_train": int(len(keep)),
-                    "accuracy": float(accuracy_score(y, pred)), "f1": float(f1_score(y, pred, average="macro")),
-                    **_spectral(Z), "fit_seconds": round(fit_s, 2),
+                    "gamma": gamma, "noise_rate": gamma / 100.0, "source": t.name, "target": target,
+                    "role": r["role"].upper(), "method": method, "preset": preset, "fraction": frac, "seed": seed,
+                    "n_train": int(len(keep)), "accuracy": r["accuracy"], "f1": r["macro_f1"],
+                    "sve": r["sve_Z"], "lsvr": r["lsvr_Z"], "fit_seconds": round(r["fit_seconds"], 2),
                 })
             bar.update(1)
     bar.close()
@@ -1086,7 +1061,9 @@ def _run(args: argparse.Namespace, profile: str, prof: dict[str, Any]) -> int:
     Path(args.results_dir).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
-    device = _import_sknmtune("_utils").resolve_device(args.device)
+    from sknmtune._utils import resolve_device
+
+    device = resolve_device(args.device)
     if profile == "full" and device.type != "cuda":
         _log(f"--full is sized for a GPU but runs on {device}")
     pc = dict(prof["pretrain"])
