@@ -237,6 +237,30 @@ def load_glue_sst2(split: str = "train") -> Dataset:
     return Dataset(X, _labels(y), SENTIMENT_CLASSES, f"glue-sst2/{split}", "GLUE SST-2 (lower-cased, PTB-tokenized)")
 
 
+def load_sst_sentences(split: str = "test") -> Dataset:
+    """SST-2 at the *sentence* level (``sst2-cr-mr``, Kim 2014's ``stsa.binary.*``): ``train`` (6,920),
+    ``dev`` (872: the same sentences as GLUE SST-2 dev, i.e. this benchmark's ID test) or ``test`` (1,821,
+    SST's test split with labels). GLUE SST-2's training set holds every *phrase* of SST's training
+    sentences, so ``test`` is the split whose sentences GLUE-train does not contain: the benchmark's
+    sentence-level validation set. Labels 0=negative, 1=positive."""
+    _check_choice("split", split, ("train", "dev", "test"))
+    X, y = [], []
+    for line in _read_lines(_require("sst2-cr-mr", "data", f"stsa.binary.{split}")):
+        label, text = line.split(" ", 1)
+        X.append(text.strip())
+        y.append(int(label))
+    return Dataset(X, _labels(y), SENTIMENT_CLASSES, f"sst2-cr-mr/stsa.binary.{split}",
+                   "SST-2 sentences (lower-cased, tokenized)")
+
+
+def substring_overlap(items: Sequence[str], corpus: Sequence[str]) -> float:
+    """Fraction of ``items`` that occur inside some string of ``corpus`` (whitespace-normalized,
+    case-insensitive): how much of a held-out split a model trained on ``corpus`` has already seen."""
+    joined = "\n".join(" ".join(c.lower().split()) for c in corpus)
+    normal = [" ".join(i.lower().split()) for i in items]
+    return float(np.mean([bool(n) and n in joined for n in normal])) if normal else 0.0
+
+
 def load_imdb_cad_sentiment(split: str = "test", version: str = "orig") -> Dataset:
     """IMDB reviews from ``imdb-cad``: ``version="orig"`` (real reviews) or ``"new"`` (counterfactual
     rewrites); ``split`` in ``train``/``dev``/``test``/``all``. ``<br />`` tags are replaced by spaces;

@@ -228,3 +228,18 @@ def test_imagenet_data_loaders_skip_when_absent(tmp_path, monkeypatch):
         bd.load_pacs_full("sketch")
     with pytest.raises(bd.DatasetUnavailable, match="'dtd10' is absent"):
         bd.load_dtd10("val")
+
+
+def test_substring_overlap_counts_items_seen_inside_the_corpus():
+    corpus = ["a truly  great film", "dull and slow"]
+    assert bd.substring_overlap(["Great film", "slow", "brilliant", ""], corpus) == 0.5
+    assert bd.substring_overlap([], corpus) == 0.0
+
+
+def test_sst_sentence_validation_split_does_not_leak_into_glue_train():
+    val = _load(bd.load_sst_sentences, "test")
+    train = _load(bd.load_glue_sst2, "train")
+    assert len(val.X) == 1821 and set(np.unique(val.y)) == {0, 1}
+    # GLUE-train holds the phrases of SST's *train* sentences: its own "dev" re-split leaks, SST test does not
+    assert bd.substring_overlap(val.X[:300], train.X) < 0.02
+    assert bd.substring_overlap(_load(bd.load_glue_sst2, "dev").X[:300], train.X) > 0.5
