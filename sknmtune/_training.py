@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, LRScheduler
-from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 from sklearn.model_selection import train_test_split
@@ -139,7 +138,7 @@ class _ArrayBatches(torch.utils.data.Dataset):
     heads trained here that bookkeeping cost as much as the forward pass.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray | None = None, length: int | None = None) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray | None = None) -> None:
         self.X = torch.as_tensor(X)
         self.y = torch.as_tensor(y) if y is not None else torch.zeros(len(self.X))
 
