@@ -15,7 +15,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context, clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -38,7 +38,7 @@ DEFAULT_PARAM_GRID: list[dict[str, list[Any]]] = [
 ]
 
 
-class NMTuneClassifierCV(ClassifierMixin, TransformerMixin, BaseEstimator):
+class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """The best of linear probing, MLP tuning and NMTune, chosen by cross-validation.
 
     Every candidate of ``param_grid`` (an :class:`~sknmtune.NMTuneClassifier` with some
@@ -229,10 +229,10 @@ class NMTuneClassifierCV(ClassifierMixin, TransformerMixin, BaseEstimator):
         X = self._validated(X)  # raises NotFittedError first
         return self.best_estimator_.transform(X)
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the ``Z`` dimensions: ``nmtuneclassifiercv0 ...``."""
-        check_is_fitted(self)
-        return np.asarray([f"nmtuneclassifiercv{i}" for i in range(self.n_features_in_)], dtype=object)
+    @property
+    def _n_features_out(self) -> int:
+        """Width of ``Z`` (``get_feature_names_out`` gives ``nmtuneclassifiercv0 ...``)."""
+        return self.n_features_in_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

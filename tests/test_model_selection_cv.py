@@ -74,6 +74,7 @@ def test_delegates_to_the_refitted_best_estimator():
     np.testing.assert_array_equal(cv.predict_proba(X), best.predict_proba(X))
     np.testing.assert_array_equal(cv.transform(X), best.transform(X))
     assert cv.best_score_ == pytest.approx(max(cv.cv_results_["mean_test_score"]))
+    assert list(cv.get_feature_names_out()) == [f"nmtuneclassifiercv{i}" for i in range(4)]
 
 
 def test_folds_follow_the_smallest_class_and_a_splitter_is_used_as_is():
