@@ -26,7 +26,6 @@ whose estimator parameters no longer match the package's current defaults are re
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -225,7 +224,6 @@ CLAIM_PAIRS = (
     ("nmtune-default", "lp"), ("nmtune-default", "logreg_cv"), ("recommended", "lp"), ("recommended", "logreg_cv"),
     ("lp", "logreg_cv"),
 )
-_SKIP_PARAMS = ("verbose", "device", "random_state")
 
 
 def available_methods(wanted: list[str]) -> tuple[list[str], list[str]]:
@@ -263,12 +261,6 @@ def make_estimator(method: str, seed: int, scale: Scale, device: str) -> Any:
         raise ValueError(f"unknown method {method!r}; choose among {METHODS}")
     overrides = {} if scale.max_epochs is None else {"max_epochs": scale.max_epochs}
     return sknmtune.NMTuneClassifier.from_preset(method, random_state=seed, device=device, **overrides)
-
-
-def _spec(estimator: Any) -> dict[str, Any]:
-    """The estimator's own parameters (no device/verbosity/seed), JSON-safe: identifies a configuration."""
-    return json.loads(json.dumps(
-        acc._clean({k: v for k, v in estimator.get_params(deep=False).items() if k not in _SKIP_PARAMS}), default=repr))
 
 
 # =========================================================================== run
@@ -366,8 +358,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     t0 = time.perf_counter()
     records: list[dict[str, Any]] = acc._read_json(res_path, [])
     validation = acc._read_json(val_path, {"rows": []})
-    specs = {m: _spec(make_estimator(m, 0, scale, args.device)) for m in ("nmtune-default", "recommended") if m in methods}
-    refit = set(methods) if args.refit else {m for m, spec in specs.items() if _stale(records, m, spec)}
+    specs = {m: acc.spec(make_estimator(m, 0, scale, args.device)) for m in acc.DEFAULT_METHODS if m in methods}
+    refit = set(methods) if args.refit else acc.stale_methods(records, specs)
     for m in sorted(refit):
         _log(f"{m}: " + ("--refit" if args.refit else "its parameters changed in the package") + "; its records are "
              f"dropped and refitted for seeds {', '.join(map(str, scale.seeds))}")
@@ -389,7 +381,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     for job in jobs:
         _log(f"benchmark {job.task.name}/{job.backbone.name}")
-        acc.run_benchmark(job, scale, methods, None, done, args.jobs, args.device, on_result, make=make, val_key="val")
+        acc.run_benchmark(job, scale, methods, done, args.jobs, args.device, on_result, make=make, val_key="val")
     t_bench = time.perf_counter() - t0
     validation["decisions"] = validation_decisions(validation["rows"])
     acc._write_json(val_path, validation)
@@ -397,11 +389,6 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     render_report(scale, meta)
     _log(f"done in {(t_features + t_bench) / 60:.1f} min (features {t_features:.0f}s, fits {t_bench:.0f}s)")
     return 0
-
-
-def _stale(records: list[dict[str, Any]], method: str, current: dict[str, Any]) -> bool:
-    """Records of ``method`` fitted with other parameters than the package's current ones."""
-    return any(r["method"] == method and r.get("spec") != current for r in records)
 
 
 def _write_meta(path: Path, meta: dict[str, Any], scale: Scale, jobs: list[acc.JobFeatures], timings: list[dict[str, Any]],

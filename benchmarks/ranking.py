@@ -184,9 +184,17 @@ def fit_heads(job: acc.JobFeatures, scale: acc.Scale, lp_seeds: tuple[int, ...],
         records[:] = [r for r in records if (r["task"], r["backbone"], r["method"], r["seed"]) != key] + new
         acc._write_json(FITS_JSON, records)
 
+    def make(m: str, seed: int) -> Any:
+        # the NMTune head is the validation study's best candidate (its parameters, whatever its name)
+        if m == method:
+            from sknmtune import NMTuneClassifier
+
+            return NMTuneClassifier(**{**decision["params"], "random_state": seed, "device": "cpu"})
+        return acc.make_estimator(m, seed, scale, "cpu")
+
     for methods, seeds in ((["lp"], lp_seeds), ([method], nmtune_seeds)):
-        acc.run_benchmark(job, dataclasses.replace(scale, seeds=seeds), methods, decision["params"], done, n_jobs,
-                          "cpu", on_result)
+        acc.run_benchmark(job, dataclasses.replace(scale, seeds=seeds), methods, done, n_jobs, "cpu", on_result,
+                          make=make)
 
 
 def accuracy_table(records: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], float]:

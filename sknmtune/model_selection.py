@@ -27,13 +27,19 @@ from .classifier import NMTuneClassifier
 __all__ = ["DEFAULT_PARAM_GRID", "NMTuneClassifierCV"]
 
 #: The candidates :class:`NMTuneClassifierCV` compares by default (6 configurations): the linear
-#: probe (``mlp_depth=0``, learning rate 0.01 as in the paper's language-model setup) on raw or
-#: standardized features, and the default MLP head without (``reg_lambda=0``, MLP tuning) and
-#: with (``reg_lambda=1``, NMTune) the regularizers, on raw or standardized features. Every
-#: other parameter is that of the ``estimator`` (by default :class:`~sknmtune.NMTuneClassifier`'s
+#: probe as the papers train it (preset ``"lp"``: ``mlp_depth=0``, learning rate 0.01, exactly 30
+#: epochs with a cosine decay, no early stopping, so every row is used) on raw or standardized
+#: features, and the default MLP head without (``reg_lambda=0``, MLP tuning) and with
+#: (``reg_lambda=1``, NMTune) the regularizers, on raw or standardized features. Every other
+#: parameter is that of the ``estimator`` (by default :class:`~sknmtune.NMTuneClassifier`'s
 #: defaults: early stopping, the authors' loss weights, hidden width ``min(4 D, 1024)``).
+#: The fixed-budget probe replaced an early-stopped one after the ImageNet-backbone validation
+#: splits scored it higher (84.6 vs 83.0 % mean validation accuracy; see the benchmark guide).
 DEFAULT_PARAM_GRID: list[dict[str, list[Any]]] = [
-    {"mlp_depth": [0], "standardize": [False, True], "lr": [1e-2]},
+    {
+        "mlp_depth": [0], "standardize": [False, True], "lr": [1e-2], "weight_decay": [0.0],
+        "max_epochs": [30], "lr_schedule": ["cosine"], "early_stopping": [False], "n_iter_no_change": [None],
+    },
     {"mlp_depth": [2], "reg_lambda": [0.0, 1.0], "standardize": [False, True]},
 ]
 

@@ -1,0 +1,44 @@
+"""benchmarks/accuracy.py: records of the package-default methods are refitted when the defaults change."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import accuracy as acc  # noqa: E402
+from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV  # noqa: E402
+
+SCALE = acc.SCALES["quick"]
+
+
+def test_default_methods_are_the_package_defaults():
+    default = acc.make_estimator("nmtune-default", 3, SCALE, "cpu")
+    assert isinstance(default, NMTuneClassifier)
+    assert acc.spec(default) == acc.spec(NMTuneClassifier())
+    recommended = acc.make_estimator("recommended", 3, SCALE, "cpu")
+    assert isinstance(recommended, NMTuneClassifierCV) and recommended.random_state == 3
+
+
+def test_spec_spells_out_the_default_grid_and_the_base_estimator():
+    spec = acc.spec(NMTuneClassifierCV())
+    assert spec["param_grid"] == acc.spec(NMTuneClassifierCV(param_grid=DEFAULT_PARAM_GRID))["param_grid"]
+    assert spec["param_grid"][0]["mlp_depth"] == [0]
+    nested = acc.spec(NMTuneClassifierCV(estimator=NMTuneClassifier(lr=0.5)))
+    assert nested["estimator"]["lr"] == 0.5 and "random_state" not in nested["estimator"]
+
+
+def test_stale_methods_flags_records_fitted_with_other_defaults():
+    current = {"recommended": acc.spec(NMTuneClassifierCV()), "nmtune-default": acc.spec(NMTuneClassifier())}
+    old_grid = [{"mlp_depth": [0], "lr": [1e-2]}]
+    records = [
+        {"method": "recommended", "spec": acc.spec(NMTuneClassifierCV(param_grid=old_grid))},
+        {"method": "nmtune-default", "spec": current["nmtune-default"]},
+        {"method": "lp"},
+    ]
+    assert acc.stale_methods(records, current) == {"recommended"}
+    records[0]["spec"] = current["recommended"]
+    assert acc.stale_methods(records, current) == set()
+    records.append({"method": "nmtune-default"})  # a record without a spec predates the check: stale
+    assert acc.stale_methods(records, current) == {"nmtune-default"}
