@@ -340,7 +340,8 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
 # not an NMTuneClassifier parameter, so they inform the docs but cannot become the default
 STANDARDIZED = frozenset({"lp-std", "mlp-std", "paper-std"})
 
-METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default", "recommended")
+METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default", "recommended",
+           "recommended-lambda0")
 METHOD_LABELS = {
     "lp": "LP (paper config)",
     "logreg": "LogisticRegression (C by 5-fold CV)",
@@ -350,11 +351,12 @@ METHOD_LABELS = {
     "nmtune-authors": "NMTune (authors' config)",
     "nmtune-default": "NMTuneClassifier() (the package defaults)",
     "recommended": "NMTuneClassifierCV() (inner-CV selection; what the README recommends)",
+    "recommended-lambda0": "NMTuneClassifierCV() without its reg_lambda > 0 candidates (the same selection, no NMTune)",
 }
 
 # methods whose configuration is the package's own defaults: their records carry a ``spec`` and are
 # refitted when the package's defaults change
-DEFAULT_METHODS = ("nmtune-default", "recommended")
+DEFAULT_METHODS = ("nmtune-default", "recommended", "recommended-lambda0")
 _SKIP_PARAMS = ("verbose", "device", "random_state")
 
 
@@ -373,14 +375,28 @@ def make_estimator(method: str, seed: int, scale: Scale, device: str) -> Any:
                 scoring="accuracy", max_iter=2000, use_legacy_attributes=False,
             ),
         )
-    from sknmtune import NMTuneClassifier, NMTuneClassifierCV
+    from sknmtune import NMTuneClassifier
+
+    if method in DEFAULT_METHODS:
+        return default_estimator(method, seed, device)
+    return NMTuneClassifier(**{**candidate_params(method, scale.max_epochs), "random_state": seed, "device": device})
+
+
+def default_estimator(method: str, seed: int, device: str) -> Any:
+    """``nmtune-default`` (``NMTuneClassifier()``), ``recommended`` (``NMTuneClassifierCV()``) or
+    ``recommended-lambda0`` (the same selection without the candidates that have ``reg_lambda > 0``)."""
+    from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV
 
     if method == "nmtune-default":
         return NMTuneClassifier(random_state=seed, device=device)
     if method == "recommended":
         # the base head's device stays "auto" (CUDA when present), as a user's NMTuneClassifierCV() has it
         return NMTuneClassifierCV(random_state=seed)
-    return NMTuneClassifier(**{**candidate_params(method, scale.max_epochs), "random_state": seed, "device": device})
+    if method == "recommended-lambda0":
+        grid = [{k: ([x for x in v if x == 0] if k == "reg_lambda" else v) for k, v in part.items()}
+                for part in DEFAULT_PARAM_GRID]
+        return NMTuneClassifierCV(grid, random_state=seed)
+    raise ValueError(f"{method!r} is not one of {DEFAULT_METHODS}")
 
 
 def spec(estimator: Any) -> dict[str, Any]:
@@ -671,6 +687,44 @@ def summarize(records: list[dict[str, Any]], key: str = "accuracy") -> dict[tupl
     return out
 
 
+def matched(records: list[dict[str, Any]], methods: Iterable[str]) -> list[dict[str, Any]]:
+    """The records of ``methods`` on the (task, backbone, seed) units that every one of them has finished,
+    so that means compare like with like while a run is incomplete."""
+    methods = tuple(methods)
+    units = [{(r["task"], r["backbone"], r["seed"]) for r in records if r["method"] == m} for m in methods]
+    common = set.intersection(*units) if units else set()
+    return [r for r in records if r["method"] in methods and (r["task"], r["backbone"], r["seed"]) in common]
+
+
+def target_table(records: list[dict[str, Any]], probe: str, head: str = "recommended",
+                 baselines: tuple[str, ...] = ("lp", "mlp")) -> str:
+    """The heads issue's target, per backbone family, on matched units: ``head`` >= the best of the
+    ``baselines`` and ``probe`` - 0.5 pt on mean ID and on mean OOD accuracy; ``head`` - ``probe``; the
+    ratio of mean fit times ``head`` / ``probe`` (one fit per unit; wall clock as recorded)."""
+    compared = (head, probe, *baselines)
+    recs = matched(records, compared)
+    if not recs:
+        return f"(no unit has finished all of {', '.join(compared)} yet)"
+    acc = summarize(recs)
+    lines = [f"| backbone family | role | `{head}` | best of {', '.join(f'`{m}`' for m in (*baselines, probe))} "
+             f"| gap (pp) | ≥ best − 0.5? | `{head}` − `{probe}` (pp) |", "|---|---|---|---|---|---|---|"]
+    for fam in _families_in(recs):
+        for role in ("ID", "OOD"):
+            if (fam, head, role) not in acc:
+                continue
+            best_m = max((*baselines, probe), key=lambda m: acc.get((fam, m, role), (-1.0,))[0])
+            h, b, p = acc[(fam, head, role)][0], acc[(fam, best_m, role)][0], acc[(fam, probe, role)][0]
+            lines.append(f"| {fam} | {role} | {_fmt(h)} | {_fmt(b)} (`{best_m}`) | {100 * (h - b):+.2f} "
+                         f"| {'yes' if h - b >= -0.005 else 'no'} | {100 * (h - p):+.2f} |")
+    secs = {m: [r["fit_seconds"] for r in recs if r["method"] == m and r["role"] == "ID"] for m in (head, probe)}
+    n_units = len({(r["task"], r["backbone"], r["seed"]) for r in recs})
+    lines += ["", f"{n_units} matched (task, backbone, seed) units. Mean fit time: `{head}` {np.mean(secs[head]):.1f} s, "
+              f"`{probe}` {np.mean(secs[probe]):.1f} s (ratio {np.mean(secs[head]) / np.mean(secs[probe]):.1f}×; "
+              "fits ran two at a time beside other jobs: see `benchmarks/results/fit_time.json` for a side-by-side "
+              "measurement)."]
+    return "\n".join(lines)
+
+
 def _methods_in(records: list[dict[str, Any]], order: Iterable[str] = METHODS) -> list[str]:
     present = {r["method"] for r in records}
     return [m for m in order if m in present]
@@ -775,7 +829,8 @@ def _paired_diffs(records: list[dict[str, Any]], a: str, b: str, role: str, fami
 
 CLAIM_PAIRS = (("nmtune-paper", "lp"), ("nmtune-paper", "mlp"), ("nmtune-authors", "lp"), ("nmtune-authors", "mlp-authors"),
                ("nmtune-authors", "mlp"), ("nmtune-default", "lp"), ("nmtune-default", "mlp"), ("nmtune-default", "logreg"),
-               ("recommended", "lp"), ("recommended", "mlp"), ("recommended", "logreg"))
+               ("recommended", "lp"), ("recommended", "mlp"), ("recommended", "logreg"),
+               ("recommended", "recommended-lambda0"))
 
 
 def claims_table(records: list[dict[str, Any]], pairs: Iterable[tuple[str, str]] = CLAIM_PAIRS,
@@ -888,6 +943,10 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
         "## Does NMTune beat LP and MLP tuning? (mean accuracy difference, paired wins per test domain × seed)",
         "",
         claims_table(records),
+        "",
+        "## The heads issue's target: `recommended` (NMTuneClassifierCV()) against the best baseline",
+        "",
+        target_table(records, probe="logreg"),
         "",
         "## Validation study (held-out split of the ID training data, seed 0): which NMTune candidate it prefers",
         "",

@@ -205,7 +205,8 @@ BACKBONES: dict[str, ImageNetBackbone] = {
 # =========================================================================== methods
 
 
-METHODS = ("lp", "logreg_cv", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default", "recommended")
+METHODS = ("lp", "logreg_cv", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default", "recommended",
+           "recommended-lambda0")
 PRESET_METHODS = ("lp", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors")
 METHOD_LABELS = {
     "lp": "LP (preset `lp`)",
@@ -216,13 +217,14 @@ METHOD_LABELS = {
     "nmtune-authors": "NMTune, authors' config (preset `nmtune-authors`)",
     "nmtune-default": "NMTuneClassifier() defaults",
     "recommended": "NMTuneClassifierCV() (inner-CV selection)",
+    "recommended-lambda0": "NMTuneClassifierCV() without its reg_lambda > 0 candidates",
 }
 # the headline claim, pair by pair: NMTune > MLP > LP (each NMTune variant against its own MLP and LP)
 CLAIM_PAIRS = (
     ("nmtune-paper", "mlp"), ("mlp", "lp"), ("nmtune-paper", "lp"),
     ("nmtune-authors", "mlp-authors"), ("mlp-authors", "lp"), ("nmtune-authors", "lp"),
     ("nmtune-default", "lp"), ("nmtune-default", "logreg_cv"), ("recommended", "lp"), ("recommended", "logreg_cv"),
-    ("lp", "logreg_cv"),
+    ("lp", "logreg_cv"), ("recommended", "recommended-lambda0"),
 )
 
 
@@ -252,11 +254,8 @@ def make_estimator(method: str, seed: int, scale: Scale, device: str) -> Any:
         )
     import sknmtune
 
-    if method == "nmtune-default":
-        return sknmtune.NMTuneClassifier(random_state=seed, device=device)
-    if method == "recommended":
-        cv = sknmtune.NMTuneClassifierCV(random_state=seed)
-        return cv.set_params(device=device) if "device" in cv.get_params(deep=False) else cv
+    if method in acc.DEFAULT_METHODS:
+        return acc.default_estimator(method, seed, device)
     if method not in PRESET_METHODS:
         raise ValueError(f"unknown method {method!r}; choose among {METHODS}")
     overrides = {} if scale.max_epochs is None else {"max_epochs": scale.max_epochs}
@@ -445,6 +444,10 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
         "",
         headline_table(records),
         "",
+        "## The heads issue's target: `recommended` (NMTuneClassifierCV()) against the best baseline",
+        "",
+        acc.target_table(records, probe="logreg_cv"),
+        "",
         "## Paired comparisons (mean accuracy difference, wins per test domain × seed)",
         "",
         paired_table(records),
@@ -501,17 +504,9 @@ def _runtime_text(meta: dict[str, Any]) -> str:
             f"head fits {fits / 60:.1f} min")
 
 
-def matched(records: list[dict[str, Any]], methods: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The records of ``methods`` on the (task, backbone, seed) units that every one of them has finished,
-    so that means compare like with like while a run is incomplete."""
-    units = [{(r["task"], r["backbone"], r["seed"]) for r in records if r["method"] == m} for m in methods]
-    common = set.intersection(*units) if units else set()
-    return [r for r in records if r["method"] in methods and (r["task"], r["backbone"], r["seed"]) in common]
-
-
 def paired_table(records: list[dict[str, Any]]) -> str:
     """:func:`benchmarks.accuracy.claims_table` for :data:`CLAIM_PAIRS`, each pair on its matched units."""
-    tables = [acc.claims_table(matched(records, pair), [pair], METHODS).split("\n") for pair in CLAIM_PAIRS]
+    tables = [acc.claims_table(acc.matched(records, pair), [pair], METHODS).split("\n") for pair in CLAIM_PAIRS]
     rows = [row for t in tables for row in t[2:]]
     by_family = {fam: i for i, fam in enumerate(acc._families_in(records))}
     rows.sort(key=lambda row: by_family.get(row.split(" | ")[0].lstrip("| "), len(by_family)))  # stable: pair order kept
@@ -561,7 +556,7 @@ def headline_table(records: list[dict[str, Any]]) -> str:
     for fam in acc._families_in(records):
         for role in ("ID", "OOD"):
             for nm, mlp in variants:
-                sub = matched(records, (nm, mlp, "lp"))
+                sub = acc.matched(records, (nm, mlp, "lp"))
                 accs = acc.summarize(sub, "accuracy")
                 keys = [(fam, m, role) for m in (nm, mlp, "lp")]
                 if not all(k in accs for k in keys):

@@ -42,3 +42,15 @@ def test_stale_methods_flags_records_fitted_with_other_defaults():
     assert acc.stale_methods(records, current) == set()
     records.append({"method": "nmtune-default"})  # a record without a spec predates the check: stale
     assert acc.stale_methods(records, current) == {"nmtune-default"}
+
+
+def test_recommended_lambda0_is_the_default_selection_without_nmtune_candidates():
+    est = acc.make_estimator("recommended-lambda0", 1, SCALE, "cpu")
+    grid = est.param_grid
+    assert [set(part) for part in grid] == [set(part) for part in DEFAULT_PARAM_GRID]
+    assert all(v == 0 for part in grid for v in part.get("reg_lambda", []))
+    assert any(part.get("reg_lambda") == [0.0] for part in grid)
+    # everything else is the default grid's
+    strip = [{k: v for k, v in part.items() if k != "reg_lambda"} for part in grid]
+    assert strip == [{k: v for k, v in part.items() if k != "reg_lambda"} for part in DEFAULT_PARAM_GRID]
+    assert est.random_state == 1

@@ -1,0 +1,77 @@
+"""Fit time of ``NMTuneClassifierCV()`` against the probe users write (``LogisticRegressionCV``), side by side.
+
+The heads issue's budget: the recommended estimator within 10x the fit time of ``StandardScaler +
+LogisticRegressionCV`` on the same features. Both fit the cached ImageNet-backbone training features of the
+chosen tasks in one process on one torch / BLAS thread, interleaved (A B A B ...), so a noisy shared machine
+slows both alike; the ratio of medians is the number to read::
+
+    .venv/bin/python benchmarks/fit_time.py                       # dtd10 + pacs-photo, EfficientNet-Lite0, 2 repeats
+    .venv/bin/python benchmarks/fit_time.py --tasks flowers102 --repeats 1
+
+Results: ``benchmarks/results/fit_time.json``. Features come from ``benchmarks/accuracy_imagenet.py``'s cache
+(extracted on first use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
+    sys.path.pop(0)
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from benchmarks import accuracy_imagenet as ai  # noqa: E402
+from benchmarks._io import log, write_json  # noqa: E402
+
+RESULT = _ROOT / "benchmarks" / "results" / "fit_time.json"
+METHODS = ("logreg_cv", "recommended")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=["dtd10", "pacs-photo"], choices=sorted(ai.TASKS))
+    parser.add_argument("--backbone", default="tf_efficientnet_lite0", choices=sorted(ai.BACKBONES))
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    scale = ai.SCALES["full"]
+    jobs, _ = ai.extract_all([ai.TASKS[t] for t in args.tasks], [ai.BACKBONES[args.backbone]], scale, "cpu", [])
+    rows = []
+    for job in jobs:
+        X, y = job.splits["train"]
+        times: dict[str, list[float]] = {m: [] for m in METHODS}
+        for repeat in range(args.repeats):
+            for method in METHODS if repeat % 2 == 0 else METHODS[::-1]:
+                estimator = ai.make_estimator(method, 0, scale, "cpu")
+                t0 = time.perf_counter()
+                estimator.fit(X, y)
+                times[method].append(time.perf_counter() - t0)
+                log(f"{job.task.name}: {method} {times[method][-1]:.1f}s")
+        med = {m: float(np.median(v)) for m, v in times.items()}
+        rows.append({"task": job.task.name, "backbone": args.backbone, "n_train": len(y), "n_features": X.shape[1],
+                     "n_classes": int(len(np.unique(y))), "seconds": times,
+                     "median_s": med, "ratio": med["recommended"] / med["logreg_cv"]})
+        log(f"{job.task.name}: recommended / logreg_cv = {rows[-1]['ratio']:.2f}")
+    overall = float(np.median([r["ratio"] for r in rows]))
+    write_json(RESULT, {"benchmark": "fit_time", "threads": 1, "repeats": args.repeats, "rows": rows,
+                        "median_ratio": overall, "load_average_at_end": list(os.getloadavg()),
+                        "finished": time.strftime("%Y-%m-%d %H:%M")})
+    log(f"median ratio recommended / logreg_cv over {len(rows)} task(s): {overall:.2f} -> {RESULT.relative_to(_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
