@@ -31,7 +31,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from benchmarks import accuracy_imagenet as ai  # noqa: E402
-from benchmarks._io import log, write_json  # noqa: E402
+from benchmarks._io import log, read_json, write_json  # noqa: E402
 
 RESULT = _ROOT / "benchmarks" / "results" / "fit_time.json"
 METHODS = ("logreg_cv", "recommended")
@@ -62,14 +62,18 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{job.task.name}: {method} {times[method][-1]:.1f}s")
         med = {m: float(np.median(v)) for m, v in times.items()}
         rows.append({"task": job.task.name, "backbone": args.backbone, "n_train": len(y), "n_features": X.shape[1],
+                     "repeats": args.repeats, "finished": time.strftime("%Y-%m-%d %H:%M"),
                      "n_classes": int(len(np.unique(y))), "seconds": times,
                      "median_s": med, "ratio": med["recommended"] / med["logreg_cv"]})
         log(f"{job.task.name}: recommended / logreg_cv = {rows[-1]['ratio']:.2f}")
+    # rows of other (task, backbone) pairs measured by earlier invocations are kept
+    mine = {(r["task"], r["backbone"]) for r in rows}
+    rows = [r for r in read_json(RESULT, {}).get("rows", []) if (r["task"], r["backbone"]) not in mine] + rows
     overall = float(np.median([r["ratio"] for r in rows]))
-    write_json(RESULT, {"benchmark": "fit_time", "threads": 1, "repeats": args.repeats, "rows": rows,
+    write_json(RESULT, {"benchmark": "fit_time", "threads": 1, "rows": rows,
                         "median_ratio": overall, "load_average_at_end": list(os.getloadavg()),
                         "finished": time.strftime("%Y-%m-%d %H:%M")})
-    log(f"median ratio recommended / logreg_cv over {len(rows)} task(s): {overall:.2f} -> {RESULT.relative_to(_ROOT)}")
+    log(f"median ratio recommended / logreg_cv over {len(rows)} (task, backbone) pair(s): {overall:.2f} -> {RESULT.relative_to(_ROOT)}")
     return 0
 
 
