@@ -228,17 +228,6 @@ CLAIM_PAIRS = (
 )
 
 
-def available_methods(wanted: list[str]) -> tuple[list[str], list[str]]:
-    """Drop ``recommended`` when ``sknmtune.NMTuneClassifierCV`` does not exist (yet); say why."""
-    import sknmtune
-
-    skipped = []
-    if "recommended" in wanted and not hasattr(sknmtune, "NMTuneClassifierCV"):
-        skipped.append("method recommended: sknmtune.NMTuneClassifierCV is not importable in this version")
-        wanted = [m for m in wanted if m != "recommended"]
-    return wanted, skipped
-
-
 def make_estimator(method: str, seed: int, scale: Scale, device: str) -> Any:
     """A fresh, unfitted estimator for one method (``device`` is where torch heads train)."""
     if method == "logreg_cv":
@@ -338,10 +327,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     skipped: list[str] = []
     tasks = [TASKS[t] for t in (args.tasks or scale.tasks)]
     backbones = [BACKBONES[b] for b in (args.backbones or scale.backbones)]
-    methods, why = available_methods(args.methods or list(METHODS))
-    for w in why:
-        skipped.append(w)
-        _log(f"SKIP {w}")
+    methods = list(args.methods or METHODS)  # names checked by _method_list
 
     # ---- phase 1: features
     t0 = time.perf_counter()
