@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .classifier import NMTuneClassifier
+from .classifier import PRESETS, NMTuneClassifier
 
 __all__ = ["DEFAULT_PARAM_GRID", "NMTuneClassifierCV"]
 
@@ -37,8 +37,9 @@ __all__ = ["DEFAULT_PARAM_GRID", "NMTuneClassifierCV"]
 #: splits scored it higher (84.6 vs 83.0 % mean validation accuracy; see the benchmark guide).
 DEFAULT_PARAM_GRID: list[dict[str, list[Any]]] = [
     {
-        "mlp_depth": [0], "standardize": [False, True], "lr": [1e-2], "weight_decay": [0.0],
-        "max_epochs": [30], "lr_schedule": ["cosine"], "early_stopping": [False], "n_iter_no_change": [None],
+        **{k: [PRESETS["lp"][k]] for k in (
+            "mlp_depth", "lr", "weight_decay", "max_epochs", "lr_schedule", "early_stopping", "n_iter_no_change")},
+        "standardize": [False, True],
     },
     {"mlp_depth": [2], "reg_lambda": [0.0, 1.0], "standardize": [False, True]},
 ]

@@ -36,6 +36,16 @@ def _xor(n, seed):
     return np.hstack([X, rng.normal(scale=0.1, size=(n, 2))]), y
 
 
+def test_default_grid_linear_probe_is_the_lp_preset():
+    from sknmtune import PRESETS
+
+    lp = DEFAULT_PARAM_GRID[0]
+    assert lp["standardize"] == [False, True]
+    assert {k: v[0] for k, v in lp.items() if k != "standardize"} == {
+        k: PRESETS["lp"][k] for k in lp if k != "standardize"}
+    assert lp["mlp_depth"] == [0] and lp["early_stopping"] == [False] and lp["max_epochs"] == [30]
+
+
 def test_default_grid_covers_the_three_heads():
     depths = {d for part in DEFAULT_PARAM_GRID for d in part.get("mlp_depth", [])}
     lambdas = {v for part in DEFAULT_PARAM_GRID for v in part.get("reg_lambda", [])}
