@@ -8,6 +8,7 @@ epochs, batching, optimizer, learning-rate schedule, early stopping and history.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -139,8 +140,12 @@ class _ArrayBatches(torch.utils.data.Dataset):
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray | None = None) -> None:
-        self.X = torch.as_tensor(X)
-        self.y = torch.as_tensor(y) if y is not None else torch.zeros(len(self.X))
+        # joblib hands read-only memmaps to parallel fits; the tensors share their memory and are only
+        # read (each batch is a gathered copy), so torch's warning about non-writable arrays is moot
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+            self.X = torch.as_tensor(X)
+            self.y = torch.as_tensor(y) if y is not None else torch.zeros(len(self.X))
 
     def __len__(self) -> int:
         return len(self.X)

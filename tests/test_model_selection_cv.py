@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV
+from sknmtune.model_selection import _one_standard_error
 
 SMALL_GRID = {"mlp_depth": [0, 2], "max_epochs": [40], "lr": [1e-2]}
 
@@ -53,6 +54,39 @@ def test_default_grid_covers_the_three_heads():
     assert any(True in part.get("standardize", []) for part in DEFAULT_PARAM_GRID)
 
 
+def test_default_grid_lists_its_candidates_simplest_first():
+    # the one-standard-error rule refits the first close candidate in grid order: probe, MLP, NMTune
+    order = [(p["mlp_depth"], p.get("reg_lambda", 0.0)) for p in ParameterGrid(DEFAULT_PARAM_GRID)]
+    assert order == sorted(order) and order[0] == (0, 0.0) and order[-1] == (2, 1.0)
+
+
+def _cv_results(means, stds, n_folds=3):
+    return {"mean_test_score": np.array(means), "std_test_score": np.array(stds),
+            **{f"split{i}_test_score": np.zeros(len(means)) for i in range(n_folds)}}
+
+
+def test_one_standard_error_refits_the_first_candidate_close_to_the_best():
+    # best 0.80 with fold std 0.0346 over 3 folds: standard error 0.02, threshold 0.78
+    assert _one_standard_error(_cv_results([0.70, 0.785, 0.80, 0.79], [0.0, 0.0, 0.0346, 0.0])) == 1
+    assert _one_standard_error(_cv_results([0.70, 0.775, 0.80, 0.79], [0.0, 0.0, 0.0346, 0.0])) == 2
+    assert _one_standard_error(_cv_results([0.9, 0.8], [0.5, 0.0])) == 0  # the best is first
+    # a failed candidate (error_score=nan) is never chosen and does not hide the others
+    assert _one_standard_error(_cv_results([np.nan, 0.6, 0.7], [np.nan, 0.0, 0.0])) == 2
+
+
+def test_selection_best_callable_and_invalid():
+    X, y = make_blobs(150, n_features=5, centers=3, cluster_std=4.0, random_state=0)
+    best = NMTuneClassifierCV(SMALL_GRID, selection="best", random_state=0).fit(X, y)
+    assert best.best_score_ == max(best.cv_results_["mean_test_score"])
+    close = NMTuneClassifierCV(SMALL_GRID, random_state=0).fit(X, y)  # one_standard_error, same folds
+    np.testing.assert_array_equal(close.cv_results_["mean_test_score"], best.cv_results_["mean_test_score"])
+    assert close.best_index_ <= best.best_index_
+    last = NMTuneClassifierCV(SMALL_GRID, selection=lambda r: len(r["params"]) - 1, random_state=0).fit(X, y)
+    assert last.best_index_ == 1 and last.best_params_["mlp_depth"] == 2 and last.best_estimator_.mlp_depth == 2
+    with pytest.raises(ValueError, match="selection"):
+        NMTuneClassifierCV(SMALL_GRID, selection="median").fit(X, y)
+
+
 def test_selects_an_mlp_on_a_non_linear_problem():
     """XOR is out of reach of the linear probe: the inner CV must prefer an MLP, and it pays off."""
     X, y = _xor(300, 0)
@@ -83,7 +117,8 @@ def test_delegates_to_the_refitted_best_estimator():
     np.testing.assert_array_equal(cv.predict(X), best.predict(X))
     np.testing.assert_array_equal(cv.predict_proba(X), best.predict_proba(X))
     np.testing.assert_array_equal(cv.transform(X), best.transform(X))
-    assert cv.best_score_ == pytest.approx(max(cv.cv_results_["mean_test_score"]))
+    assert cv.best_score_ == cv.cv_results_["mean_test_score"][cv.best_index_]
+    assert cv.best_params_ == cv.cv_results_["params"][cv.best_index_]
     assert list(cv.get_feature_names_out()) == [f"nmtuneclassifiercv{i}" for i in range(4)]
 
 

@@ -44,3 +44,24 @@ def test_fit_leaves_the_global_rng_state_untouched(data):
     torch.manual_seed(1234)
     NMTuneClassifier(max_epochs=2, dropout=0.2, random_state=0).fit(X, y)
     np.testing.assert_array_equal(torch.rand(5).numpy(), expected.numpy())
+
+
+def test_read_only_inputs_fit_without_a_torch_warning():
+    """joblib hands read-only memmaps to parallel fits; torch warns (once per process) when it wraps one."""
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, numpy as np\n"
+        "from sknmtune import NMTuneClassifier\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(60, 4)).astype(np.float32); y = (X[:, 0] > 0).astype(int)\n"
+        "X.setflags(write=False); y.setflags(write=False)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    clf = NMTuneClassifier(max_epochs=2, random_state=0).fit(X, y)\n"
+        "    clf.predict(X)\n"
+        "print([str(w.message)[:60] for w in caught if 'not writable' in str(w.message)])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

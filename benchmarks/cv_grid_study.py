@@ -1,0 +1,224 @@
+"""Validation-only studies behind ``NMTuneClassifierCV``'s grid and selection rule (ImageNet backbones).
+
+Both studies fit on the *training* split of every (task, backbone) unit of ``accuracy_imagenet.py`` and score
+on its ID *validation* split; test and OOD splits are never read.
+
+``budget``: the MLP candidates' training budget. Each MLP configuration (λ in {0, 1}; patience x hidden-width
+cap) is fitted once on the training split; validation accuracy, fit seconds (one thread) and epochs run.
+
+``rule``: how to pick among the candidates. ``NMTuneClassifierCV``'s inner cross-validation scores (mean and
+standard error per candidate) are stored with every candidate's validation accuracy after a refit on the whole
+training split, so selection rules (best mean, one-standard-error towards the linear probe) compare offline::
+
+    .venv/bin/python benchmarks/cv_grid_study.py budget --seeds 0
+    .venv/bin/python benchmarks/cv_grid_study.py rule --seeds 0 1 --jobs 2
+    .venv/bin/python benchmarks/cv_grid_study.py rule --suite first --seeds 0 --jobs 2   # MiniLM, CIFAR ResNets
+    .venv/bin/python benchmarks/cv_grid_study.py report
+
+Results: ``benchmarks/results/cv_grid_study.json`` (rows keyed by study, task, backbone, seed; resumable) and the
+tables in ``cv_grid_study.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
+    sys.path.pop(0)
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from joblib import Parallel, delayed  # noqa: E402
+
+from benchmarks import accuracy_imagenet as ai  # noqa: E402
+from benchmarks._io import atomic_write_text, log, read_json, write_json  # noqa: E402
+
+RESULT = _ROOT / "benchmarks" / "results" / "cv_grid_study.json"
+BUDGETS = [(10, 1024), (5, 1024), (10, 512), (5, 512)]  # (n_iter_no_change, max_hidden_width)
+
+
+def _rule_grid():
+    """The rule study's candidates: the default grid plus linear probes with AdamW weight decay 0.1 and 1.
+
+    Every candidate of a sub-grid is fitted on the same folds with the same model seed as
+    ``NMTuneClassifierCV(sub_grid)`` would fit it, so sub-grids are compared offline.
+    """
+    from sknmtune import DEFAULT_PARAM_GRID
+
+    lp = dict(DEFAULT_PARAM_GRID[0], weight_decay=[0.0, 0.1, 1.0])
+    return [lp, *DEFAULT_PARAM_GRID[1:]]
+
+
+def _budget(X, y, Xv, yv, seed):
+    from sknmtune import NMTuneClassifier
+
+    out = []
+    for lam in (0.0, 1.0):
+        for patience, width in BUDGETS:
+            clf = NMTuneClassifier(mlp_depth=2, reg_lambda=lam, n_iter_no_change=patience, max_hidden_width=width,
+                                   random_state=seed)
+            t0 = time.perf_counter()
+            clf.fit(X, y)
+            out.append({"reg_lambda": lam, "n_iter_no_change": patience, "max_hidden_width": width,
+                        "fit_seconds": time.perf_counter() - t0, "epochs": int(clf.n_iter_),
+                        "val_accuracy": float(clf.score(Xv, yv))})
+    return out
+
+
+def _rule(X, y, Xv, yv, seed, grid):
+    from sknmtune import NMTuneClassifier, NMTuneClassifierCV
+
+    t0 = time.perf_counter()
+    cv = NMTuneClassifierCV(grid, random_state=seed).fit(X, y)
+    seconds = time.perf_counter() - t0
+    r = cv.cv_results_
+    n_folds = sum(k.startswith("split") and k.endswith("_test_score") for k in r)
+    out = []
+    for i, params in enumerate(r["params"]):
+        # what NMTuneClassifierCV refits when it picks candidate i: its model seed, the grid's parameters
+        clf = NMTuneClassifier(random_state=cv.best_estimator_.random_state).set_params(**params).fit(X, y)
+        out.append({"params": params, "cv_mean": float(r["mean_test_score"][i]),
+                    "cv_se": float(r["std_test_score"][i] / np.sqrt(n_folds)),
+                    "cv_fit_seconds": float(r["mean_fit_time"][i]), "val_accuracy": float(clf.score(Xv, yv))})
+    return {"candidates": out, "best_index": int(np.argmax(r["mean_test_score"])), "cv_seconds": seconds}
+
+
+def _jobs(suite, tasks, backbones):
+    """Cached features of every (task, backbone) unit of one benchmark suite."""
+    if suite == "imagenet":
+        return ai.extract_all([ai.TASKS[t] for t in tasks or ai.ALL_TASKS],
+                              [ai.BACKBONES[b] for b in backbones or ai.ALL_BACKBONES], ai.SCALES["full"], "cpu", [])[0]
+    acc = ai.acc
+    jobs = []
+    for b in backbones or acc.ALL_BACKBONES:
+        backbone = acc.BACKBONES[b]
+        try:
+            transformer = backbone.make(acc.CACHE_DIR)
+        except acc.BackboneUnavailable as exc:
+            log(f"SKIP backbone {b}: {exc}")
+            continue
+        jobs += [acc.extract_features(acc.TASKS[t], backbone, transformer, acc.SCALES["full"])
+                 for t in tasks or acc.ALL_TASKS if acc.TASKS[t].modality == backbone.modality]
+    return jobs
+
+
+def _unit(study, job, seed, grid):
+    import torch
+
+    torch.set_num_threads(1)
+    (X, y), (Xv, yv) = job.splits["train"], job.splits["val"]
+    t0 = time.perf_counter()
+    result = _budget(X, y, Xv, yv, seed) if study == "budget" else _rule(X, y, Xv, yv, seed, grid)
+    return {"study": study, "task": job.task.name, "backbone": job.backbone.name, "seed": seed,
+            "n_train": len(y), "result": result, "seconds": time.perf_counter() - t0}
+
+
+def _mean(xs):
+    return 100 * float(np.mean(xs)) if xs else float("nan")
+
+
+def budget_table(rows):
+    """Mean validation accuracy, fit time (relative to patience 10 / cap 1024) and epochs per MLP budget."""
+    by = {}
+    for r in rows:
+        for c in r["result"]:
+            by.setdefault((c["reg_lambda"], c["n_iter_no_change"], c["max_hidden_width"]), []).append(c)
+    lines = [f"{len(rows)} units.", "", "| reg_lambda | n_iter_no_change | max_hidden_width | val acc (%) | Δ vs 10 / 1024 "
+             "| fit time ratio | epochs |", "|---|---|---|---|---|---|---|"]
+    for (lam, patience, width), cs in sorted(by.items()):
+        ref = by[(lam, *BUDGETS[0])]
+        acc = _mean([c["val_accuracy"] for c in cs])
+        lines.append(f"| {lam:g} | {patience} | {width} | {acc:.2f} | {acc - _mean([c['val_accuracy'] for c in ref]):+.2f} "
+                     f"| {sum(c['fit_seconds'] for c in cs) / sum(c['fit_seconds'] for c in ref):.2f} "
+                     f"| {np.mean([c['epochs'] for c in cs]):.1f} |")
+    return "\n".join(lines)
+
+
+#: sub-grids of the rule study's candidates, compared offline (same folds, same model seeds)
+SUB_GRIDS = {
+    "default grid": lambda p: p["mlp_depth"] == 2 or p["weight_decay"] == 0.0,
+    "default + probes with weight decay": lambda p: True,
+    "default without reg_lambda > 0": lambda p: p.get("reg_lambda", 0.0) == 0.0 and p.get("weight_decay", 0.0) == 0.0,
+    "linear probes only": lambda p: p["mlp_depth"] == 0 and p["weight_decay"] == 0.0,
+}
+
+
+def _pick(cands, rule):
+    """Index of the candidate ``rule`` refits: the best mean CV score, or the first within one standard error."""
+    mean = np.array([c["cv_mean"] for c in cands])
+    best = int(np.argmax(mean))
+    return best if rule == "best" else int(np.flatnonzero(mean >= mean[best] - cands[best]["cv_se"])[0])
+
+
+def rule_table(rows):
+    """Mean validation accuracy of the refitted candidate per sub-grid x rule x unit group (backbone, text task)."""
+    groups = sorted({r["backbone"] + ("/" + r["task"] if r["backbone"] == "minilm" else "") for r in rows})
+    cells = {}
+    for r in rows:
+        group = r["backbone"] + ("/" + r["task"] if r["backbone"] == "minilm" else "")
+        for name, keep in SUB_GRIDS.items():
+            cands = [c for c in r["result"]["candidates"] if keep(c["params"])]
+            for rule in ("best", "one_standard_error"):
+                cells.setdefault((name, rule, group), []).append(cands[_pick(cands, rule)]["val_accuracy"])
+        cells.setdefault(("(oracle: best candidate on validation)", "", group), []).append(
+            max(c["val_accuracy"] for c in r["result"]["candidates"]))
+    lines = [f"{len(rows)} units; mean validation accuracy (%) of the refitted candidate.", "",
+             "| candidates | selection | " + " | ".join(groups) + " |", "|---|---|" + "---|" * len(groups)]
+    for name, rule in dict.fromkeys((k[0], k[1]) for k in cells):
+        lines.append(f"| {name} | {rule} | " + " | ".join(f"{_mean(cells.get((name, rule, g), [])):.2f}"
+                                                         for g in groups) + " |")
+    return "\n".join(lines)
+
+
+def report(path: Path) -> str:
+    rows = read_json(path, {"rows": []})["rows"]
+    text = ("# NMTuneClassifierCV's grid and selection rule (validation splits only)\n\n"
+            "Generated by `benchmarks/cv_grid_study.py report` from `cv_grid_study.json`.\n\n"
+            "## MLP candidates' training budget\n\n" + budget_table([r for r in rows if r["study"] == "budget"])
+            + "\n\n## Selection rule and sub-grids\n\n" + rule_table([r for r in rows if r["study"] == "rule"]) + "\n")
+    atomic_write_text(path.with_suffix(".md"), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("study", choices=["budget", "rule", "report"], help="report: tables from the JSON only")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--suite", choices=["imagenet", "first"], default="imagenet",
+                        help="accuracy_imagenet.py's units (default) or accuracy.py's (text, CIFAR ResNets)")
+    parser.add_argument("--tasks", nargs="+", help="subset of the suite's tasks")
+    parser.add_argument("--backbones", nargs="+", help="subset of the suite's backbones")
+    parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    if args.study == "report":
+        print(report(args.out))
+        return 0
+    jobs = _jobs(args.suite, args.tasks, args.backbones)
+    rows = read_json(args.out, {"rows": []})["rows"]
+    done = {(r["study"], r["task"], r["backbone"], r["seed"]) for r in rows}
+    todo = [(job, seed) for seed in args.seeds for job in jobs
+            if (args.study, job.task.name, job.backbone.name, seed) not in done]
+    if not todo:
+        log("nothing to run: every unit is in " + str(args.out))
+    results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+        delayed(_unit)(args.study, job, seed, _rule_grid()) for job, seed in todo)
+    for row in results:
+        rows.append(row)
+        write_json(args.out, {"rows": rows})
+        log(f"{row['study']} {row['task']}/{row['backbone']} seed {row['seed']}: {row['seconds']:.0f}s")
+    report(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
