@@ -41,7 +41,7 @@ import sys
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -627,13 +627,14 @@ def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spe
     return out
 
 
-def run_benchmark(job: JobFeatures, scale: Scale, methods: Iterable[str],
+def run_benchmark(jobs: JobFeatures | Sequence[JobFeatures], scale: Scale, methods: Iterable[str],
                   done: set[tuple], n_jobs: int, device: str, on_result: Callable[[list[dict]], None],
                   make: Callable[[str, int], Any] | None = None, val_key: str | None = None) -> None:
-    """Fit every pending (method, seed) of one job, in parallel, handing each result to ``on_result``.
+    """Fit every pending (job, method, seed), in parallel, handing each result to ``on_result``.
 
-    ``make(method, seed)`` builds the estimators (default: :func:`make_estimator`); ``val_key`` is
-    passed to :func:`_fit_and_score`.
+    The units of all ``jobs`` share one pool, so a worker never idles while another (task, backbone) has
+    fits left. ``make(method, seed)`` builds the estimators (default: :func:`make_estimator`); ``val_key``
+    is passed to :func:`_fit_and_score`.
     """
     from joblib import Parallel, delayed
 
@@ -641,19 +642,22 @@ def run_benchmark(job: JobFeatures, scale: Scale, methods: Iterable[str],
         def make(m: str, s: int) -> Any:
             return make_estimator(m, s, scale, device)
 
-    spec_F = {key: _spectral(F) for key, (F, _) in job.splits.items() if key != "train"}
+    jobs = [jobs] if isinstance(jobs, JobFeatures) else list(jobs)
+    methods = list(methods)
     units = [
-        (m, s) for m in methods for s in scale.seeds
+        (job, m, s) for job in jobs for m in methods for s in scale.seeds
         if (job.task.name, job.backbone.name, m, s) not in done
     ]
     if not units:
         return
-    calls = (delayed(_fit_and_score)(m, make(m, s), job, s, spec_F, val_key) for m, s in units)
+    spec_F = {id(job): {key: _spectral(F) for key, (F, _) in job.splits.items() if key != "train"}
+              for job in {id(job): job for job, _, _ in units}.values()}
+    calls = (delayed(_fit_and_score)(m, make(m, s), job, s, spec_F[id(job)], val_key) for job, m, s in units)
     for records in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls):
         on_result(records)
         r = records[0]
         accs = ", ".join(f"{x['test_domain']} {x['accuracy']:.3f}" for x in records if x["role"] != "val")
-        _log(f"  {r['method']:<15} seed {r['seed']}  fit {r['fit_seconds']:.1f}s  {accs}")
+        _log(f"  {r['task']}/{r['backbone']} {r['method']:<15} seed {r['seed']}  fit {r['fit_seconds']:.1f}s  {accs}")
 
 
 # =========================================================================== phase 5: report
@@ -1155,9 +1159,8 @@ def main(argv: list[str] | None = None) -> int:
         records.extend(new)
         _write_json(res_path, records)
 
-    for job in jobs:
-        _log(f"benchmark {job.task.name}/{job.backbone.name}")
-        run_benchmark(job, scale, methods, done, args.jobs, args.device, on_result)
+    _log(f"benchmark: {len(jobs)} (task, backbone) pair(s), {args.jobs} fit(s) at a time")
+    run_benchmark(jobs, scale, methods, done, args.jobs, args.device, on_result)
     t_bench = time.perf_counter() - t0
 
     total = time.perf_counter() - t_start

@@ -364,9 +364,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     def make(method: str, seed: int) -> Any:
         return make_estimator(method, seed, scale, args.device)
 
-    for job in jobs:
-        _log(f"benchmark {job.task.name}/{job.backbone.name}")
-        acc.run_benchmark(job, scale, methods, done, args.jobs, args.device, on_result, make=make, val_key="val")
+    _log(f"benchmark: {len(jobs)} (task, backbone) pair(s), {args.jobs} fit(s) at a time")
+    acc.run_benchmark(jobs, scale, methods, done, args.jobs, args.device, on_result, make=make, val_key="val")
     t_bench = time.perf_counter() - t0
     validation["decisions"] = validation_decisions(validation["rows"])
     acc._write_json(val_path, validation)

@@ -13,7 +13,13 @@ training split, so selection rules (best mean, one-standard-error towards the li
     .venv/bin/python benchmarks/cv_grid_study.py budget --seeds 0
     .venv/bin/python benchmarks/cv_grid_study.py rule --seeds 0 1 --jobs 2
     .venv/bin/python benchmarks/cv_grid_study.py rule --suite first --seeds 0 --jobs 2   # MiniLM, CIFAR ResNets
+    .venv/bin/python benchmarks/cv_grid_study.py ensemble --seeds 0 1 --jobs 2
     .venv/bin/python benchmarks/cv_grid_study.py report
+
+``ensemble``: whether soft-voting several candidates beats refitting one. For every unit the ``rule`` study
+already scored, the default grid's candidates are refitted on the training split (the model seed
+``NMTuneClassifierCV`` would use) and ensembles chosen from the stored cross-validation scores (members within
+one standard error of the best, the top 2 / 3, the best of each head family, all) are scored on validation.
 
 Results: ``benchmarks/results/cv_grid_study.json`` (rows keyed by study, task, backbone, seed; resumable) and the
 tables in ``cv_grid_study.md``.
@@ -91,6 +97,50 @@ def _rule(X, y, Xv, yv, seed, grid):
     return {"candidates": out, "best_index": int(np.argmax(r["mean_test_score"])), "cv_seconds": seconds}
 
 
+def _model_seed(seed):
+    """The seed ``NMTuneClassifierCV(random_state=seed)`` trains its candidates with (its second draw)."""
+    return int(np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=2)[1])
+
+
+def _family(params):
+    return "lp" if params["mlp_depth"] == 0 else ("nmtune" if params.get("reg_lambda", 0.0) > 0 else "mlp")
+
+
+#: ensembles compared by the ``ensemble`` study: name -> members' indices, from the candidates' CV scores
+ENSEMBLES = {
+    "single (one standard error)": lambda c: [_pick(c, "one_standard_error")],
+    "single (best)": lambda c: [_pick(c, "best")],
+    "soft vote: within one standard error": lambda c: [
+        i for i, x in enumerate(c) if x["cv_mean"] >= max(y["cv_mean"] for y in c) - c[_pick(c, "best")]["cv_se"]],
+    "soft vote: top 2": lambda c: list(np.argsort([-x["cv_mean"] for x in c], kind="stable")[:2]),
+    "soft vote: top 3": lambda c: list(np.argsort([-x["cv_mean"] for x in c], kind="stable")[:3]),
+    "soft vote: best of each family (lp, mlp, nmtune)": lambda c: [
+        max((i for i, x in enumerate(c) if _family(x["params"]) == f), key=lambda i: c[i]["cv_mean"])
+        for f in ("lp", "mlp", "nmtune")],
+    "soft vote: all 6": lambda c: list(range(len(c))),
+}
+
+
+def _ensemble(X, y, Xv, yv, seed, cands):
+    """Refit the default grid's candidates on (X, y); validation accuracy of every ensemble in ENSEMBLES."""
+    from sknmtune import NMTuneClassifier
+
+    probas, seconds = [], []
+    for c in cands:
+        t0 = time.perf_counter()
+        clf = NMTuneClassifier(random_state=_model_seed(seed)).set_params(**c["params"]).fit(X, y)
+        seconds.append(time.perf_counter() - t0)
+        probas.append(clf.predict_proba(Xv))
+        classes = clf.classes_
+    out = {}
+    for name, members in ENSEMBLES.items():
+        idx = [int(i) for i in members(cands)]
+        pred = classes[np.mean([probas[i] for i in idx], axis=0).argmax(axis=1)]
+        out[name] = {"members": idx, "val_accuracy": float(np.mean(pred == yv)),
+                     "refit_seconds": float(sum(seconds[i] for i in idx))}
+    return {"rules": out, "candidate_val_accuracy": [float(np.mean(classes[p.argmax(1)] == yv)) for p in probas]}
+
+
 def _jobs(suite, tasks, backbones):
     """Cached features of every (task, backbone) unit of one benchmark suite."""
     if suite == "imagenet":
@@ -116,7 +166,12 @@ def _unit(study, job, seed, grid):
     torch.set_num_threads(1)
     (X, y), (Xv, yv) = job.splits["train"], job.splits["val"]
     t0 = time.perf_counter()
-    result = _budget(X, y, Xv, yv, seed) if study == "budget" else _rule(X, y, Xv, yv, seed, grid)
+    if study == "budget":
+        result = _budget(X, y, Xv, yv, seed)
+    elif study == "ensemble":
+        result = _ensemble(X, y, Xv, yv, seed, grid)
+    else:
+        result = _rule(X, y, Xv, yv, seed, grid)
     return {"study": study, "task": job.task.name, "backbone": job.backbone.name, "seed": seed,
             "n_train": len(y), "result": result, "seconds": time.perf_counter() - t0}
 
@@ -153,9 +208,14 @@ SUB_GRIDS = {
 
 def _pick(cands, rule):
     """Index of the candidate ``rule`` refits: the best mean CV score, or the first within one standard error."""
-    mean = np.array([c["cv_mean"] for c in cands])
-    best = int(np.argmax(mean))
-    return best if rule == "best" else int(np.flatnonzero(mean >= mean[best] - cands[best]["cv_se"])[0])
+    from sknmtune.model_selection import _one_standard_error
+
+    mean = [c["cv_mean"] for c in cands]
+    if rule == "best":
+        return int(np.argmax(mean))
+    # the rule divides the std by sqrt(number of split columns): with one column it is the stored standard error
+    return _one_standard_error({"mean_test_score": mean, "std_test_score": [c["cv_se"] for c in cands],
+                                "split0_test_score": None})
 
 
 def rule_table(rows):
@@ -178,19 +238,53 @@ def rule_table(rows):
     return "\n".join(lines)
 
 
+def _default_candidates(rule_row):
+    """The rule study's candidates that make up DEFAULT_PARAM_GRID (its extra weight-decay probes dropped)."""
+    return [c for c in rule_row["result"]["candidates"] if SUB_GRIDS["default grid"](c["params"])]
+
+
+def ensemble_table(rows):
+    """Mean validation accuracy and refit seconds per ensemble rule x unit group."""
+    if not rows:
+        return "Not run yet."
+    groups = sorted({_group(r) for r in rows})
+    cells = {}
+    for r in rows:
+        for name, res in r["result"]["rules"].items():
+            cells.setdefault((name, _group(r)), []).append(res)
+    lines = [f"{len(rows)} units; mean validation accuracy (%) of the soft-voted members (mean number of members; "
+             "refit seconds relative to the single one-standard-error pick, summed over units).", "",
+             "| ensemble | " + " | ".join(groups) + " | mean | members | refit time |",
+             "|---|" + "---|" * (len(groups) + 3)]
+    for name in ENSEMBLES:
+        accs = [_mean([x["val_accuracy"] for x in cells.get((name, g), [])]) for g in groups]
+        every = [x for g in groups for x in cells.get((name, g), [])]
+        base = [x for g in groups for x in cells.get((next(iter(ENSEMBLES)), g), [])]
+        lines.append(f"| {name} | " + " | ".join(f"{a:.2f}" for a in accs) + f" | {np.mean(accs):.2f} "
+                     f"| {np.mean([len(x['members']) for x in every]):.1f} "
+                     f"| {sum(x['refit_seconds'] for x in every) / sum(x['refit_seconds'] for x in base):.2f}x |")
+    return "\n".join(lines)
+
+
+def _group(r):
+    return r["backbone"] + ("/" + r["task"] if r["backbone"] == "minilm" else "")
+
+
 def report(path: Path) -> str:
     rows = read_json(path, {"rows": []})["rows"]
     text = ("# NMTuneClassifierCV's grid and selection rule (validation splits only)\n\n"
             "Generated by `benchmarks/cv_grid_study.py report` from `cv_grid_study.json`.\n\n"
             "## MLP candidates' training budget\n\n" + budget_table([r for r in rows if r["study"] == "budget"])
-            + "\n\n## Selection rule and sub-grids\n\n" + rule_table([r for r in rows if r["study"] == "rule"]) + "\n")
+            + "\n\n## Selection rule and sub-grids\n\n" + rule_table([r for r in rows if r["study"] == "rule"])
+            + "\n\n## Soft-voting ensembles of the default grid's candidates\n\n"
+            + ensemble_table([r for r in rows if r["study"] == "ensemble"]) + "\n")
     atomic_write_text(path.with_suffix(".md"), text)
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("study", choices=["budget", "rule", "report"], help="report: tables from the JSON only")
+    parser.add_argument("study", choices=["budget", "rule", "ensemble", "report"], help="report: tables from the JSON only")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--suite", choices=["imagenet", "first"], default="imagenet",
                         help="accuracy_imagenet.py's units (default) or accuracy.py's (text, CIFAR ResNets)")
@@ -208,10 +302,22 @@ def main(argv: list[str] | None = None) -> int:
     done = {(r["study"], r["task"], r["backbone"], r["seed"]) for r in rows}
     todo = [(job, seed) for seed in args.seeds for job in jobs
             if (args.study, job.task.name, job.backbone.name, seed) not in done]
+    rule_rows = {(r["task"], r["backbone"], r["seed"]): r for r in rows if r["study"] == "rule"}
+    if args.study == "ensemble":  # needs the rule study's CV scores of the same unit
+        missing = [(j.task.name, j.backbone.name, s) for j, s in todo if (j.task.name, j.backbone.name, s) not in rule_rows]
+        if missing:
+            log(f"SKIP {len(missing)} unit(s) without a rule-study row (run `rule` first): {missing}")
+        todo = [(j, s) for j, s in todo if (j.task.name, j.backbone.name, s) in rule_rows]
     if not todo:
         log("nothing to run: every unit is in " + str(args.out))
+
+    def grid(job, seed):
+        if args.study == "ensemble":
+            return _default_candidates(rule_rows[(job.task.name, job.backbone.name, seed)])
+        return _rule_grid()
+
     results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-        delayed(_unit)(args.study, job, seed, _rule_grid()) for job, seed in todo)
+        delayed(_unit)(args.study, job, seed, grid(job, seed)) for job, seed in todo)
     for row in results:
         rows.append(row)
         write_json(args.out, {"rows": rows})

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         med = {m: float(np.median(v)) for m, v in times.items()}
         rows.append({"task": job.task.name, "backbone": args.backbone, "n_train": len(y), "n_features": X.shape[1],
                      "repeats": args.repeats, "finished": time.strftime("%Y-%m-%d %H:%M"),
-                     "n_classes": int(len(np.unique(y))), "seconds": times,
+                     "n_classes": int(len(np.unique(y))), "torch": torch.__version__, "seconds": times,
                      "median_s": med, "ratio": med["recommended"] / med["logreg_cv"]})
         log(f"{job.task.name}: recommended / logreg_cv = {rows[-1]['ratio']:.2f}")
     # rows of other (task, backbone) pairs measured by earlier invocations are kept
