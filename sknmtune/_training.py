@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,13 +289,41 @@ def train_head(
             # skorch formats an epoch table even when it prints nothing: skip it when silent.
             **({} if verbose else {"callbacks__print_log": None}),
         )
-        net.fit(X, y)
+        with _flushing_subnormals(device):
+            net.fit(X, y)
     module.eval()
     return module, _summarize_history(net.history)
 
 
 #: devices with torch's fused AdamW kernel (other devices use the multi-tensor update)
 _FUSED_ADAMW_DEVICES = frozenset({"cpu", "cuda"})
+
+
+@contextmanager
+def _flushing_subnormals(device: torch.device):
+    """Treat subnormal floats as zero in the calling thread while a CPU head trains.
+
+    Once a head separates its training data, softmax probabilities and the gradients behind them
+    underflow into the subnormal range (below 1.2e-38 in float32), where x86 arithmetic is many times
+    slower: the authors' MLP preset on PACS photo features (EfficientNet-Lite0, one thread) slowed
+    from 2 s to 12 s per epoch and took 276 s, against 56 s with flushing and the same test accuracy.
+    Flushing changes only those values (to zero). The caller's setting
+    is restored on exit; other threads (e.g. torch's intra-op pool) keep their own.
+    """
+    if device.type != "cpu" or _flushes_subnormals():
+        yield
+        return
+    enabled = torch.set_flush_denormal(True)  # False where the CPU cannot: nothing changed then
+    try:
+        yield
+    finally:
+        if enabled:
+            torch.set_flush_denormal(False)
+
+
+def _flushes_subnormals() -> bool:
+    """Whether this thread's float arithmetic flushes subnormals (a float32 1e-39 comes out as zero)."""
+    return bool(torch.tensor([1e-39], dtype=torch.float32).mul(1.0).item() == 0.0)
 
 
 def _draws_from_global_rng(module: nn.Module) -> bool:

@@ -80,3 +80,27 @@ def test_cpu_fits_use_the_fused_adamw_kernel(data, monkeypatch):
     X, y = data
     NMTuneClassifier(max_epochs=1, random_state=0).fit(X, y)
     assert seen and all(kw.get("fused") is True and "foreach" not in kw for kw in seen)
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["caller-off", "caller-on"])
+def test_cpu_training_flushes_subnormals_and_restores_the_callers_setting(data, before, monkeypatch):
+    # Subnormal gradients made late epochs of saturated heads several times slower (benchmarks/fit_time.py).
+    from sknmtune._training import _flushes_subnormals
+
+    during = []
+    original = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        during.append(_flushes_subnormals())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    X, y = data
+    torch.set_flush_denormal(before)
+    try:
+        NMTuneClassifier(max_epochs=2, random_state=0).fit(X, y)
+        after = _flushes_subnormals()
+    finally:
+        torch.set_flush_denormal(False)
+    assert during and all(during)
+    assert after is before
