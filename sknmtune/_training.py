@@ -307,10 +307,11 @@ def _flushing_subnormals(device: torch.device):
     underflow into the subnormal range (below 1.2e-38 in float32), where x86 arithmetic is many times
     slower: the authors' MLP preset on PACS photo features (EfficientNet-Lite0, one thread) slowed
     from 2 s to 12 s per epoch and took 276 s, against 56 s with flushing and the same test accuracy.
-    Flushing changes only those values (to zero). The caller's setting
-    is restored on exit; other threads (e.g. torch's intra-op pool) keep their own.
+    Flushing changes only those values (to zero). The setting is per thread, so it is made only for
+    single-threaded training (as in parallel searches): torch's intra-op threads would neither share
+    it nor lose it afterwards. The caller's setting is restored on exit.
     """
-    if device.type != "cpu" or _flushes_subnormals():
+    if device.type != "cpu" or torch.get_num_threads() != 1 or _flushes_subnormals():
         yield
         return
     enabled = torch.set_flush_denormal(True)  # False where the CPU cannot: nothing changed then
