@@ -91,7 +91,7 @@ SCALES = {
         name="quick", seeds=(0,), max_epochs=10, flowers_test=None,
         dtd_cap=120, cifar_train=300, cifar_val=100, cifar_test=200, cifar_c_n=100, severities=(3,),
         n_corruption_families=2,
-        pacs_cap={"photo": 300, "sketch": 300, "art_painting": 150, "cartoon": 150},
+        pacs_cap={"photo": 500, "sketch": 500, "art_painting": 150, "cartoon": 150},
         tasks=("dtd10", "cifar10", "pacs-photo"), backbones=("mobilenetv2_100",), file_stem="accuracy_imagenet_quick",
     ),
 }

@@ -263,7 +263,7 @@ def train_head(
             optimizer=torch.optim.AdamW,
             lr=lr,
             optimizer__weight_decay=weight_decay,
-            # One fused kernel per step over all parameters: on 2 CPU threads 4x faster than the
+            # One fused kernel per step over all parameters: on one CPU thread 4x faster than the
             # multi-tensor (foreach) update for a 1280-1280-1280 MLP, equal to it up to float rounding.
             **({"optimizer__fused": True} if device.type in _FUSED_ADAMW_DEVICES else {"optimizer__foreach": True}),
             dataset=_ArrayBatches,
