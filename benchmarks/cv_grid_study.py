@@ -218,12 +218,17 @@ def _pick(cands, rule):
                                 "split0_test_score": None})
 
 
+def _group(r):
+    """A table column: the backbone, and the task for text (its three tasks differ too much to pool)."""
+    return r["backbone"] + ("/" + r["task"] if r["backbone"] == "minilm" else "")
+
+
 def rule_table(rows):
     """Mean validation accuracy of the refitted candidate per sub-grid x rule x unit group (backbone, text task)."""
-    groups = sorted({r["backbone"] + ("/" + r["task"] if r["backbone"] == "minilm" else "") for r in rows})
+    groups = sorted({_group(r) for r in rows})
     cells = {}
     for r in rows:
-        group = r["backbone"] + ("/" + r["task"] if r["backbone"] == "minilm" else "")
+        group = _group(r)
         for name, keep in SUB_GRIDS.items():
             cands = [c for c in r["result"]["candidates"] if keep(c["params"])]
             for rule in ("best", "one_standard_error"):
@@ -264,10 +269,6 @@ def ensemble_table(rows):
                      f"| {np.mean([len(x['members']) for x in every]):.1f} "
                      f"| {sum(x['refit_seconds'] for x in every) / sum(x['refit_seconds'] for x in base):.2f}x |")
     return "\n".join(lines)
-
-
-def _group(r):
-    return r["backbone"] + ("/" + r["task"] if r["backbone"] == "minilm" else "")
 
 
 def report(path: Path) -> str:
