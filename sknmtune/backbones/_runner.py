@@ -33,6 +33,13 @@ class TorchRunner:
     The module is moved to ``device`` (and to channels_last) once; every call runs under
     ``torch.inference_mode`` and, with ``amp_dtype``, under autocast; it is put in eval mode for the
     duration of :meth:`session` and its previous train/eval flags are restored afterwards.
+
+    With ``compile`` the feature function is compiled for static shapes, and a batch smaller than
+    ``pad_to`` (the last, partial batch of a call) is padded to ``pad_to`` rows by repeating its last
+    row; the extra rows are dropped from the output. Every batch then has the same shape, so the graph
+    compiled for the first batch serves all of them instead of a second compilation for the partial
+    batch (measured on CPU: about a minute for MobileNetV2). Rows are independent in eval mode, so
+    the padding does not change the features.
     """
 
     def __init__(
@@ -49,7 +56,8 @@ class TorchRunner:
         module.to(device)
         if channels_last:
             module.to(memory_format=torch.channels_last)
-        self.fn = torch.compile(feature_fn) if compile else feature_fn
+        self.compiled = bool(compile)
+        self.fn = torch.compile(feature_fn, dynamic=False) if compile else feature_fn
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
@@ -61,7 +69,11 @@ class TorchRunner:
             for m, training in modes:
                 m.training = training
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, *, pad_to: int | None = None) -> torch.Tensor:
+        n = x.shape[0]
+        padded = self.compiled and pad_to is not None and 0 < n < pad_to
+        if padded:
+            x = _pad_rows(x, pad_to, channels_last=self.channels_last)
         amp = (
             torch.autocast(self.device.type, dtype=self.amp_dtype)
             if self.amp_dtype is not None
@@ -77,7 +89,17 @@ class TorchRunner:
             y = y.unsqueeze(1)
         elif y.ndim > 2:
             y = y.flatten(1)
+        if padded and y.shape[0] == x.shape[0]:
+            y = y[:n]  # drop the padding rows (a wrong row count is left for the caller's check)
         return y.float()
+
+
+def _pad_rows(x: torch.Tensor, rows: int, *, channels_last: bool) -> torch.Tensor:
+    """``x`` with its last row repeated up to ``rows`` rows (in-distribution padding)."""
+    padded = torch.cat([x, x[-1:].expand(rows - x.shape[0], *x.shape[1:])])
+    if channels_last and padded.ndim == 4:
+        padded = padded.contiguous(memory_format=torch.channels_last)
+    return padded
 
 
 class TorchBackend:
@@ -150,7 +172,7 @@ class TorchBackend:
                 channels_last=self.runner.channels_last,
                 raw_float=self.raw_float,
             ):
-                y = self.runner(x)
+                y = self.runner(x, pad_to=batch_size)
                 if y.shape[0] != len(pos):
                     raise ValueError(
                         f"The backbone returned {y.shape[0]} rows for a batch of {len(pos)} samples; its output "

@@ -58,3 +58,46 @@ def test_wrong_output_rows_are_reported():
 
     with pytest.raises(ValueError, match="1 rows for a batch of 3"):
         FrozenBackboneTransformer(Bad(), device="cpu").transform(np.zeros((3, 2)))
+
+
+def _dynamo_compile_without_codegen(monkeypatch):
+    """torch.compile with dynamo's real tracing and guards but no inductor code generation (fast)."""
+    real, seen = torch.compile, {}
+
+    def compile_(fn, **kwargs):
+        seen.update(kwargs)
+        return real(fn, backend="eager", **kwargs)
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    return seen
+
+
+def test_compile_pads_the_partial_last_batch_so_one_graph_serves_every_batch(monkeypatch):
+    import torch._dynamo
+
+    seen = _dynamo_compile_without_codegen(monkeypatch)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    images = np.random.default_rng(0).integers(0, 256, (7, 10, 10, 3), dtype=np.uint8)
+    eager = FrozenBackboneTransformer(net, device="cpu", batch_size=3, channels_last=True).transform(images)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = FrozenBackboneTransformer(net, device="cpu", batch_size=3, channels_last=True, compile=True)
+    out = compiled.transform(images)  # batches of 3, 3 and 1 (padded to 3)
+    assert seen["dynamic"] is False
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    assert out.shape == (7, 4)
+    np.testing.assert_allclose(out, eager, atol=1e-6)
+    np.testing.assert_allclose(compiled.transform(images[:2]), eager[:2], atol=1e-6)  # a call smaller than one batch
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
+@pytest.mark.extended
+def test_compile_with_inductor_matches_eager_features():
+    # the real code generation (a C++ compiler on CPU); tens of seconds even for this tiny net
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+    X = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    eager = FrozenBackboneTransformer(net, device="cpu", batch_size=3).transform(X)
+    compiled = FrozenBackboneTransformer(net, device="cpu", batch_size=3, compile=True).transform(X)
+    np.testing.assert_allclose(compiled, eager, atol=1e-5)
