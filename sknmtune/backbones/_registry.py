@@ -106,8 +106,14 @@ def _with_digest(model: Any, digest: Callable[[Any], str]) -> tuple[Any, str]:
 
 
 # ------------------------------------------------------------------------------------------ the families
+def _refuse_compile(o: BackendOptions, why: str) -> None:
+    if o.compile:
+        raise ValueError(f"compile=True compiles torch module and timm backbones only; {why}. Remove compile=True.")
+
+
 @register_backend("callable")
 def _callable_backend(o: BackendOptions) -> CallableBackend:
+    _refuse_compile(o, "a callable backbone is your own function (compile it yourself if it runs torch code)")
     return CallableBackend(
         o.backbone, cache_key=o.cache_key, retry_on=o.retry_on, max_retries=o.max_retries, backoff=o.backoff
     )
@@ -125,6 +131,7 @@ def _module_backend(o: BackendOptions) -> TorchBackend:
 
 @register_backend("text")
 def _text_backend(o: BackendOptions) -> TextBackend:
+    _refuse_compile(o, "a sentence-transformers model runs through its own encode(), which is not compiled")
     name = os.fspath(o.backbone)
     kwargs = dict(o.model_kwargs or {})
     model, digest = _loaded(

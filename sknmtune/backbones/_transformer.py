@@ -136,7 +136,8 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     channels_last : bool, default=False
         Run convolutional models in channels_last memory format.
     compile : bool, default=False
-        Compile the feature function with ``torch.compile`` for static shapes (torch backbones). A
+        Compile the feature function with ``torch.compile`` for static shapes (module and timm
+        backbones; refused for text and callable backbones, whose extraction it does not reach). A
         partial last batch is padded to ``batch_size`` rows (its last row repeated, the extra rows
         dropped), so one compiled graph serves every call with inputs of one size. Compilation costs
         about a minute on a CPU and pays off on large image sets (see the backbones guide).

@@ -33,3 +33,15 @@ def test_backends_share_one_interface(backbone, family, runtime):
     for attribute in INTERFACE:
         assert hasattr(backend, attribute), f"{family} backend lacks {attribute}"
     assert isinstance(backend.identity, str) and backend.identity
+
+
+@pytest.mark.parametrize("backbone, kind, match", [
+    (lambda batch: np.asarray(batch), "callable", "callable backbone is your own function"),
+    ("some-org/some-text-encoder", "text", "sentence-transformers model runs through its own encode"),
+])
+def test_compile_on_a_family_that_cannot_compile_is_refused_before_loading(backbone, kind, match):
+    # silently ignoring compile=True would leave users believing their extraction is compiled; the text
+    # model is never loaded (no download is attempted), so the error comes first
+    t = FrozenBackboneTransformer(backbone, kind=kind, compile=True, cache_key="k")
+    with pytest.raises(ValueError, match=f"compile=True compiles torch module and timm backbones only; a {match}"):
+        t.fit(["a sentence"] if kind == "text" else np.zeros((2, 3)))
