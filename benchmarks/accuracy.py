@@ -456,9 +456,11 @@ def extract_features(task: Task, backbone: Backbone, transformer: Any, scale: Sc
 
 
 def _spectral(Z: np.ndarray) -> tuple[float, float]:
-    from sknmtune import largest_singular_value_ratio, singular_value_entropy
+    """SVE and LSVR of ``Z`` from one decomposition (two separate calls would decompose it twice)."""
+    from sknmtune import spectral_summary
 
-    return singular_value_entropy(Z), largest_singular_value_ratio(Z)
+    summary = spectral_summary(Z)
+    return summary["sve"], summary["lsvr"]
 
 
 # =========================================================================== phase 2: validation study

@@ -35,13 +35,15 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 
-from .spectral import largest_singular_value_ratio, singular_value_entropy
+from .spectral import spectral_summary
 
 __all__ = ["evaluate_heads", "summarize"]
 
 
 def _spectrum(X: np.ndarray) -> tuple[float, float]:
-    return float(singular_value_entropy(X)), float(largest_singular_value_ratio(X))
+    """SVE and LSVR of ``X`` from one decomposition."""
+    summary = spectral_summary(X)
+    return summary["sve"], summary["lsvr"]
 
 
 def _with_seed(estimator: Any, seed: int) -> Any:
