@@ -456,11 +456,10 @@ def extract_features(task: Task, backbone: Backbone, transformer: Any, scale: Sc
 
 
 def _spectral(Z: np.ndarray) -> tuple[float, float]:
-    """SVE and LSVR of ``Z`` from one decomposition (two separate calls would decompose it twice)."""
-    from sknmtune import spectral_summary
+    """SVE and LSVR of ``Z``, as :mod:`sknmtune.evaluation` computes them (one decomposition)."""
+    from sknmtune.evaluation import _spectrum
 
-    summary = spectral_summary(Z)
-    return summary["sve"], summary["lsvr"]
+    return _spectrum(Z)
 
 
 # =========================================================================== phase 2: validation study

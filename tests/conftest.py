@@ -29,3 +29,13 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def count_decompositions(monkeypatch):
+    """A list that grows by one per singular-value decomposition made by :mod:`sknmtune.spectral`."""
+    from sknmtune import spectral
+
+    real, calls = spectral._unit_singular_values, []
+    monkeypatch.setattr(spectral, "_unit_singular_values", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
