@@ -66,3 +66,40 @@ def test_record_spectra_decompose_each_matrix_once(count_decompositions):
     count_decompositions.clear()
     assert acc._spectral(Z) == want
     assert len(count_decompositions) == 1  # SVE and LSVR from one decomposition: it is most of a record's scoring time
+
+
+def test_run_benchmark_queues_the_longest_fits_first(monkeypatch):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def job(name: str, n_train: int) -> acc.JobFeatures:
+        task = acc.Task(name, "image", name, name, lambda s: None, "")
+        splits = {"train": (rng.normal(size=(n_train, 4)), np.arange(n_train) % 2),
+                  "test": (rng.normal(size=(6, 4)), np.arange(6) % 2)}
+        return acc.JobFeatures(task, acc.BACKBONES["cifar_resnet20"], splits, {}, {}, 0.0)
+
+    calls = []
+
+    def fake_fit_and_score(method, estimator, job, seed, spec_F, val_key=None):
+        calls.append((job.task.name, method, seed))
+        return [{"task": job.task.name, "backbone": "b", "method": method, "seed": seed, "fit_seconds": 0.0,
+                 "test_domain": "t", "accuracy": 0.5, "role": "ID"}]
+
+    monkeypatch.setattr(acc, "_fit_and_score", fake_fit_and_score)
+    small, large = job("small", 10), job("large", 100)
+    done = {("large", "cifar_resnet20", "lp", 1)}
+    acc.run_benchmark([small, large], acc.replace(SCALE, seeds=(0, 1)), ["lp", "mlp-authors", "recommended"], done,
+                      n_jobs=1, device="cpu", on_result=lambda records: None, make=lambda m, s: None)
+    # heaviest method x largest training split first, the cheap probe last; finished units are skipped
+    assert calls[:2] == [("large", "mlp-authors", 0), ("large", "mlp-authors", 1)]
+    assert calls[-3:] == [("large", "lp", 0), ("small", "lp", 0), ("small", "lp", 1)]
+    assert len(calls) == 11 and ("large", "lp", 1) not in calls
+
+
+def test_imagenet_benchmark_core_methods_alias():
+    from benchmarks import accuracy_imagenet as ai
+
+    assert ai._method_list(["core,mlp-authors"]) == [*ai.CORE_METHODS, "mlp-authors"]
+    assert ai._method_list(["lp", "core"]) == list(ai.CORE_METHODS)  # no duplicates, first mention wins
+    assert set(ai.CORE_METHODS) <= set(ai.METHODS)
