@@ -41,7 +41,7 @@ import sys
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -970,23 +970,7 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
     if decision:
         parts += [f"Rule: {decision['rule']} Best: `{decision['choice']}` = `{json.dumps(decision['params'])}`.", "",
                   _validation_table(decision, validation.get("rows", [])), ""]
-    parts += [
-        "## Per test domain (accuracy %; best in bold)",
-        "",
-        _per_domain_table(records),
-        "",
-        "## Spectra: SVE of ID test features, LSVR of OOD test features, backbone F vs head Z",
-        "",
-        "Raw features (the paper's definitions, no centering). LogisticRegression has no Z.",
-        "",
-        _spectral_table(records),
-        "",
-        "## Data",
-        "",
-    ]
-    for task, notes in meta.get("data", {}).items():
-        parts.append(f"- **{task}** ({TASKS[task].description}):")
-        parts += [f"    - {split}: {note}" for split, note in notes.items()]
+    parts += detail_sections(records, meta, TASKS, METHODS, "LogisticRegression")
     skipped = meta.get("skipped", [])
     if skipped:
         parts += ["", "## Skipped", ""] + [f"- {s}" for s in skipped]
@@ -995,6 +979,22 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
     if scale.name == "full":
         _update_readme(records, decision, meta)
     _log(f"report written: results/{stem}.md, " + ", ".join(plots))
+
+
+def detail_sections(records: list[dict[str, Any]], meta: dict[str, Any], tasks: Mapping[str, Task],
+                    order: Iterable[str], probe: str) -> list[str]:
+    """The report's closing sections, as lines: accuracy per test domain, the spectra of F and Z, the data."""
+    order = list(order)
+    parts = [
+        "## Per test domain (accuracy %; best in bold)", "", _per_domain_table(records, order), "",
+        "## Spectra: SVE of ID test features, LSVR of OOD test features, backbone F vs head Z", "",
+        f"Raw features (the paper's definitions, no centering). {probe} has no Z.", "", _spectral_table(records, order),
+        "", "## Data", "",
+    ]
+    for task, notes in meta.get("data", {}).items():
+        parts.append(f"- **{task}** ({tasks[task].description}):")
+        parts += [f"    - {split}: {note}" for split, note in notes.items()]
+    return parts
 
 
 def _runtime_text(meta: dict[str, Any]) -> str:

@@ -457,22 +457,8 @@ def render_report(scale: Scale, meta: dict[str, Any]) -> None:
         "",
         per_task_table(records, "OOD"),
         "",
-        "## Per test domain (accuracy %; best in bold)",
-        "",
-        acc._per_domain_table(records, METHODS),
-        "",
-        "## Spectra: SVE of ID test features, LSVR of OOD test features, backbone F vs head Z",
-        "",
-        "Raw features (the paper's definitions, no centering). LogisticRegressionCV has no Z.",
-        "",
-        acc._spectral_table(records, METHODS),
-        "",
-        "## Data",
-        "",
     ]
-    for task, notes in meta.get("data", {}).items():
-        parts.append(f"- **{task}** ({TASKS[task].description}):")
-        parts += [f"    - {split}: {note}" for split, note in notes.items()]
+    parts += acc.detail_sections(records, meta, TASKS, METHODS, "LogisticRegressionCV")
     if meta.get("corruptions"):
         parts += ["", "CIFAR-10-C-style OOD domains (`select_corruptions(seed=0)`): " + ", ".join(meta["corruptions"]) + "."]
     if meta.get("skipped"):

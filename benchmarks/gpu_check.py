@@ -17,6 +17,10 @@ the JSON is rewritten after every section, so a run cut short still reports what
 ``extraction`` (without ``--suite``)
     timm ``resnet50`` (random init) on uint8 224x224 images: a bare torch loop against
     ``FrozenBackboneTransformer`` with fp32, bf16, bf16 + channels_last (+ ``torch.compile``).
+``imagenet_extraction``
+    ``tf_efficientnet_lite0`` and ``mobilenetv2_100`` as ``benchmarks/accuracy_imagenet.py`` builds them
+    (random weights, 128-px images resized to 224 px): images/s and the projected extraction time of that
+    benchmark's 14,129 images per backbone on this device.
 ``nmtune``
     A ``NMTuneClassifier(device="cuda")`` on features of synthetic images, saved (safe format and
     joblib) and reloaded: by default (it should come back on CUDA, predicting bit-identically) and
@@ -185,6 +189,39 @@ def extraction(device: torch.device, smoke: bool) -> dict:
             log(f"!! transformer {key} failed: {type(exc).__name__}: {exc}")
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    return res
+
+
+# Unique images per backbone in benchmarks/accuracy_imagenet.py's full scale (Flowers-102 2,859, DTD-10 1,200,
+# CIFAR-10 with its corruptions 4,400, PACS 5,670: the extraction timings in accuracy_imagenet_meta.json).
+IMAGENET_BENCHMARK_IMAGES = 14_129
+
+
+def imagenet_extraction(device: torch.device, smoke: bool) -> dict:
+    """The ImageNet benchmark's two architectures, built as ``accuracy_imagenet.py`` builds them (defaults,
+    ``channels_last``, timm's eval transform from 128-px uint8 images to 224 px) but with random weights (the
+    same compute; the ImageNet files stay on the CPU machine): images/s, and the time the benchmark's images
+    would take on this device."""
+    from sknmtune.backbones import FrozenBackboneTransformer
+
+    n, size = (16, 32) if smoke else (2048, 128)
+    images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    res: dict = {"n_images": n, "source_px": size, "benchmark_images_per_backbone": IMAGENET_BENCHMARK_IMAGES}
+    for name in ("tf_efficientnet_lite0", "mobilenetv2_100"):
+        ext = FrozenBackboneTransformer(name, pretrained=False, channels_last=True, device=str(device))
+        t0 = time.perf_counter()
+        ext.transform(images[:64])  # warm-up (model build, cudnn autotune)
+        warm = time.perf_counter() - t0
+        sync(device)
+        t0 = time.perf_counter()
+        feats = ext.transform(images)
+        sync(device)
+        ips = n / (time.perf_counter() - t0)
+        res[name] = {"images_per_s": ips, "warmup_seconds": warm, "batch_size": ext.batch_size,
+                     "projected_benchmark_seconds": IMAGENET_BENCHMARK_IMAGES / ips,
+                     "finite": bool(np.isfinite(feats).all()), "shape": list(feats.shape)}
+        log(f"{name}: {ips:.0f} images/s -> {IMAGENET_BENCHMARK_IMAGES / ips:.0f} s for the benchmark's images")
+        del ext
     return res
 
 
@@ -434,9 +471,12 @@ def main(argv: list[str] | None = None) -> int:
                     for row in results[name].get("rows", [])
                 ]
             write()
+        section(results, "imagenet_extraction", imagenet_extraction, device, args.smoke)
+        write()
         section(results, "suite", suite, device, args.smoke, args.suite_timeout, args.suite_workers, out.parent)
     else:
         section(results, "extraction", extraction, device, args.smoke)
+        section(results, "imagenet_extraction", imagenet_extraction, device, args.smoke)
         write()
         section(results, "nmtune", nmtune, device, args.smoke)
     write()
