@@ -351,9 +351,12 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     refit = set(methods) if args.refit else acc.stale_methods(records, specs)
     for m in sorted(refit):
         _log(f"{m}: " + ("--refit" if args.refit else "its parameters changed in the package") + "; its records are "
-             f"dropped and refitted for seeds {', '.join(map(str, scale.seeds))}")
-    records = [r for r in records if r["method"] not in refit]
-    validation["rows"] = [r for r in validation["rows"] if r["method"] not in refit]
+             "dropped" + (" and refitted for the selected tasks, backbones and seeds" if args.refit else
+                          f", and refitted for seeds {', '.join(map(str, scale.seeds))}"))
+    # --refit replaces only the selected units; stale records are invalid everywhere
+    units = {(t.name, b.name, s) for t in tasks for b in backbones for s in scale.seeds} if args.refit else None
+    records = kept_for_refit(records, refit, units)
+    validation["rows"] = kept_for_refit(validation["rows"], refit, units)
     done = {(r["task"], r["backbone"], r["method"], r["seed"]) for r in records}
 
     def on_result(new: list[dict[str, Any]]) -> None:
@@ -377,6 +380,14 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     render_report(scale, meta)
     _log(f"done in {(t_features + t_bench) / 60:.1f} min (features {t_features:.0f}s, fits {t_bench:.0f}s)")
     return 0
+
+
+def kept_for_refit(rows: list[dict[str, Any]], methods: set[str],
+                   units: set[tuple[str, str, int]] | None) -> list[dict[str, Any]]:
+    """``rows`` without those of ``methods`` that are refitted: on the (task, backbone, seed) ``units`` only,
+    or everywhere when ``units`` is None."""
+    return [r for r in rows
+            if r["method"] not in methods or (units is not None and (r["task"], r["backbone"], r["seed"]) not in units)]
 
 
 def _write_meta(path: Path, meta: dict[str, Any], scale: Scale, jobs: list[acc.JobFeatures], timings: list[dict[str, Any]],

@@ -103,3 +103,15 @@ def test_imagenet_benchmark_core_methods_alias():
     assert ai._method_list(["core,mlp-authors"]) == [*ai.CORE_METHODS, "mlp-authors"]
     assert ai._method_list(["lp", "core"]) == list(ai.CORE_METHODS)  # no duplicates, first mention wins
     assert set(ai.CORE_METHODS) <= set(ai.METHODS)
+
+
+def test_imagenet_benchmark_refit_drops_only_the_selected_units():
+    from benchmarks import accuracy_imagenet as ai
+
+    rows = [{"task": t, "backbone": "b", "seed": s, "method": m}
+            for t in ("cifar10", "dtd10") for s in (0, 1) for m in ("lp", "mlp")]
+    # `--tasks cifar10 --refit --methods lp`: dtd10's lp records and every mlp record stay
+    kept = ai.kept_for_refit(rows, {"lp"}, {("cifar10", "b", 0), ("cifar10", "b", 1)})
+    assert sorted((r["task"], r["method"]) for r in kept) == [("cifar10", "mlp")] * 2 + [("dtd10", "lp")] * 2 + [("dtd10", "mlp")] * 2
+    # stale defaults (units=None): the method's records go everywhere
+    assert {r["method"] for r in ai.kept_for_refit(rows, {"lp"}, None)} == {"mlp"}
