@@ -596,7 +596,7 @@ def load_cifar10_c(
     ``n``, so a smaller set is a subset of a larger one and of the ID test subset of the same size);
     image ``i`` is corrupted by ``imagecorruptions.corrupt`` (PyPI ``imagecorruptions-imaug``, the
     ImageNet-C severity settings, not CIFAR-10-C's) with the per-image seed ``seed * 1_000_003 + i``
-    (:func:`_corrupt_one`), so the same call gives the same images on any machine. The result is stored as
+    (:func:`_corrupt_one`), so a fresh generation gives the same images as the last. The result is stored as
     ``cifar10c2_<corruption>_s<severity>_n<n>_seed<seed>.npz`` under ``cache_dir`` (default
     :func:`bench_cache_dir` ``/ "cifar10c"``): the corruptions are slow. (The ``cifar10c_`` files of earlier
     versions left ``impulse_noise`` and ``glass_blur`` unseeded, so their images changed from one generation to
