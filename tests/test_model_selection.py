@@ -27,13 +27,16 @@ def _search(n_jobs):
 
 def test_grid_search_on_a_local_dask_cluster_matches_serial(data):
     distributed = pytest.importorskip("distributed")
+    psutil = pytest.importorskip("psutil")
     X, y = data
     serial = _search(n_jobs=1).fit(X, y)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
-        dashboard_address=None
+        dashboard_address="127.0.0.1:0",  # None still starts the scheduler's HTTP server, on the fixed port 8787
     ) as cluster, distributed.Client(cluster) as client:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        listening = [c.laddr for c in psutil.Process().net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        assert listening and all(a.ip == "127.0.0.1" and a.port != 8787 for a in listening), listening
         with parallel_backend("dask"):
             remote = _search(n_jobs=2).fit(X, y)
         assert client.status == "running"

@@ -17,7 +17,9 @@ if __name__ == "__main__":
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False) as cluster, Client(cluster) as client:
+    # in-process workers; their status pages listen on loopback only, on free ports (not on all interfaces)
+    local = dict(dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, **local) as cluster, Client(cluster) as client:
         search = GridSearchCV(
             NMTuneClassifier.from_preset("nmtune-paper", max_epochs=5, random_state=0, device="cpu"),
             {"reg_lambda": [0.0, 0.01, 0.1]},
