@@ -642,8 +642,8 @@ def run_benchmark(jobs: JobFeatures | Sequence[JobFeatures], scale: Scale, metho
     """Fit every pending (job, method, seed), in parallel, handing each result to ``on_result``.
 
     The units of all ``jobs`` share one pool, so a worker never idles while another (task, backbone) has
-    fits left; the longest fits (by method and training-set size) are queued first. ``make(method, seed)`` builds the estimators (default: :func:`make_estimator`); ``val_key``
-    is passed to :func:`_fit_and_score`.
+    fits left; the longest fits (by method and training-set size) are queued first. ``make(method, seed)``
+    builds the estimators (default: :func:`make_estimator`); ``val_key`` is passed to :func:`_fit_and_score`.
     """
     from joblib import Parallel, delayed
 
