@@ -462,6 +462,11 @@ def _spectral(Z: np.ndarray) -> tuple[float, float]:
     return _spectrum(Z)
 
 
+def _z_spectrum(Z: np.ndarray, F: np.ndarray, spectrum_F: tuple[float, float]) -> tuple[float, float]:
+    """SVE and LSVR of a head's ``Z``; a linear probe's ``Z`` is ``F`` itself, whose spectrum is already known."""
+    return spectrum_F if np.array_equal(Z, F) else _spectral(Z)
+
+
 # =========================================================================== phase 2: validation study
 
 
@@ -616,7 +621,7 @@ def _fit_and_score(method: str, estimator: Any, job: JobFeatures, seed: int, spe
     out = []
     for (key, role, domain), r in zip(splits, records):
         F = job.splits[key][0]
-        sve_Z, lsvr_Z = _spectral(estimator.transform(F)) if has_z else (None, None)
+        sve_Z, lsvr_Z = _z_spectrum(estimator.transform(F), F, spec_F[key]) if has_z else (None, None)
         out.append({
             "task": job.task.name, "role": role, "train_domain": job.task.train_domain, "test_domain": domain,
             "backbone": job.backbone.name, "family": job.backbone.family, "modality": job.task.modality,

@@ -115,3 +115,17 @@ def test_imagenet_benchmark_refit_drops_only_the_selected_units():
     assert sorted((r["task"], r["method"]) for r in kept) == [("cifar10", "mlp")] * 2 + [("dtd10", "lp")] * 2 + [("dtd10", "mlp")] * 2
     # stale defaults (units=None): the method's records go everywhere
     assert {r["method"] for r in ai.kept_for_refit(rows, {"lp"}, None)} == {"mlp"}
+
+
+def test_a_linear_probe_reuses_the_spectrum_of_f(count_decompositions):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(30, 8)).astype(np.float32)
+    known = acc._spectral(F)
+    count_decompositions.clear()
+    assert acc._z_spectrum(F.copy(), F, known) == known  # Z = F (mlp_depth=0 on raw features): no second SVD
+    assert len(count_decompositions) == 0
+    Z = 2 * F[:, :4]
+    assert acc._z_spectrum(Z, F, known) == acc._spectral(Z)
+    assert len(count_decompositions) == 2
