@@ -5,6 +5,10 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import struct
+import sys
+import time
+import tracemalloc
 import zipfile
 
 import joblib
@@ -18,7 +22,15 @@ from sklearn.preprocessing import StandardScaler
 
 from sknmtune import NMTuneClassifier
 from sknmtune.backbones import FrozenBackboneTransformer
-from sknmtune.persistence import FORMAT_VERSION, SAFE_CLASSES, ModelFileError, _class_of, load, save
+from sknmtune.persistence import (
+    FORMAT_VERSION,
+    SAFE_CLASSES,
+    ModelFileError,
+    _class_of,
+    get_untrusted_types,
+    load,
+    save,
+)
 
 FAST = {"max_epochs": 2, "early_stopping": False, "device": "cpu", "random_state": 0}
 
@@ -146,7 +158,7 @@ def test_file_layout_is_a_zip_with_a_versioned_json_spec(tmp_path, fitted):
         names = archive.namelist()
         header = json.loads(archive.read("sknmtune.json"))
     assert names[0] == "sknmtune.json" and all(n.startswith("arrays/") and n.endswith(".npy") for n in names[1:])
-    assert header["format"] == "sknmtune-model" and header["format_version"] == FORMAT_VERSION
+    assert header["format"] == "sknmtune-model" and header["format_version"] == 1  # 2 only for module backbones
     assert header["object"]["class"] == "sknmtune.NMTuneClassifier"
     assert header["object"]["params"]["max_epochs"] == 2
     assert "module_" in header["object"]["modules"] and "module_" not in header["object"]["attributes"]
@@ -315,3 +327,237 @@ def test_cross_validated_head_round_trips(tmp_path, data):
             np.testing.assert_array_equal(np.ma.getmaskarray(other), np.ma.getmaskarray(value))
             assert other.dtype == value.dtype and other.fill_value == value.fill_value
         np.testing.assert_array_equal(np.asarray(other), np.asarray(value))
+
+
+# --------------------------------------------------------------------------- custom module backbones
+
+
+class TinyNet(torch.nn.Module):
+    """A user's own backbone: rebuilt from get_init_kwargs() when its type is trusted."""
+
+    def __init__(self, n_in=4, n_out=3, scale=1.0):
+        super().__init__()
+        self.n_in, self.n_out, self.scale = n_in, n_out, scale
+        self.body = torch.nn.Sequential(torch.nn.Linear(n_in, 8), torch.nn.ReLU(), torch.nn.Linear(8, n_out))
+        self.register_buffer("shift", torch.zeros(n_out))
+
+    def get_init_kwargs(self):
+        return {"n_in": self.n_in, "n_out": self.n_out, "scale": self.scale}
+
+    def forward(self, x):
+        return self.body(x) * self.scale + self.shift
+
+
+class NoArgNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+TINY = f"{TinyNet.__module__}.TinyNet"
+
+
+def test_custom_module_backbone_round_trips_with_trusted_type(tmp_path, data):
+    X, y = data
+    net = TinyNet(4, 5, scale=0.5)
+    with torch.no_grad():
+        net.shift.fill_(0.25)  # a buffer the constructor does not set: it must come from the file
+    pipe = make_pipeline(FrozenBackboneTransformer(net, device="cpu"), NMTuneClassifier(**FAST)).fit(X, y)
+    path = save(pipe, tmp_path / "own.skn")
+    with zipfile.ZipFile(path) as archive:
+        header = json.loads(archive.read("sknmtune.json"))
+    assert header["format_version"] == 2 == FORMAT_VERSION
+    assert get_untrusted_types(path) == [TINY]
+    for trusted in ([TINY], [TinyNet], True):
+        loaded = load(path, trusted=trusted)
+        backbone = loaded[0].backbone
+        assert type(backbone) is TinyNet and backbone.get_init_kwargs() == {"n_in": 4, "n_out": 5, "scale": 0.5}
+        assert backbone is not net and backbone.training == net.training
+        for key, value in net.state_dict().items():
+            assert torch.equal(backbone.state_dict()[key], value), key
+        np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+    # a class constructible as cls() needs no hook
+    ext = FrozenBackboneTransformer(NoArgNet(), device="cpu")
+    again = load(save(ext, tmp_path / "noarg.skn"), trusted=[f"{NoArgNet.__module__}.NoArgNet"])
+    np.testing.assert_array_equal(again.transform(X), ext.transform(X))
+
+
+def test_untrusted_module_type_is_refused_before_anything_is_imported(tmp_path, data, monkeypatch):
+    X, _ = data
+    marker = tmp_path / "imported"
+    name = "skn_user_nets_" + tmp_path.name.replace("-", "_")
+    (tmp_path / f"{name}.py").write_text(
+        "import pathlib, torch\n"
+        f"pathlib.Path({str(marker)!r}).write_text('imported')\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.lin = torch.nn.Linear(4, 2)\n"
+        "    def forward(self, x):\n"
+        "        return self.lin(x)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__(name)
+    path = save(FrozenBackboneTransformer(module.Net(), device="cpu"), tmp_path / "user.skn")
+    del sys.modules[name]
+    marker.unlink()
+    for trusted in (False, [TINY], ["Net"]):
+        with pytest.raises(ModelFileError, match=rf"user\.skn .*{name}\.Net.*trusted=\[") as info:
+            load(path, trusted=trusted)
+        assert "nothing was imported" in str(info.value)
+        assert not marker.exists() and name not in sys.modules
+    assert get_untrusted_types(path) == [f"{name}.Net"] and not marker.exists()
+    loaded = load(path, trusted=[f"{name}.Net"])  # the explicit opt-in imports the module and builds Net
+    assert marker.exists() and type(loaded.backbone).__name__ == "Net"
+    del sys.modules[name]
+
+
+def test_module_backbones_the_format_cannot_rebuild_are_refused_at_save(tmp_path):
+    class Local(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+
+    cases = [
+        (torch.nn.Sequential(torch.nn.Linear(4, 2)), "lacking: 0.bias, 0.weight"),
+        (torch.nn.Linear(4, 2), "missing a required argument"),
+        (Local(), "inside a function"),
+        (TinyNet().half(), "dtype"),
+        (_PartialHook(n_out=2), "shape"),
+        (_bad_hook_net(), "get_init_kwargs"),
+    ]
+    for net, keyword in cases:
+        with pytest.raises(TypeError, match="format='joblib'") as info:
+            save(FrozenBackboneTransformer(net), tmp_path / "m.skn")
+        assert keyword in str(info.value) and "backbone" in str(info.value)
+    with pytest.raises(TypeError, match="callable"):
+        save(FrozenBackboneTransformer(np.tanh), tmp_path / "m.skn")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _PartialHook(TinyNet):
+    def get_init_kwargs(self):
+        return {"n_in": self.n_in}  # n_out missing: the default (3) does not rebuild n_out=2
+
+
+class _StringHook(TinyNet):
+    def get_init_kwargs(self):
+        return ["n_in", 4]
+
+
+def _bad_hook_net():
+    return _StringHook()
+
+
+def test_trusted_must_be_a_bool_or_a_list_of_names(tmp_path, fitted):
+    path = save(fitted, tmp_path / "m.skn")
+    for bad in ("mypkg.Net", 1, [1]):
+        with pytest.raises(TypeError, match="trusted"):
+            load(path, trusted=bad)
+    assert isinstance(load(path, trusted=[]), NMTuneClassifier)
+
+
+# --------------------------------------------------------------------------- size limits
+
+
+def _scaler_file(tmp_path, data, **members):
+    """A saved StandardScaler whose members are replaced by ``members`` (name -> bytes or a writer)."""
+    X, _ = data
+    src = save(StandardScaler().fit(X), tmp_path / "src.skn")
+    out = tmp_path / "edited.skn"
+    with zipfile.ZipFile(src) as archive, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in archive.infolist():
+            blob = members.get(info.filename, archive.read(info.filename))
+            if callable(blob):
+                with target.open(info.filename, "w", force_zip64=True) as fh:
+                    blob(fh)
+            else:
+                target.writestr(info.filename, blob)
+    return out
+
+
+def _npy_header(shape, descr="<f8"):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def _zeros(nbytes, header=b""):
+    def write(fh):
+        fh.write(header)
+        block = bytes(2**20)
+        for _ in range(nbytes // len(block)):
+            fh.write(block)
+    return write
+
+
+def _refused_cheaply(action, match):
+    """``action`` raises ModelFileError matching ``match`` within 2 s, without allocating 8 MiB."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ModelFileError, match=match) as info:
+            action()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 2.0
+    assert peak < 8 * 2**20, peak
+    return str(info.value)
+
+
+def test_zip_bomb_is_refused_from_the_zip_headers(tmp_path, data):
+    X, _ = data
+    bomb = _scaler_file(tmp_path, data, **{"arrays/0.npy": _zeros(48 * 2**20, _npy_header((6 * 2**20,)))})
+    assert bomb.stat().st_size < 2**20  # 48 MiB of zeros in a small file
+    message = _refused_cheaply(lambda: load(bomb, max_bytes=16 * 2**20), r"edited\.skn is refused: .*arrays/0\.npy")
+    assert "zip bomb" in message and "max_bytes" in message
+    assert isinstance(load(bomb, max_bytes=None), StandardScaler)  # the limit is the only objection
+    # a central directory claiming ~4 GiB per member, twice: over the default limit, nothing decompressed
+    blob = bytearray(_scaler_file(tmp_path, data).read_bytes())
+    entries = [i for i in range(len(blob)) if blob[i:i + 4] == b"PK\x01\x02"]
+    assert len(entries) >= 2
+    for i in entries[:2]:
+        blob[i + 24:i + 28] = struct.pack("<I", 0xFFFFFF00)
+    (tmp_path / "claims.skn").write_bytes(bytes(blob))
+    message = _refused_cheaply(lambda: load(tmp_path / "claims.skn"), r"claims\.skn is refused")
+    assert "in all" in message or "would decompress" in message
+
+
+def test_member_that_understates_its_size_is_cut_at_the_declared_size(tmp_path, data):
+    """A member whose directory entry claims 928 bytes but inflates to 32 MiB: read in chunks, cut, CRC fails."""
+    path = _scaler_file(tmp_path, data, **{"arrays/0.npy": _zeros(32 * 2**20, _npy_header((100,)))})
+    blob = bytearray(path.read_bytes())
+    name = b"arrays/0.npy"
+    for i in range(len(blob)):
+        if blob[i:i + 4] == b"PK\x01\x02" and blob[i + 46:i + 46 + len(name)] == name:
+            blob[i + 24:i + 28] = struct.pack("<I", 128 + 800)
+    (tmp_path / "liar.skn").write_bytes(bytes(blob))
+    _refused_cheaply(lambda: load(tmp_path / "liar.skn"), r"liar\.skn is (damaged|truncated)")
+
+
+def test_absurd_npy_shape_is_refused_from_its_header(tmp_path, data):
+    huge = _scaler_file(tmp_path, data, **{"arrays/0.npy": _npy_header((10**9, 10**9)) + bytes(16)})
+    message = _refused_cheaply(lambda: load(huge), r"is refused: array arrays/0\.npy \(shape \(1000000000, 1000000000\)")
+    assert "max_bytes" in message
+    # within the limit but larger than the member: damaged, also before allocating
+    short = _scaler_file(tmp_path, data, **{"arrays/0.npy": _npy_header((2**20,)) + bytes(16)})
+    _refused_cheaply(lambda: load(short), r"declares shape \(1048576,\) .* but the member holds 16 bytes")
+
+
+def test_object_dtype_header_is_refused_without_unpickling(tmp_path, data):
+    path = _scaler_file(tmp_path, data, **{"arrays/0.npy": _npy_header((4,), "|O") + b"\x80\x04N."})
+    _refused_cheaply(lambda: load(path), r"not a plain NumPy array: its dtype object holds Python objects")
+
+
+def test_max_bytes_bounds_legitimate_files_too(tmp_path, fitted):
+    path = save(fitted, tmp_path / "m.skn")
+    with pytest.raises(ModelFileError, match="max_bytes=100 "):
+        load(path, max_bytes=100)
+    for bad in (0, -1, 1.5, True, "1GB"):
+        with pytest.raises(ValueError, match="max_bytes"):
+            load(path, max_bytes=bad)
+    assert isinstance(load(path, max_bytes=None), NMTuneClassifier)

@@ -441,6 +441,17 @@ def _del(path: tuple) -> Callable[[dict], None]:
     return edit
 
 
+def _module_entry(module: str, qualname: str) -> dict:
+    return {"__kind__": "torch_module", "module": module, "qualname": qualname, "init_kwargs": {"__kind__": "dict",
+            "items": []}, "state": {}, "training": False}
+
+
+def _npy_header(shape: tuple, descr: str = "<f8") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
 def _backbone_model(e: Env, **params: Any) -> Path:
     return save(FrozenBackboneTransformer("cifar_resnet20", pretrained=False, **params), e.root / "backbone.skn")
 
@@ -537,6 +548,23 @@ PERSISTENCE = [
     Case("map_location", lambda e: load(e.model, map_location="tpu"), ValueError, "not a valid device"),
     Case("save-module-backbone", lambda e: save(FrozenBackboneTransformer(e.net), e.root / "m.skn"), TypeError,
          "backbone"),
+    Case("module-backbone-untrusted", _load_edit("untrusted.skn", _set(("object", "attributes", "n_iter_"),
+                                                                        _module_entry("os", "system"))),
+         ModelFileError, "'os.system'"),
+    Case("module-backbone-bad-name", _load_edit("badname.skn", _set(("object", "attributes", "n_iter_"), _module_entry(
+        "os;rm", "x"))), ModelFileError, "trusted=["),
+    Case("module-backbone-not-a-module", lambda e: load(_rewrite(e, "notmod.skn", _set(
+        ("object", "attributes", "n_iter_"), _module_entry("collections", "OrderedDict"))), trusted=["collections.OrderedDict"]),
+         ModelFileError, "not a torch.nn.Module class"),
+    Case("trusted-a-string", lambda e: load(e.model, trusted="os.system"), TypeError, "list of type names"),
+    Case("max-bytes-zero", lambda e: load(e.model, max_bytes=0), ValueError, "max_bytes"),
+    Case("max-bytes-small", lambda e: load(e.model, max_bytes=64), ModelFileError, "max_bytes=64"),
+    Case("npy-absurd-shape", _load_edit("absurd.skn", members={"arrays/0.npy": _npy_header((2**40, 2**40))}),
+         ModelFileError, "is refused"),
+    Case("npy-object-header", _load_edit("objheader.skn", members={"arrays/0.npy": _npy_header((3,), "|O")}),
+         ModelFileError, "holds Python objects"),
+    Case("npy-version-3", _load_edit("npy3.skn", members={"arrays/0.npy": b"\x93NUMPY\x03\x00" + bytes(8)}),
+         ModelFileError, "format version"),
     Case("save-callable-backbone", lambda e: save(FrozenBackboneTransformer(len), e.root / "m.skn"), TypeError,
          "backbone"),
     Case("save-function-transformer", lambda e: save(FunctionTransformer(np.log1p), e.root / "m.skn"), TypeError,

@@ -1,0 +1,169 @@
+"""What the safe ``.skn`` format is: its constants, errors, and the classes it stores (the allow-list)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+#: Name of the safe format, stored in every file.
+FORMAT_NAME = "sknmtune-model"
+#: Version of the safe format written by this sknmtune (files with a custom torch module backbone; other files
+#: are written as version 1, which older sknmtune versions read); files with a higher version are refused.
+FORMAT_VERSION = 2
+#: Conventional extension of the safe format.
+SUFFIX = ".skn"
+
+_SPEC_MEMBER = "sknmtune.json"
+_ARRAY_PREFIX = "arrays/"
+_PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth")
+_KIND = "__kind__"
+
+#: The classes the safe format stores: the name written in the file -> (module, attribute).
+#: Exact classes only (a subclass could change what loading does); anything else needs ``format="joblib"``.
+SAFE_CLASSES: dict[str, tuple[str, str]] = {
+    "sknmtune.NMTuneClassifier": ("sknmtune.classifier", "NMTuneClassifier"),
+    "sknmtune.NMTuneClassifierCV": ("sknmtune.model_selection", "NMTuneClassifierCV"),
+    "sknmtune.NMTuneRegressor": ("sknmtune.regressor", "NMTuneRegressor"),
+    "sknmtune.FrozenBackboneTransformer": ("sknmtune.backbones._transformer", "FrozenBackboneTransformer"),
+    "sklearn.pipeline.Pipeline": ("sklearn.pipeline", "Pipeline"),
+    "sklearn.pipeline.FeatureUnion": ("sklearn.pipeline", "FeatureUnion"),
+    "sklearn.preprocessing.StandardScaler": ("sklearn.preprocessing", "StandardScaler"),
+    "sklearn.preprocessing.MinMaxScaler": ("sklearn.preprocessing", "MinMaxScaler"),
+    "sklearn.preprocessing.MaxAbsScaler": ("sklearn.preprocessing", "MaxAbsScaler"),
+    "sklearn.preprocessing.RobustScaler": ("sklearn.preprocessing", "RobustScaler"),
+    "sklearn.preprocessing.Normalizer": ("sklearn.preprocessing", "Normalizer"),
+    "sklearn.preprocessing.PowerTransformer": ("sklearn.preprocessing", "PowerTransformer"),
+    "sklearn.preprocessing.LabelEncoder": ("sklearn.preprocessing", "LabelEncoder"),
+    "sklearn.preprocessing.LabelBinarizer": ("sklearn.preprocessing", "LabelBinarizer"),
+    "sklearn.decomposition.PCA": ("sklearn.decomposition", "PCA"),
+    "sklearn.decomposition.TruncatedSVD": ("sklearn.decomposition", "TruncatedSVD"),
+    "sklearn.impute.SimpleImputer": ("sklearn.impute", "SimpleImputer"),
+    "sklearn.feature_selection.VarianceThreshold": ("sklearn.feature_selection", "VarianceThreshold"),
+    "sklearn.linear_model.LogisticRegression": ("sklearn.linear_model", "LogisticRegression"),
+    "sklearn.linear_model.RidgeClassifier": ("sklearn.linear_model", "RidgeClassifier"),
+    "sklearn.svm.LinearSVC": ("sklearn.svm", "LinearSVC"),
+    "sklearn.discriminant_analysis.LinearDiscriminantAnalysis": (
+        "sklearn.discriminant_analysis", "LinearDiscriminantAnalysis",
+    ),
+    "sklearn.naive_bayes.GaussianNB": ("sklearn.naive_bayes", "GaussianNB"),
+    "sklearn.dummy.DummyClassifier": ("sklearn.dummy", "DummyClassifier"),
+}
+
+_BACKBONE = "sknmtune.FrozenBackboneTransformer"
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded; the message names the file and the problem.
+
+    The file is not a model file, is empty, truncated or damaged, was written by a newer format
+    version, holds the wrong kind of object, is a pickle that needs ``trusted=True``, names a
+    custom torch module type that ``trusted`` does not list, or is larger than ``max_bytes``.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    problem : str
+        What is wrong with it.
+
+    Examples
+    --------
+    >>> from sknmtune.persistence import ModelFileError
+    >>> str(ModelFileError("m.skn", "is empty (0 bytes)"))
+    'model file m.skn is empty (0 bytes)'
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"model file {self.path} {problem}")
+
+
+class _Malformed(Exception):
+    """Raised while decoding; turned into a :class:`ModelFileError` naming the file (``is damaged ...``)."""
+
+
+class _Refused(Exception):
+    """A well-formed file that is refused (too large for the limits); a :class:`ModelFileError` (``is refused ...``)."""
+
+
+# --------------------------------------------------------------------------------------- class table
+
+
+def _class_of(name: str) -> type:
+    module, attr = SAFE_CLASSES[name]
+    return getattr(importlib.import_module(module), attr)
+
+
+def _safe_name(cls: type) -> str | None:
+    """The allow-list name of exactly ``cls`` (not of a subclass), or None."""
+    for name, (module, attr) in SAFE_CLASSES.items():
+        if attr == cls.__name__ and cls is _class_of(name):
+            return name
+    return None
+
+
+def _rebuild_nmtune_module(estimator: Any) -> torch.nn.Module:
+    return estimator._build_module(int(estimator.n_features_in_), len(estimator.classes_))
+
+
+def _rebuild_regressor_module(estimator: Any) -> torch.nn.Module:
+    return estimator._build_module(int(estimator.n_features_in_), int(estimator.n_outputs_))
+
+
+# Fitted torch modules are code: they are stored as a state dict and rebuilt by the estimator itself.
+_MODULE_BUILDERS: dict[str, dict[str, Callable[[Any], torch.nn.Module]]] = {
+    "sknmtune.NMTuneClassifier": {"module_": _rebuild_nmtune_module},
+    "sknmtune.NMTuneRegressor": {"module_": _rebuild_regressor_module},
+}
+
+
+def _check_backbone_spec(obj: Any) -> str | None:
+    """A reason to refuse a FrozenBackboneTransformer spec from an untrusted file, or None."""
+    kwargs = obj.model_kwargs if isinstance(obj.model_kwargs, dict) else {}
+    if kwargs.get("trust_remote_code"):
+        return (
+            "asks for model_kwargs={'trust_remote_code': True} in its FrozenBackboneTransformer, which would run code "
+            "downloaded with the model; load it with trusted=True only if you trust both the file and the model"
+        )
+    return None
+
+
+def _check_pipeline_memory(obj: Any) -> str | None:
+    if obj.memory is not None:
+        return (
+            f"asks for a Pipeline with memory={obj.memory!r}, a joblib cache whose entries are pickles read back on "
+            "refitting; load it with trusted=True only if you trust the file and that directory"
+        )
+    return None
+
+
+# Specifications that are data but would make *later* use run code or read pickles: refused unless trusted=True.
+_LOAD_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    _BACKBONE: _check_backbone_spec,
+    "sklearn.pipeline.Pipeline": _check_pipeline_memory,
+}
+
+# Run-time caches that are never saved; a file that sets them is refused.
+_TRANSIENT: dict[str, frozenset[str]] = {_BACKBONE: frozenset({"_backend"})}
+
+_BUILTIN_TYPES = {t.__name__: t for t in (bool, int, float, complex, str, bytes)}
+
+
+def _allowed_list() -> str:
+    return ", ".join(name.rsplit(".", 1)[1] for name in SAFE_CLASSES)
+
+
+def _plain_dtype(text: str, where: str) -> np.dtype:
+    try:
+        dtype = np.dtype(text)
+    except (TypeError, ValueError) as exc:
+        raise _Malformed(f"unknown dtype {text!r} at {where}") from exc
+    if dtype.hasobject or dtype.fields is not None:
+        raise _Malformed(f"dtype {text!r} at {where} is not allowed")
+    return dtype
