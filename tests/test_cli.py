@@ -269,7 +269,7 @@ def test_extract_image_array_and_folder_with_cache(tmp_path, capsys):
 
 
 def test_extract_reads_text_lines(tmp_path):
-    from sknmtune.cli._main import _read_extract_input
+    from sknmtune.cli._io import _read_extract_input
 
     (tmp_path / "t.txt").write_text("first text\n\n  second, with spaces  \n")
     samples, labels = _read_extract_input(tmp_path / "t.txt")

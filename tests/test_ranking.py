@@ -388,10 +388,10 @@ def _run_rank(argv: list[str]) -> int:
     """Parse ``rank ARGS`` with the subcommand's own parser (as sknmtune.cli.build_parser registers it) and run it."""
     import argparse
 
-    from sknmtune.cli.rank import _add_rank_parser
+    from sknmtune.cli.rank import _add_parser
 
     parser = argparse.ArgumentParser(prog="sknmtune")
-    _add_rank_parser(parser.add_subparsers(dest="command"))
+    _add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["rank", *argv])
     return args.func(args)
 
@@ -430,7 +430,7 @@ def test_cli_rank_backbones_on_an_image_array(tmp_path, capsys):
 
 
 def test_cli_rank_usage_errors(tmp_path):
-    from sknmtune.cli._main import _UsageError
+    from sknmtune.cli._errors import _UsageError
 
     F, y = _informative(20, 2, 1.0)
     np.save(tmp_path / "a.npy", F)

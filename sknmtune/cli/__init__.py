@@ -1,11 +1,15 @@
 """The ``sknmtune`` command line: ``demo``, ``extract``, ``fit``, ``predict``, ``spectrum``, ``rank``.
 
-The command's parser and the ``extract`` / ``fit`` / ``predict`` / ``spectrum`` commands live in
-:mod:`sknmtune.cli._main`, the demo (the paper's experiment in miniature, built on
-:func:`sknmtune.evaluation.evaluate_heads`) in :mod:`sknmtune.cli.demo`, backbone ranking in
-:mod:`sknmtune.cli.rank`. Importing this package loads numpy only; each command imports what it needs.
+One module per command (:mod:`~sknmtune.cli.demo`, :mod:`~sknmtune.cli.extract`,
+:mod:`~sknmtune.cli.fit`, :mod:`~sknmtune.cli.predict`, :mod:`~sknmtune.cli.spectrum`,
+:mod:`~sknmtune.cli.rank`), each registering its subparser (``_add_parser``) and its handler; they
+share the file I/O of :mod:`sknmtune.cli._io`, the parser pieces of :mod:`sknmtune.cli._options`
+and the error reporting of :mod:`sknmtune.cli._errors`. :mod:`sknmtune.cli._parser` assembles the
+parser, :mod:`sknmtune.cli._main` holds the entry point. Importing this package loads numpy only;
+each command imports what it needs when it runs.
 """
 
-from ._main import build_parser, main
+from ._main import main
+from ._parser import build_parser
 
 __all__ = ["build_parser", "main"]

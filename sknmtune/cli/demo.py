@@ -20,22 +20,30 @@ The digits demo (no data options):
    ``F`` and of the head's output ``Z``, and the LSVR of the OOD features ``F`` and ``Z``.
 
 The same heads run on the user's own features with :func:`run_features_demo`.
+
+The records are those of :func:`sknmtune.evaluation.evaluate_heads` (one per backbone x head x
+test set, with the backbone's name, noise rate and the head's preset as extra fields); the table,
+``results.csv`` and the summary line are views of them (:mod:`sknmtune.cli._demo_report`).
 Nothing is tuned or adjusted after the fact: the table shows what the run measured.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import csv
-import json
-import math
+import importlib.util
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._demo_report import format_table, summary_line, table_rows, write_outputs
+from ._errors import _UsageError
+from ._io import _extract_features, _features_and_labels
+from ._options import _add_common, _add_device, _add_label_column, _Formatter, _positive_int
 
 __all__ = [
     "CONFIGS",
@@ -45,14 +53,11 @@ __all__ = [
     "OOD_SHIFTS",
     "DemoResult",
     "compare_heads",
-    "format_table",
     "parse_noise_rates",
     "run_digits_demo",
     "run_features_demo",
     "shift_images",
-    "summarize",
     "torch_threads",
-    "write_outputs",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -184,10 +189,10 @@ def _digits_cnn(n_classes: int = 10, feature_dim: int = _FEATURE_DIM) -> Any:
 
 
 def _pretrain(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int, device: Any) -> tuple[Any, float]:
-    """Supervised pre-training with AdamW; returns the feature extractor (eval mode) and train accuracy."""
+    """Supervised pre-training with AdamW; returns the feature extractor (frozen) and train accuracy."""
     import torch
-    from torch import nn
 
+    from .._pretraining import freeze, predict_labels, train_epochs
     from .._utils import _seeded_global_rng
 
     with _seeded_global_rng(seed):  # leave the caller's global torch RNG untouched
@@ -195,21 +200,9 @@ def _pretrain(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int,
     X = torch.from_numpy(images[:, None]).to(device)
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(X), generator=generator).to(device)
-        for start in range(0, len(X), 64):
-            idx = order[start : start + 64]
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
-            optimizer.step()
-    model.eval()
-    with torch.inference_mode():
-        train_acc = float((model(X).argmax(1) == y).float().mean())
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.features, train_acc
+    train_epochs(model, X, y, optimizer, epochs=epochs, batch_size=64, generator=torch.Generator().manual_seed(seed))
+    train_acc = float((torch.from_numpy(predict_labels(model, X)) == y.cpu()).float().mean())
+    return freeze(model).features, train_acc
 
 
 # --------------------------------------------------------------------------- heads
@@ -221,19 +214,24 @@ class DemoResult:
 
     Attributes
     ----------
-    rows : list of dict
-        One per (backbone, head) with keys ``backbone``, ``noise_rate``, ``method``, ``preset``,
-        ``id_acc``, ``ood_acc``, ``sve_f_id``, ``sve_z_id``, ``lsvr_f_ood``, ``lsvr_z_ood``,
-        ``n_test``, ``n_ood``, ``fit_seconds`` (OOD entries are None without OOD data).
+    records : list of dict
+        The records of :func:`sknmtune.evaluation.evaluate_heads`, one per (backbone, head, test set),
+        with the extra fields ``backbone``, ``noise_rate`` (None for the user's features) and ``preset``;
+        ``method`` is the head's label (``"LP"``, ``"MLP"``, ``"NMTune"``).
     spectra : dict
         ``{backbone: {"F": F_id, "<method>": Z_id, ...}}`` ID test matrices for the plots.
     info : dict
         The setup (sizes, shift, seeds, pre-training accuracies, wall time).
     """
 
-    rows: list[dict[str, Any]]
+    records: list[dict[str, Any]]
     spectra: dict[str, dict[str, np.ndarray]]
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The table: one row per (backbone, head); see :func:`sknmtune.cli._demo_report.table_rows`."""
+        return table_rows(self.records)
 
 
 def compare_heads(
@@ -255,7 +253,8 @@ def compare_heads(
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Train each head on ``F_train`` and measure it on the ID (and OOD) features.
 
-    Returns the table rows and ``{"F": F_test, method: Z_test}`` for the spectrum plot.
+    Returns the records of :func:`~sknmtune.evaluation.evaluate_heads` and
+    ``{"F": F_test, method: Z_test}`` for the spectrum plot; ``on_row`` gets each head's table row.
     """
     from ..classifier import NMTuneClassifier
     from ..evaluation import evaluate_heads
@@ -263,38 +262,22 @@ def compare_heads(
     if config not in CONFIGS:
         raise ValueError(f"unknown config {config!r}; choose one of {sorted(CONFIGS)}.")
     has_ood = F_ood is not None and y_ood is not None
-    rows: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
     spectra: dict[str, np.ndarray] = {"F": F_test}
     for method in methods:  # one at a time, so that on_row reports each head as soon as it is done
-        preset = CONFIGS[config][method]
+        preset, label = CONFIGS[config][method], METHOD_LABELS[method]
         head = NMTuneClassifier.from_preset(preset, max_epochs=epochs, device=device)
-        records, fitted = evaluate_heads(
-            {method: head}, F_train, y_train, id_test=(F_test, y_test),
+        new, fitted = evaluate_heads(
+            {label: head}, F_train, y_train, id_test=(F_test, y_test),
             ood_tests={"ood": (F_ood, y_ood)} if has_ood else None, seeds=(seed,), return_estimators=True,
+            extra={"backbone": backbone, "noise_rate": noise_rate, "preset": preset},
         )
-        by_role = {r["role"]: r for r in records}
-        ood = by_role.get("ood")
-        row = {
-            "backbone": backbone,
-            "noise_rate": noise_rate,
-            "method": METHOD_LABELS[method],
-            "preset": preset,
-            "id_acc": by_role["id"]["accuracy"],
-            "ood_acc": ood["accuracy"] if ood else None,
-            "sve_f_id": by_role["id"]["sve_F"],
-            "sve_z_id": by_role["id"]["sve_Z"],
-            "lsvr_f_ood": ood["lsvr_F"] if ood else None,
-            "lsvr_z_ood": ood["lsvr_Z"] if ood else None,
-            "n_test": by_role["id"]["n_test"],
-            "n_ood": ood["n_test"] if ood else 0,
-            "fit_seconds": by_role["id"]["fit_seconds"],
-        }
-        rows.append(row)
+        records.extend(new)
         if method != "lp":  # LP's Z is F itself
-            spectra[METHOD_LABELS[method]] = fitted[(method, seed)].transform(F_test)
+            spectra[label] = fitted[(label, seed)].transform(F_test)
         if on_row is not None:
-            on_row(row)
-    return rows, spectra
+            on_row(table_rows(new)[0])
+    return records, spectra
 
 
 def _check_methods(methods: Sequence[str]) -> list[str]:
@@ -352,7 +335,7 @@ def run_digits_demo(
         f"digits: pre-train {len(y_pre)}, downstream train {len(y_train)}, ID test {len(y_test)}, "
         f"OOD test {len(y_test)} ({OOD_SHIFTS[ood_shift]})"
     )
-    rows: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
     spectra: dict[str, dict[str, np.ndarray]] = {}
     for rate in noise_rates:
         name = _backbone_name(rate)
@@ -364,15 +347,15 @@ def run_digits_demo(
         F_train, F_test, F_ood = (backbone.fit_transform(X_train[:, None]), backbone.transform(X_test[:, None]),
                                   backbone.transform(X_ood[:, None]))
         log(f"{name}: pre-trained in {time.perf_counter() - t0:.1f}s (accuracy on its noisy labels {fit_acc:.3f})")
-        new_rows, spectra[name] = compare_heads(
+        new, spectra[name] = compare_heads(
             F_train, y_train, F_test, y_test, F_ood, y_test, backbone=name, noise_rate=rate,
             methods=methods, config=config, epochs=epochs, seed=seed, device=device,
             on_row=lambda r: log(f"  {r['method']:<7} ID {r['id_acc']:.4f}  OOD {r['ood_acc']:.4f}  "
                                  f"({r['fit_seconds']:.1f}s)"),
         )
-        rows.extend(new_rows)
+        records.extend(new)
     info["wall_seconds"] = time.perf_counter() - start
-    return DemoResult(rows, spectra, info)
+    return DemoResult(records, spectra, info)
 
 
 def run_features_demo(
@@ -406,7 +389,7 @@ def run_features_demo(
     stratify = y if counts.min() >= 2 else None
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, stratify=stratify, random_state=seed)
     log(f"{backbone}: train {len(y_train)}, ID test {len(y_test)}" + (f", OOD test {len(y_ood)}" if y_ood is not None else ""))
-    rows, spectra = compare_heads(
+    records, spectra = compare_heads(
         X_train, y_train, X_test, y_test, X_ood, y_ood, backbone=backbone, methods=methods, config=config,
         epochs=epochs, seed=seed, device=device,
         on_row=lambda r: log(f"  {r['method']:<7} ID {r['id_acc']:.4f}" + (
@@ -418,158 +401,150 @@ def run_features_demo(
         "presets": {METHOD_LABELS[m]: CONFIGS[config][m] for m in methods},
         "epochs": epochs, "seed": seed, "wall_seconds": time.perf_counter() - start,
     }
-    return DemoResult(rows, {backbone: spectra}, info)
+    return DemoResult(records, {backbone: spectra}, info)
 
 
-# --------------------------------------------------------------------------- reporting
-
-_COLUMNS = (
-    ("backbone", "backbone", "{}"),
-    ("method", "head", "{}"),
-    ("id_acc", "ID acc", "{:.4f}"),
-    ("ood_acc", "OOD acc", "{:.4f}"),
-    ("sve_f_id", "SVE F (ID)", "{:.3f}"),
-    ("sve_z_id", "SVE Z (ID)", "{:.3f}"),
-    ("lsvr_f_ood", "LSVR F (OOD)", "{:.3f}"),
-    ("lsvr_z_ood", "LSVR Z (OOD)", "{:.3f}"),
-)
+# --------------------------------------------------------------------------- the command
 
 
-def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A fixed-width text table of the demo rows (``-`` where a value is missing)."""
-    cells = [[title for _, title, _ in _COLUMNS]]
-    for row in rows:
-        cells.append([fmt.format(row[key]) if row.get(key) is not None else "-" for key, _, fmt in _COLUMNS])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(_COLUMNS))]
-    lines = []
-    for n, r in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+def _add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``demo`` on the ``sknmtune`` subparsers; returns its parser."""
 
-
-def _binomial_se(acc: float, n: int) -> float:
-    return math.sqrt(max(acc * (1 - acc), 1e-12) / n) if n else float("nan")
-
-
-def _pts(x: float) -> str:
-    return f"{100 * x:+.1f}"
-
-
-def summarize(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One line stating what the numbers show, next to the sampling error they must beat."""
-    by_backbone: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for r in rows:
-        by_backbone.setdefault(r["backbone"], {})[r["method"]] = r
-    has_ood = all(r.get("ood_acc") is not None for r in rows)
-    parts: list[str] = []
-
-    # Pre-training noise: the cleanest vs the noisiest backbone, probed with LP (the paper's protocol).
-    rated = sorted((h for h in by_backbone.values() if next(iter(h.values())).get("noise_rate") is not None),
-                   key=lambda h: next(iter(h.values()))["noise_rate"])
-    if len(rated) >= 2:
-        probe = "LP" if "LP" in rated[0] and "LP" in rated[-1] else next(iter(rated[0]))
-        a, b = rated[0][probe], rated[-1][probe]
-        text = (f"pre-training noise {100 * a['noise_rate']:g}%->{100 * b['noise_rate']:g}% moved {probe} by "
-                f"ID {_pts(b['id_acc'] - a['id_acc'])}" + (f" / OOD {_pts(b['ood_acc'] - a['ood_acc'])}" if has_ood else "")
-                + f" pts, SVE(F) {a['sve_f_id']:.2f}->{b['sve_f_id']:.2f}")
-        if has_ood:
-            text += f", LSVR(F) {a['lsvr_f_ood']:.2f}->{b['lsvr_f_ood']:.2f}"
-        parts.append(text)
-
-    # NMTune against each other head, averaged over the backbones.
-    for other in ("MLP", "LP"):
-        pairs = [(h["NMTune"], h[other]) for h in by_backbone.values() if "NMTune" in h and other in h]
-        if not pairs:
-            continue
-        n = len(pairs)
-        where = f"mean over {n} backbones" if n > 1 else "on 1 backbone"
-        text = f"NMTune minus {other} ({where}): ID {_pts(np.mean([a['id_acc'] - b['id_acc'] for a, b in pairs]))}"
-        wins = f"ahead on {sum(a['id_acc'] > b['id_acc'] for a, b in pairs)}/{n} ID"
-        if has_ood:
-            text += f", OOD {_pts(np.mean([a['ood_acc'] - b['ood_acc'] for a, b in pairs]))}"
-            wins += f", {sum(a['ood_acc'] > b['ood_acc'] for a, b in pairs)}/{n} OOD"
-        parts.append(text + f" pts ({wins})" if n > 1 else text + " pts")
-
-    # The resolution of these numbers.
-    n_test = min(r["n_test"] for r in rows)
-    band = f"±{200 * max(_binomial_se(r['id_acc'], r['n_test']) for r in rows):.1f} ID"
-    if has_ood:
-        band += f" / ±{200 * max(_binomial_se(r['ood_acc'], r['n_ood']) for r in rows):.1f} OOD"
-    parts.append(f"one accuracy's 2-SE band is {band} pts (n={n_test}, one seed): gaps inside it are not evidence")
-    return "summary: " + "; ".join(parts) + "."
-
-
-def write_outputs(result: DemoResult, output_dir: str | Path, *, plot: bool = True) -> list[Path]:
-    """Write ``results.csv``, ``results.json`` and (with matplotlib) ``spectra.png`` / ``accuracy.png``."""
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--output-dir {out} exists and is not a directory.")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    keys = list(result.rows[0])
-    with open(out / "results.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(result.rows)
-    written.append(out / "results.csv")
-    (out / "results.json").write_text(
-        json.dumps({"info": result.info, "rows": result.rows, "summary": summarize(result.rows)}, indent=2, default=str)
-        + "\n",
-        encoding="utf-8",
+    demo = sub.add_parser(
+        "demo",
+        help="the paper in miniature: noisy pre-training, LP vs MLP vs NMTune, ID/OOD, SVE/LSVR",
+        description=(
+            "Without data options: pre-train a small CNN on half of scikit-learn's digits with\n"
+            "symmetric label noise (one backbone per --noise-rates value), freeze it, and train\n"
+            "LP, MLP-tuning and NMTune heads on its features of the other half. Reports ID accuracy\n"
+            "(held-out digits), OOD accuracy (the same digits under --ood-shift), the SVE of the ID\n"
+            "features F and of the head's output Z, and the LSVR of the OOD features; writes a table\n"
+            "(results.csv, results.json) and figures to --output-dir. Needs no network.\n\n"
+            "With --features/--labels (or --images with --backbone) the same heads are compared on\n"
+            "your own features instead of the digits backbones."
+        ),
+        epilog="Example: sknmtune demo --quick --output-dir /tmp/demo",
+        formatter_class=_Formatter,
     )
-    written.append(out / "results.json")
-    if plot:
-        written.extend(_plot(result, out))
-    return written
+    _add_common(demo)
+    demo.add_argument("--output-dir", metavar="DIR", default=DEFAULTS["output_dir"], help="where the table and figures are written")
+    demo.add_argument("--seed", metavar="N", type=int, default=DEFAULTS["seed"], help="seed for splits, noise, pre-training and heads")
+    demo.add_argument("--epochs", metavar="N", type=_positive_int, default=None,
+                      help=f"epochs for each head (default {DEFAULTS['epochs']}, {DEFAULTS['quick_epochs']} with --quick)")
+    demo.add_argument("--pretrain-epochs", metavar="N", type=_positive_int, default=None,
+                      help=f"epochs to pre-train each digits backbone (default {DEFAULTS['pretrain_epochs']}, "
+                           f"{DEFAULTS['quick_pretrain_epochs']} with --quick)")
+    demo.add_argument("--noise-rates", metavar="LIST", default=DEFAULTS["noise_rates"],
+                      help="comma-separated pre-training label-noise ratios, one backbone each")
+    demo.add_argument("--ood-shift", choices=sorted(OOD_SHIFTS), default=DEFAULTS["ood_shift"],
+                      help="the deterministic shift that turns held-out digits into the OOD set")
+    demo.add_argument("--methods", metavar="LIST", default=",".join(METHOD_NAMES),
+                      help="comma-separated heads to compare (from: " + ", ".join(METHOD_NAMES) + ")")
+    demo.add_argument("--config", choices=sorted(CONFIGS), default=DEFAULTS["config"],
+                      help="presets of the heads: " + "; ".join(
+                          f"{k}: " + ", ".join(v.values()) for k, v in CONFIGS.items()))
+    demo.add_argument("--quick", action="store_true", help="fewer epochs (a smoke test in seconds)")
+    demo.add_argument("--no-plot", action="store_true", help="do not write figures (no matplotlib needed)")
+    demo.add_argument("--quiet", action="store_true", help="print only the final table and summary")
+    demo.add_argument("--threads", metavar="N", type=_positive_int, default=DEFAULTS["threads"],
+                      help="torch CPU threads; the demo's models are tiny and one thread is fastest")
+    _add_device(demo)
+    own = demo.add_argument_group("your own data (instead of the digits backbones)")
+    own.add_argument("--features", metavar="FILE", help="ID features (.npy or .npz with X, y); split into train/test by --test-size")
+    own.add_argument("--labels", metavar="FILE", help="labels for --features (.npy, .txt, .csv)")
+    own.add_argument("--ood-features", metavar="FILE", help="OOD features (.npy or .npz), evaluated with the heads trained on --features")
+    own.add_argument("--ood-labels", metavar="FILE", help="labels for --ood-features")
+    _add_label_column(own)
+    own.add_argument("--images", metavar="DIR", help="ID images folder (one sub-folder per class); needs --backbone")
+    own.add_argument("--ood-images", metavar="DIR", help="OOD images folder with the same class sub-folders")
+    own.add_argument("--backbone", metavar="NAME", help="backbone for --images (see 'sknmtune extract --help')")
+    own.add_argument("--weights", metavar="FILE", help="local checkpoint file for a timm --backbone")
+    own.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
+                     help="timm --backbone: download timm's pretrained weights (--no-pretrained: random init)")
+    own.add_argument("--cache-dir", metavar="DIR", help="feature cache directory for --images")
+    own.add_argument("--test-size", metavar="FRACTION", type=float, default=DEFAULTS["test_size"],
+                     help="fraction of your ID data held out for the ID accuracy")
+    demo.set_defaults(func=_cmd_demo)
+    return demo
 
 
-def _plot(result: DemoResult, out: Path) -> list[Path]:
-    from matplotlib.figure import Figure
+def _cmd_demo(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    epochs = args.epochs or DEFAULTS["quick_epochs" if args.quick else "epochs"]
+    methods = args.methods.split(",")
+    own_features = bool(args.features or args.labels or args.ood_features or args.ood_labels)
+    own_images = bool(args.images or args.ood_images or args.backbone or args.weights or args.cache_dir)
+    if own_features and own_images:
+        raise _UsageError("use either --features/--labels or --images/--backbone, not both.")
+    if args.ood_features and not args.features:
+        raise _UsageError("--ood-features needs --features.")
+    if own_images and not (args.images and args.backbone):
+        raise _UsageError("--images and --backbone go together (--ood-images, --weights, --cache-dir are optional).")
+    if args.labels and not args.features:
+        raise _UsageError("--labels needs --features.")
+    if args.label_column and not (args.labels or args.ood_labels):
+        raise _UsageError("--label-column needs --labels or --ood-labels.")
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise NotADirectoryError(f"--output-dir {args.output_dir} exists and is not a directory.")
+    if not args.no_plot:
+        _require_matplotlib()
+    log = (lambda msg: print(msg, flush=True)) if not args.quiet else (lambda msg: None)
 
-    from ..plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
+    with torch_threads(args.threads):
+        result = _run_demo(args, epochs, methods, own_features, log)
+    written = write_outputs(result, args.output_dir, plot=not args.no_plot)
+    print()
+    print(format_table(result.rows))
+    print()
+    print(summary_line(result.records))
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    print(f"total wall time {time.perf_counter() - start:.1f}s")
+    return 0
 
-    # Spectra: F of every backbone together, then F against each head's Z for the cleanest and the
-    # noisiest backbone (top-20 panel, then the tail), as in the paper's Fig. 11-14.
-    names = list(result.spectra)
-    detail = names if len(names) <= 2 else [names[0], names[-1]]
-    dim = max(min(m.shape) for s in result.spectra.values() for m in s.values())
-    groups = (20,) if dim > 20 else ()
-    rows = ([("ID features F by backbone", {n: s["F"] for n, s in result.spectra.items()})] if len(names) > 1 else [])
-    rows += [(name, {("F" if k == "F" else f"Z ({k})"): v for k, v in result.spectra[name].items()}) for name in detail]
-    fig = Figure(figsize=(4.4 * (len(groups) + 1), 3.1 * len(rows)), layout="constrained")
-    axes = fig.subplots(len(rows), len(groups) + 1, squeeze=False)
-    for ax_row, (title, mats) in zip(axes, rows):
-        plot_spectrum(mats, groups=groups, ax=ax_row)
-        ax_row[0].set_title(f"{title}: {ax_row[0].get_title()}")
-    fig.suptitle("Normalized singular values of the ID test features F and the heads' outputs Z")
-    fig.savefig(out / "spectra.png", dpi=110)
-    written = [out / "spectra.png"]
 
-    # Accuracy: against the pre-training noise ratio when there are several (Fig. 2 and 3 of the
-    # paper), else bars per head.
-    records = [{"method": r["method"], "role": role, "accuracy": r[key], "noise_rate": r["noise_rate"]}
-               for r in result.rows for role, key in (("ID", "id_acc"), ("OOD", "ood_acc")) if r[key] is not None]
-    rates = sorted({r["noise_rate"] for r in result.rows if r["noise_rate"] is not None})
-    if len(rates) > 1:
-        roles = [role for role in ("ID", "OOD") if any(r["role"] == role for r in records)]
-        backbone_rows = [next(x for x in result.rows if x["noise_rate"] == rate) for rate in rates]
-        metrics = [("SVE of F (ID)", "sve_f_id"), ("LSVR of F (OOD)", "lsvr_f_ood")]
-        metrics = [(label, key) for label, key in metrics if all(r[key] is not None for r in backbone_rows)]
-        fig = Figure(figsize=(4.0 * (len(roles) + len(metrics)), 3.4), layout="constrained")
-        axes = fig.subplots(1, len(roles) + len(metrics), squeeze=False)[0]
-        for ax, role in zip(axes, roles):
-            plot_accuracy_vs_noise(records, roles=[role], ax=ax)
-            ax.set_title(f"{role} accuracy")
-        for ax, (label, key) in zip(axes[len(roles):], metrics):
-            plot_metric_vs_noise(rates, {"backbone": [r[key] for r in backbone_rows]}, metric=label, ax=ax)
-            ax.set_title(label)
-    else:
-        fig = Figure(figsize=(5.0, 3.6), layout="constrained")
-        ax = plot_accuracy_by_method(records, ax=fig.add_subplot())
-        ax.set_title(names[0])
-        ax.set_ylim(max(0.0, min(r["accuracy"] for r in records) - 0.1), 1.0)
-    fig.savefig(out / "accuracy.png", dpi=110)
-    written.append(out / "accuracy.png")
-    return written
+def _run_demo(
+    args: argparse.Namespace, epochs: int, methods: list[str], own_features: bool, log: Any
+) -> Any:
+    """The digits demo, or the same heads on the user's features / images."""
+    if own_features or args.images:
+        if own_features:
+            X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
+            X_ood = y_ood = None
+            if args.ood_features:
+                X_ood, y_ood = _features_and_labels(
+                    args.ood_features, args.ood_labels, required=True,
+                    column=args.label_column if args.ood_labels else None,
+                )
+            name = Path(args.features).stem
+        else:
+            X, y = _extract_with_labels(args.images, args)
+            X_ood = y_ood = None
+            if args.ood_images:
+                X_ood, y_ood = _extract_with_labels(args.ood_images, args)
+            name = args.backbone
+        return run_features_demo(
+            X, y, X_ood, y_ood, backbone=name, test_size=args.test_size, methods=methods,
+            config=args.config, epochs=epochs, seed=args.seed, device=args.device, log=log,
+        )
+    return run_digits_demo(
+        noise_rates=parse_noise_rates(args.noise_rates), methods=methods, config=args.config,
+        ood_shift=args.ood_shift, epochs=epochs,
+        pretrain_epochs=args.pretrain_epochs or DEFAULTS["quick_pretrain_epochs" if args.quick else "pretrain_epochs"],
+        seed=args.seed, device=args.device, log=log,
+    )
+
+
+def _extract_with_labels(images: str, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    X, y = _extract_features(
+        images, backbone=args.backbone, weights=args.weights, pretrained=args.pretrained,
+        cache_dir=args.cache_dir, device=args.device, verbose=0 if args.quiet else 1,
+    )
+    if y is None:
+        raise ValueError(f"{images} has no class sub-folders, so it has no labels; the demo needs them.")
+    return X, y
+
+
+def _require_matplotlib() -> None:
+    """Fail before any work when the figures cannot be drawn."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError("the demo's figures need matplotlib: pip install 'sknmtune[plots]', or pass --no-plot.")

@@ -10,7 +10,7 @@ Two ways to give the candidates:
   cifar_resnet20=resnet20.th``.
 
 It prints one row per candidate, best first by ``--primary``, and can write them as JSON. The
-command is registered by :func:`sknmtune.cli.build_parser` through :func:`_add_rank_parser`.
+command is registered by :func:`sknmtune.cli.build_parser` through :func:`_add_parser`.
 """
 
 from __future__ import annotations
@@ -23,19 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ._main import (
-    _add_common,
-    _add_device,
-    _as_labels,
-    _check_output,
-    _existing,
-    _Formatter,
-    _positive_int,
-    _read_extract_input,
-    _read_features,
-    _read_labels,
-    _UsageError,
-)
+from ._errors import _UsageError
+from ._io import _as_labels, _check_output, _existing, _read_extract_input, _read_features, _read_labels
+from ._options import _add_common, _add_device, _Formatter, _positive_int
 
 __all__: list[str] = []
 
@@ -168,7 +158,7 @@ def _cli_rank(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_rank_parser(subparsers: Any) -> argparse.ArgumentParser:
+def _add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``rank`` on the ``sknmtune`` subparsers; returns its parser."""
     rank = subparsers.add_parser(
         "rank",
