@@ -21,6 +21,8 @@ from ._version import __version__
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
     "FrozenBackboneTransformer": "backbones",
+    "extract_distributed": "backbones",
+    "DistributedExtractionError": "backbones",
     "FeatureCache": "cache",
     "NMTuneClassifier": "classifier",
     "PRESETS": "classifier",
@@ -74,6 +76,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from ._training import TrainingDivergedError
     from .backbones import FrozenBackboneTransformer
+    from .backbones import DistributedExtractionError, extract_distributed
     from .cache import FeatureCache
     from .classifier import PRESETS, NMTuneClassifier
     from .heads import NMTuneHead
