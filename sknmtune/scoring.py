@@ -1,4 +1,9 @@
-"""``SpectralScorer``: SVE / LSVR / RankMe of a fitted model's representation, as an sklearn scorer."""
+"""Scorers of a fitted model's representation, with the scikit-learn signature ``scorer(estimator, X, y)``.
+
+:class:`SpectralScorer`: SVE / LSVR / RankMe (label-free, :mod:`sknmtune.spectral`).
+:class:`TransferabilityScorer`: LogME / H-score against the targets (:mod:`sknmtune.transferability`).
+Both measure the same matrices (``representation="input"``, ``"output"`` or ``"auto"``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from sklearn.metrics import check_scoring
 from sklearn.pipeline import Pipeline
 
 from .spectral import spectral_summary
+from .transferability import _TARGET_TYPES, _check_shrinkage, h_score, logme
 
-__all__ = ["SpectralScorer"]
+__all__ = ["SpectralScorer", "TransferabilityScorer"]
 
 _METRICS = ("sve", "rankme", "neg_lsvr")
 _REPRESENTATIONS = ("auto", "output", "input")
@@ -157,3 +163,98 @@ class SpectralScorer:
             if getattr(self, name) != default
         )
         return f"SpectralScorer({self.metric!r}{extras})"
+
+
+
+_SCORER_METRICS = ("logme", "h_score")
+
+
+class TransferabilityScorer:
+    """Score a fitted pipeline by the LogME or H-score of the features entering its head.
+
+    Follows the scikit-learn scorer signature ``scorer(estimator, X, y) -> float``, so in a
+    ``GridSearchCV`` over ``Pipeline([("backbone", ...), ("head", ...)])`` whose grid varies the
+    backbone it reports, next to the accuracy, how transferable each backbone's features of the
+    held-out fold are (the head plays no part with ``representation="input"``). Both metrics are
+    higher-is-better, so no sign flip is needed. For the label-free spectral scores use
+    :class:`~sknmtune.SpectralScorer` with ``representation="input"``.
+
+    Parameters
+    ----------
+    metric : {"logme", "h_score"}, default="logme"
+    representation : {"input", "output", "auto"}, default="input"
+        Which matrix is scored, as in :class:`~sknmtune.SpectralScorer`: ``"input"`` the features
+        entering the final step (the backbone's output in a pipeline), ``"output"`` the final
+        estimator's ``transform`` (``Z`` for :class:`~sknmtune.NMTuneClassifier`).
+    target_type : {"auto", "classification", "regression"}, default="auto"
+        LogME only; see :func:`~sknmtune.transferability.logme`.
+    shrinkage : None, "auto" or float, default=None
+        H-score only; see :func:`~sknmtune.transferability.h_score`.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn.pipeline import Pipeline
+    >>> from sknmtune import FrozenBackboneTransformer
+    >>> from sknmtune.scoring import TransferabilityScorer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 4)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> _ = torch.manual_seed(0)
+    >>> nets = [torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)]
+    >>> pipe = Pipeline([("backbone", FrozenBackboneTransformer(nets[0], device="cpu")),
+    ...                  ("head", LogisticRegression())])
+    >>> search = GridSearchCV(
+    ...     pipe, {"backbone": [FrozenBackboneTransformer(n, device="cpu") for n in nets]},
+    ...     scoring={"acc": "accuracy", "logme": TransferabilityScorer("logme")}, refit="acc", cv=3,
+    ... ).fit(X, y)
+    >>> search.cv_results_["mean_test_logme"].shape
+    (2,)
+    """
+
+    def __init__(
+        self,
+        metric: str = "logme",
+        *,
+        representation: str = "input",
+        target_type: str = "auto",
+        shrinkage: float | str | None = None,
+    ) -> None:
+        self.metric = metric
+        self.representation = representation
+        self.target_type = target_type
+        self.shrinkage = shrinkage
+
+    def _check_params(self) -> None:
+        """Validate the parameters (when scoring, as scikit-learn estimators do in ``fit``)."""
+        if self.metric not in _SCORER_METRICS:
+            raise ValueError(
+                f"metric must be one of {_SCORER_METRICS}, got {self.metric!r}. For SVE / LSVR use "
+                "SpectralScorer('sve' or 'neg_lsvr', representation='input')."
+            )
+        if self.target_type not in _TARGET_TYPES:
+            raise ValueError(f"target_type must be one of {_TARGET_TYPES}; got {self.target_type!r}.")
+        _check_shrinkage(self.shrinkage)
+
+    def representation_of(self, estimator: Any, X: Any) -> np.ndarray:
+        """The matrix this scorer measures for a fitted ``estimator`` on ``X``."""
+        return SpectralScorer(representation=self.representation).representation_of(estimator, X)
+
+    def __call__(self, estimator: Any, X: Any, y: Any = None) -> float:
+        self._check_params()
+        if y is None:
+            raise ValueError(f"TransferabilityScorer({self.metric!r}) needs the targets y.")
+        F = self.representation_of(estimator, X)
+        if self.metric == "logme":
+            return logme(F, y, target_type=self.target_type)
+        return h_score(F, y, shrinkage=self.shrinkage)
+
+    def __repr__(self) -> str:
+        extras = "".join(
+            f", {name}={getattr(self, name)!r}"
+            for name, default in (("representation", "input"), ("target_type", "auto"), ("shrinkage", None))
+            if getattr(self, name) != default
+        )
+        return f"TransferabilityScorer({self.metric!r}{extras})"

@@ -14,7 +14,8 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 
 from sknmtune import FrozenBackboneTransformer
-from sknmtune.ranking import SCORES, TransferabilityScorer, _decompose, _logme_fit, h_score, logme, rank_backbones
+from sknmtune.ranking import SCORES, TransferabilityScorer, h_score, logme, rank_backbones
+from sknmtune.transferability import _decompose, _logme_fit
 from sknmtune.spectral import largest_singular_value_ratio, singular_value_entropy
 
 # ---------------------------------------------------------------------------------------------- references
@@ -128,13 +129,13 @@ def test_logme_invariances():
 
 
 def test_logme_gram_route_matches_the_direct_svd(monkeypatch):
-    import sknmtune.ranking as ranking
+    import sknmtune.transferability as transferability
 
     for n, d in [(300, 6), (10, 40)]:
         F, y = _informative(n, 3, 1.0, d_noise=d - 3)
         direct = (logme(F, y), h_score(F, y), h_score(F, y, shrinkage=0.3))
-        monkeypatch.setattr(ranking, "_DIRECT_SVD_MAX_ENTRIES", 0)
-        monkeypatch.setattr(ranking, "_GRAM_CHUNK_ROWS", 7)
+        monkeypatch.setattr(transferability, "_DIRECT_SVD_MAX_ENTRIES", 0)
+        monkeypatch.setattr(transferability, "_GRAM_CHUNK_ROWS", 7)
         gram = (logme(F, y), h_score(F, y), h_score(F, y, shrinkage=0.3))
         monkeypatch.undo()
         np.testing.assert_allclose(gram, direct, rtol=1e-7, atol=1e-9)
