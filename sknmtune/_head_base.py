@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._training import RegularizerConfig, StoppingConfig
 from ._utils import _restore_device, resolve_device
@@ -64,6 +64,33 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
             dropout=self.dropout,
         )
 
+    def _split_views(self, X: Any) -> tuple[Any, np.ndarray | None]:
+        """``(center features, training views or None)`` of ``fit``'s ``X``.
+
+        2-D input is returned as it is (validated later, as always). A views axis ``(n, V, D)``
+        (index 0 the center crop, e.g. from ``FrozenBackboneTransformer(views=K).fit_transform``) is
+        checked here; the head trains on its view pairs when ``views="pairs"`` and ``V >= 2``, and on
+        the center crop alone otherwise (``views="center"``: exactly the 2-D fit on ``X[:, 0]``).
+        """
+        if getattr(X, "ndim", None) != 3:
+            return X, None
+        arr = np.asarray(X)
+        n, v, d = arr.shape
+        if v < 1 or d < 1:
+            raise ValueError(f"X with a views axis must have shape (n_samples, n_views, n_features) with n_views "
+                             f">= 1 and n_features >= 1; got {arr.shape}.")
+        views = check_array(arr.reshape(n * v, d), dtype=np.float32, ensure_min_samples=min(2, n * v),
+                            input_name="X").reshape(n, v, d)
+        if v == 1 or self.views == "center":
+            return views[:, 0], None
+        return views[:, 0], views
+
+    def _training_array(self, X: np.ndarray, views: np.ndarray | None) -> np.ndarray:
+        """What ``train_head`` gets: the (standardized) 2-D features, or the views ``(n, V, D)``."""
+        if views is None:
+            return np.ascontiguousarray(self._scale(X))
+        return np.ascontiguousarray(self._scale(views))
+
     def _scale(self, X: np.ndarray) -> np.ndarray:
         if self.feature_mean_ is None:
             return X
@@ -75,6 +102,8 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
     # --------------------------------------------------------------- inference
     def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self)
+        if getattr(X, "ndim", None) == 3:  # training-style input with views: predict from the center crop
+            X = np.asarray(X)[:, 0]
         X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
         # float64 on a copy of the module: a row's output does not depend on its batch-mates
         # (float32 matrix products are blocked differently for different batch sizes).

@@ -7,6 +7,7 @@ epochs, batching, optimizer, learning-rate schedule, early stopping and history.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -81,8 +82,25 @@ class _NMTuneNet(NeuralNet):
         self.regularizer = regularizer
         self.task_term = task_term  # history name of the task loss: "ce", or "task" for regression
 
+    def infer(self, x, **fit_params):
+        # A views batch (B, 2, D) from _ViewPairs: both views through the module in one pass (BatchNorm
+        # sees the 2B rows); the outputs stack view a's rows over view b's.
+        if isinstance(x, torch.Tensor) and x.ndim == 3:
+            x = to_tensor(x, device=self.device)
+            return self.module_(torch.cat([x[:, 0], x[:, 1]]), **fit_params)
+        return super().infer(x, **fit_params)
+
     def _loss_terms(self, logits, Z, y_true, X) -> dict[str, torch.Tensor]:
-        terms = {self.task_term: super().get_loss(logits, y_true, X=X, training=True)}
+        if isinstance(X, torch.Tensor) and X.ndim == 3:
+            # The authors' two-view step: the task loss on both views (their mean, so a step weighs as
+            # a one-view step), the regularizers on view a's Z, the consistency target being view b's F
+            # (an input, so no gradient flows into it): an invariance term, not a self-anchor.
+            n = X.shape[0]
+            task = super().get_loss(logits, torch.cat([y_true, y_true]), X=X, training=True)
+            Z, X = Z[:n], X[:, 1]
+        else:
+            task = super().get_loss(logits, y_true, X=X, training=True)
+        terms = {self.task_term: task}
         reg = self.regularizer
         if reg.active:
             # The terms with a non-zero weight, computed together (one Gram matrix, one backward node).
@@ -155,6 +173,34 @@ class _ArrayBatches(torch.utils.data.Dataset):
         return self.X[indices], self.y[indices]
 
 
+class _ViewPairs(_ArrayBatches):
+    """Training features with a views axis, ``(n, V, D)``; each batch draws two distinct views per row.
+
+    Index 0 of the views axis is the center crop, indices ``1..V-1`` augmented views: with at least two
+    augmented views the pair is drawn among them (the authors train on augmented views only); with one,
+    the pair is the center crop and that view in random order. Draws come from a generator seeded once
+    per fit, in the sampler's order, so a fit is reproducible.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
+        super().__init__(X, y)
+        n_views = self.X.shape[1]
+        if n_views < 2:
+            raise ValueError(f"Training with views needs at least 2 views per sample; got {n_views}.")
+        self.low = 1 if n_views >= 3 else 0
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def __getitem__(self, indices: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        indices = torch.as_tensor(indices)
+        span = self.X.shape[1] - self.low
+        first = torch.randint(span, (len(indices),), generator=self.generator)
+        # a second view distinct from the first: shift by 1..span-1 around the pool
+        second = (first + torch.randint(1, span, (len(indices),), generator=self.generator)) % span
+        rows = indices.unsqueeze(1)
+        pair = self.X[rows, torch.stack([first, second], dim=1) + self.low]
+        return pair, self.y[indices]
+
+
 def _validation_split(
     X: np.ndarray, y: np.ndarray, fraction: float, seed: int, *, classification: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -212,7 +258,10 @@ def train_head(
     early stopping the module holds the weights of the epoch with the lowest validation
     task loss (``history[i]["valid_loss_best"]`` marks it).
 
-    ``X`` is float32 ``(n, D)``; ``y`` int64 class indices for the default cross-entropy
+    ``X`` is float32 ``(n, D)``, or ``(n, V, D)`` with views (index 0 the center crop): each step
+    then draws two distinct views per row (see :class:`_ViewPairs`), the task loss covers both, and
+    the consistency term compares view a's ``Z`` with view b's ``F``; early stopping validates on the
+    center crop. ``y`` int64 class indices for the default cross-entropy
     ``criterion``, or float32 targets ``(n, k)`` for a regression criterion (e.g.
     ``nn.MSELoss``, ``nn.HuberLoss``; the early-stopping split is then not stratified). AdamW; the learning rate
     follows ``lr_schedule`` per step (``"cosine"`` or ``"linear"`` decay to zero over
@@ -227,6 +276,8 @@ def train_head(
     )
     if split is not None:
         X, X_valid, y, y_valid = split
+        if X_valid.ndim == 3:
+            X_valid = np.ascontiguousarray(X_valid[:, 0])  # validate on the center crop, as predictions are made
     n_samples = X.shape[0]
     batch_size = min(batch_size, n_samples)
     drop_last = n_samples % batch_size == 1
@@ -266,7 +317,7 @@ def train_head(
             # One fused kernel per step over all parameters: on one CPU thread 4x faster than the
             # multi-tensor (foreach) update for a 1280-1280-1280 MLP, equal to it up to float rounding.
             **({"optimizer__fused": True} if device.type in _FUSED_ADAMW_DEVICES else {"optimizer__foreach": True}),
-            dataset=_ArrayBatches,
+            dataset=_ArrayBatches if X.ndim == 2 else functools.partial(_ViewPairs, seed=seed),
             max_epochs=max_epochs,
             batch_size=batch_size,
             # Whole batches are indexed at once (one fancy-indexing call per step instead of one

@@ -21,10 +21,12 @@ from ._utils import resolve_device
 __all__ = ["AUTO_EARLY_STOPPING_MIN_SAMPLES", "NMTuneClassifier", "PRESETS"]
 
 # The papers' fixed training budgets: exactly ``max_epochs`` epochs, no early stopping, the
-# authors' residual (s starts at 1), no cap on the hidden width.
+# authors' residual (s starts at 1), no cap on the hidden width. The paper's presets train on the
+# center crop; the authors' presets ("nmtune-authors", "mlp-authors") on view pairs when given views.
 _FIXED = {
     "max_epochs": 30, "batch_size": 64, "lr_schedule": "cosine", "early_stopping": False,
     "n_iter_no_change": None, "residual_init": 1.0, "max_hidden_width": None, "standardize": False,
+    "views": "center",
 }
 
 #: Named configurations of :class:`NMTuneClassifier` (use :meth:`NMTuneClassifier.from_preset`).
@@ -33,7 +35,8 @@ _FIXED = {
 #: and a capped hidden width (see the method guide).
 PRESETS: dict[str, dict[str, Any]] = {
     # Linear probing: a linear classifier on F (no MLP; the regularizers are off).
-    "lp": {**_FIXED, "mlp_depth": 0, "reg_lambda": 0.0, "lr": 1e-2, "weight_decay": 0.0},
+    # The authors' probe trains on features cached once, unaugmented: views are ignored.
+    "lp": {**_FIXED, "mlp_depth": 0, "reg_lambda": 0.0, "lr": 1e-2, "weight_decay": 0.0, "views": "center"},
     # MLP tuning with the paper's MLP: 2 Linear layers, ReLU, plain cross-entropy.
     "mlp": {
         **_FIXED, "mlp_depth": 2, "hidden_ratio": 1.0, "batch_norm": False, "residual": False,
@@ -58,12 +61,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "nmtune-authors": {
         **_FIXED, "mlp_depth": 2, "hidden_ratio": 4.0, "batch_norm": True, "residual": True,
         "reg_lambda": 1.0, "mse_weight": 1.0, "cov_weight": 0.04, "svd_weight": 0.001, "svd_top_k": 5,
-        "consistency_reduction": "mean", "lr": 1e-3, "weight_decay": 1e-4,
+        "consistency_reduction": "mean", "lr": 1e-3, "weight_decay": 1e-4, "views": "pairs",
     },
     # MLP tuning with the authors' architecture (the fair baseline for "nmtune-authors").
     "mlp-authors": {
         **_FIXED, "mlp_depth": 2, "hidden_ratio": 4.0, "batch_norm": True, "residual": True,
-        "reg_lambda": 0.0, "lr": 1e-3, "weight_decay": 1e-4,
+        "reg_lambda": 0.0, "lr": 1e-3, "weight_decay": 1e-4, "views": "pairs",
     },
 }
 
@@ -120,6 +123,13 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
     standardize : bool, default=False
         Standardize each feature (zero mean, unit variance, statistics of the training rows)
         inside the estimator before the head; ``transform`` then returns ``Z`` in that space.
+    views : {"pairs", "center"}, default="pairs"
+        What to train on when ``fit`` gets features with a views axis, ``(n_samples, n_views,
+        n_features)`` (index 0 the center crop, e.g. ``FrozenBackboneTransformer(views=K)`` in a
+        ``Pipeline``). ``"pairs"``: the authors' recipe, each step draws two distinct augmented views
+        per row, the task loss covers both and the consistency term compares one view's ``Z`` with the
+        other view's ``F``; ``"center"``: only the center crop (the same fit as on ``X[:, 0]``). 2-D
+        features train as always; prediction and ``transform`` take 2-D features (3-D: the center crop).
     lr : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=1e-4
@@ -215,6 +225,7 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
         "residual_init": [Interval(Real, None, None, closed="neither")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "standardize": ["boolean"],
+        "views": [StrOptions({"pairs", "center"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"constant", "cosine", "linear"})],
@@ -246,6 +257,7 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
         residual_init: float = 0.0,
         dropout: float = 0.0,
         standardize: bool = False,
+        views: str = "pairs",
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         lr_schedule: str = "constant",
@@ -273,6 +285,7 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
         self.residual_init = residual_init
         self.dropout = dropout
         self.standardize = standardize
+        self.views = views
         self.lr = lr
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
@@ -313,8 +326,9 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Frozen features (finite numbers).
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_views, n_features)
+            Frozen features (finite numbers); with a views axis, index 0 is the center crop and
+            ``views`` says what the head trains on.
         y : array-like of shape (n_samples,)
             Class labels; at least two classes.
 
@@ -328,6 +342,7 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
         ):
             self.__dict__.pop(attr, None)
         try:
+            X, views = self._split_views(X)
             X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2)
             check_classification_targets(y)
             encoder = LabelEncoder().fit(y)
@@ -345,8 +360,8 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
                 self.feature_mean_, self.feature_scale_ = mean.astype(np.float32), scale.astype(np.float32)
             else:
                 self.feature_mean_ = self.feature_scale_ = None
-            X = np.ascontiguousarray(self._scale(X))
-            n_features, n_classes = X.shape[1], len(encoder.classes_)
+            X = self._training_array(X, views)
+            n_features, n_classes = X.shape[-1], len(encoder.classes_)
             module, history = train_head(
                 lambda: self._build_module(n_features, n_classes), X, y_idx,
                 regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,

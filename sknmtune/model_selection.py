@@ -189,8 +189,9 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Frozen features (finite numbers).
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_views, n_features)
+            Frozen features (finite numbers); with a views axis (index 0 the center crop) each
+            candidate trains as its ``views`` parameter says and is scored on the center crop.
         y : array-like of shape (n_samples,)
             Class labels; at least two classes, each with at least two samples.
 
@@ -204,7 +205,9 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         ):
             self.__dict__.pop(attr, None)
         try:
-            X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_min_samples=2)
+            views = np.asarray(X) if getattr(X, "ndim", None) == 3 else None
+            X, y = validate_data(self, X if views is None else views[:, 0], y, dtype=[np.float32, np.float64],
+                                 ensure_min_samples=2)
             check_classification_targets(y)
             if np.unique(y).shape[0] < 2:
                 raise ValueError(
@@ -221,7 +224,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
                 refit=_SELECTIONS.get(self.selection, self.selection), error_score=self.error_score,
                 verbose=self.verbose,
             )
-            search.fit(X, y)
+            search.fit(X if views is None else views, y)  # candidates read the views axis (their `views`)
         except BaseException:
             self.__dict__.pop("n_features_in_", None)
             self.__dict__.pop("feature_names_in_", None)
@@ -239,6 +242,8 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
 
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
+        if getattr(X, "ndim", None) == 3:  # training-style input with views: the center crop
+            X = np.asarray(X)[:, 0]
         return validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
 
     def predict(self, X: Any) -> np.ndarray:

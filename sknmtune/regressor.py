@@ -90,6 +90,13 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
         Dropout after each hidden activation.
     standardize : bool, default=False
         Standardize each feature inside the estimator (training statistics) before the head.
+    views : {"pairs", "center"}, default="pairs"
+        What to train on when ``fit`` gets features with a views axis, ``(n_samples, n_views,
+        n_features)`` (index 0 the center crop, e.g. ``FrozenBackboneTransformer(views=K)`` in a
+        ``Pipeline``). ``"pairs"``: the authors' recipe, each step draws two distinct augmented views
+        per row, the task loss covers both and the consistency term compares one view's ``Z`` with the
+        other view's ``F``; ``"center"``: only the center crop (the same fit as on ``X[:, 0]``). 2-D
+        features train as always; prediction and ``transform`` take 2-D features (3-D: the center crop).
     lr : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=1e-4
@@ -194,6 +201,7 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
         residual_init: float = 0.0,
         dropout: float = 0.0,
         standardize: bool = False,
+        views: str = "pairs",
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         lr_schedule: str = "constant",
@@ -223,6 +231,7 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
         self.residual_init = residual_init
         self.dropout = dropout
         self.standardize = standardize
+        self.views = views
         self.lr = lr
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
@@ -243,8 +252,9 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Frozen features (finite numbers).
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_views, n_features)
+            Frozen features (finite numbers); with a views axis, index 0 is the center crop and
+            ``views`` says what the head trains on.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Real-valued targets (finite numbers).
 
@@ -255,6 +265,7 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
         for attr in _FITTED_ATTRIBUTES:
             self.__dict__.pop(attr, None)
         try:
+            X, views = self._split_views(X)
             X, y = validate_data(
                 self, X, y, dtype=np.float32, ensure_min_samples=2, multi_output=True, y_numeric=True
             )
@@ -268,8 +279,8 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
                 self.feature_mean_, self.feature_scale_ = mean.astype(np.float32), scale.astype(np.float32)
             else:
                 self.feature_mean_ = self.feature_scale_ = None
-            X = np.ascontiguousarray(self._scale(X))
-            n_features, n_outputs = X.shape[1], Y.shape[1]
+            X = self._training_array(X, views)
+            n_features, n_outputs = X.shape[-1], Y.shape[1]
             module, history = train_head(
                 lambda: self._build_module(n_features, n_outputs), X, Y_std,
                 regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,

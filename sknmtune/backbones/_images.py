@@ -22,8 +22,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._inputs import Inputs, _first, _is_pil
+from ._views import ViewSpec, random_resized_crop
 
-__all__ = ["ImageSpec", "resolve_image_spec", "iter_image_batches", "check_image_array", "as_file_inputs"]
+__all__ = ["AugmentedView", "ImageSpec", "resolve_image_spec", "iter_image_batches", "check_image_array", "as_file_inputs"]
 
 _INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
@@ -272,6 +273,14 @@ def load_image(item: Any, index: int, in_chans: int, *, raw_float: bool = False)
     return t.float().div_(255.0)
 
 
+@dataclass(frozen=True)
+class AugmentedView:
+    """One augmented view to extract: how views are drawn, and each input position's seed for this view."""
+
+    spec: ViewSpec
+    seeds: np.ndarray  # int64, one per position of the inputs
+
+
 class _WorkerFailure:
     """An exception raised in a DataLoader worker, carried to the main process as data.
 
@@ -310,10 +319,11 @@ class _Samples(Dataset):
     """
 
     def __init__(
-        self, inputs: Inputs, indices: np.ndarray, spec: ImageSpec | None, raw_float: bool, capture_errors: bool = False
+        self, inputs: Inputs, indices: np.ndarray, spec: ImageSpec | None, raw_float: bool, capture_errors: bool = False,
+        view: AugmentedView | None = None,
     ) -> None:
         self.data, self.indices, self.spec, self.raw_float = inputs.data, indices, spec, raw_float
-        self.capture_errors = capture_errors
+        self.capture_errors, self.view = capture_errors, view
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -331,7 +341,11 @@ class _Samples(Dataset):
         in_chans = self.spec.in_chans if self.spec is not None else 3
         x = load_image(_first(self.data[index]), index, in_chans, raw_float=self.raw_float)
         if self.spec is not None and x.ndim == 3:
-            x = _resize_crop(_fix_channels(x, in_chans, f"Image at index {index}"), self.spec)
+            x = _fix_channels(x, in_chans, f"Image at index {index}")
+            if self.view is None:
+                x = _resize_crop(x, self.spec)
+            else:
+                x = random_resized_crop(x, self.spec.size, self.spec.interpolation, self.view.spec, self.view.seeds[index])
         return index, x
 
 
@@ -368,15 +382,23 @@ def iter_image_batches(
     num_workers: int,
     channels_last: bool,
     raw_float: bool = False,
+    view: AugmentedView | None = None,
 ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """Yield ``(positions, model-ready batch on device)`` over ``indices`` of ``inputs``.
 
     In-memory arrays are sliced batch by batch in this process (uint8 is moved to the device before
     the float conversion); other inputs go through a DataLoader with ``num_workers`` decoders and
-    pinned memory on CUDA. ``spec=None`` passes numeric arrays through unchanged.
+    pinned memory on CUDA. ``spec=None`` passes numeric arrays through unchanged. With ``view`` each
+    image is cropped per sample by the view's seeded random resized crop instead of the eval
+    transform's resize and center crop (arrays then go through the per-sample path too).
     """
     pin = device.type == "cuda"
-    if isinstance(inputs.data, np.ndarray):
+    if view is not None and (spec is None or spec.size is None):
+        raise ValueError(
+            "Augmented views need an image backbone with a fixed input size (a timm model, or a module backbone "
+            "with image_size=...); this one takes its inputs unchanged."
+        )
+    if isinstance(inputs.data, np.ndarray) and view is None:
         arr = inputs.data
         image = arr.dtype.kind in "ui" or not raw_float
         layout = array_layout(arr.shape, spec.in_chans if spec is not None else 3) if image else None
@@ -397,7 +419,7 @@ def iter_image_batches(
         return
     workers = num_workers > 0
     loader = DataLoader(
-        _Samples(inputs, indices, spec, raw_float, capture_errors=workers),
+        _Samples(inputs, indices, spec, raw_float, capture_errors=workers, view=view),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,

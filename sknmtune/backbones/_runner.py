@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._images import ImageSpec, iter_image_batches
+from ._images import AugmentedView, ImageSpec, iter_image_batches
 from ._inputs import Inputs
 
 __all__ = ["TorchRunner", "TorchBackend", "resolve_amp_dtype"]
@@ -137,7 +137,9 @@ class TorchBackend:
         self.runner, self.spec, self.identity, self.description = runner, spec, identity, description
         self.accepts, self.n_features, self.raw_float, self.num_workers = accepts, n_features, raw_float, num_workers
 
-    def iter_features(self, inputs: Inputs, indices: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_features(
+        self, inputs: Inputs, indices: np.ndarray, batch_size: int, view: AugmentedView | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(positions, float32 features)`` batch by batch.
 
         On CUDA the result of batch k is copied to pinned host memory asynchronously and handed out
@@ -145,7 +147,7 @@ class TorchBackend:
         """
         cuda = self.runner.device.type == "cuda"
         pending: tuple[np.ndarray, torch.Tensor, Any] | None = None
-        for pos, y in self._device_batches(inputs, indices, batch_size):
+        for pos, y in self._device_batches(inputs, indices, batch_size, view):
             if not cuda:
                 yield pos, y.cpu().numpy()
                 continue
@@ -159,7 +161,9 @@ class TorchBackend:
         if pending is not None:
             yield _ready(pending)
 
-    def _device_batches(self, inputs: Inputs, indices: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    def _device_batches(
+        self, inputs: Inputs, indices: np.ndarray, batch_size: int, view: AugmentedView | None = None
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         workers = self.num_workers if inputs.modality in ("files", "dataset") else 0
         with self.runner.session():
             for pos, x in iter_image_batches(
@@ -171,6 +175,7 @@ class TorchBackend:
                 num_workers=workers,
                 channels_last=self.runner.channels_last,
                 raw_float=self.raw_float,
+                view=view,
             ):
                 y = self.runner(x, pad_to=batch_size)
                 if y.shape[0] != len(pos):

@@ -18,65 +18,17 @@ from sklearn.utils.validation import validate_data
 
 from .._utils import _restore_device, resolve_device
 from ..cache import FeatureCache
-from ._images import as_file_inputs, check_image_array
+from ._images import AugmentedView, as_file_inputs, check_image_array
 from ._inputs import Inputs, _first, as_inputs, describe
+from ._kinds import _KINDS, _resolve_kind
 from ._registry import BackendOptions, build_backend
 from ._runner import resolve_amp_dtype
-from ._text import PAIR_PARTS, is_text_model_dir, pair_features, validate_pair_parts
-from ._timm import close_timm_names, is_timm_name
+from ._text import PAIR_PARTS, pair_features, validate_pair_parts
+from ._views import ViewSpec, resolve_view_spec, view_seeds
 
 __all__ = ["FrozenBackboneTransformer"]
 
-_KINDS = ("auto", "timm", "text", "module", "callable")
 _IMAGE_OPTIONS = ("image_size", "crop_pct", "interpolation", "mean", "std")
-
-
-def _resolve_kind(backbone: Any, kind: str) -> str:
-    """Which backbone family ``backbone`` is (see the ``kind`` parameter)."""
-    from torch import nn
-
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}.")
-    if kind != "auto":
-        expected = {"timm": (str, os.PathLike), "text": (str, os.PathLike), "module": (nn.Module,)}.get(kind)
-        if expected is not None and not isinstance(backbone, expected):
-            raise TypeError(f"kind={kind!r} needs a backbone of type {expected[0].__name__}; got {type(backbone).__name__}.")
-        if kind == "callable" and not callable(backbone):
-            raise TypeError(f"kind='callable' needs a callable backbone; got {type(backbone).__name__}.")
-        return kind
-    if isinstance(backbone, nn.Module):
-        return "module"
-    if isinstance(backbone, (str, os.PathLike)):
-        name = os.fspath(backbone)
-        if os.path.isdir(name):
-            if is_text_model_dir(name):
-                return "text"
-            raise ValueError(
-                f"Directory {name!r} holds no sentence-transformers or Hugging Face model (no modules.json or "
-                "config.json). For timm weights use FrozenBackboneTransformer('<timm name>', weights='<file>')."
-            )
-        if os.path.isfile(name):
-            raise ValueError(
-                f"backbone={name!r} is a file. Give the architecture as a timm model name and the checkpoint as "
-                f"weights=: FrozenBackboneTransformer('resnet18', weights={name!r})."
-            )
-        if is_timm_name(name):
-            return "timm"
-        if "/" in name:
-            return "text"
-        close = close_timm_names(name)
-        hint = f" Close timm names: {', '.join(map(repr, close))}." if close else ""
-        raise ValueError(
-            f"Unknown backbone {name!r}: not a timm model, not a local model directory and not a hub id "
-            f"('org/name').{hint} Pass a timm model name (timm.list_models()), a sentence-transformers / Hugging "
-            "Face model name or directory, a torch nn.Module, or a callable mapping a batch to an array."
-        )
-    if callable(backbone):
-        return "callable"
-    raise TypeError(
-        f"Unsupported backbone of type {type(backbone).__name__}: pass a timm model name, a text model name or "
-        "directory, a torch nn.Module, or a callable."
-    )
 
 
 class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -156,6 +108,22 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Retries per batch for ``retry_on`` errors.
     backoff : float, default=1.0
         Seconds before the first retry; doubled for each further one.
+    views : int, default=0
+        Augmented views per training image (image backbones). With ``views=K > 0``,
+        :meth:`fit_transform` (what a ``Pipeline`` calls while fitting) returns training features of
+        shape ``(n_samples, 1 + K, n_features)``: index 0 is the eval transform's center crop (what
+        :meth:`transform` gives, e.g. at prediction time), indices 1..K the augmented views, which the
+        NMTune heads train on the way the paper's authors do (see ``views`` of
+        :class:`~sknmtune.NMTuneClassifier`). Each view costs one more backbone forward per training
+        image, once: with ``cache`` the views are stored like plain features.
+    view_augmentation : dict, default=None
+        How views are drawn; ``None`` is the authors' recipe, ``{"scale": (0.8, 1.0), "ratio": (3/4, 4/3),
+        "hflip": True}`` (a random resized crop to the model's input size covering ``scale`` of the image
+        area, then a horizontal flip with probability 0.5). Keys given override those values.
+    random_state : int, default=0
+        Seeds the views: view ``k`` of an image is drawn from a generator seeded by
+        ``(random_state, k, the image's content)``, so it does not depend on the image's position or
+        batch (the folds of a grid search extract the same views, and the cache serves them).
     verbose : int, default=0
         Show a tqdm progress bar when > 0.
 
@@ -206,6 +174,9 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         "retry_on": "no_validation",  # a tuple of exception classes (checked in _check_params)
         "max_retries": [Interval(Integral, 0, None, closed="left")],
         "backoff": [Interval(Real, 0, None, closed="left")],
+        "views": [Interval(Integral, 0, None, closed="left")],
+        "view_augmentation": [dict, None],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
     }
 
@@ -235,6 +206,9 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         retry_on: tuple[type[BaseException], ...] = (),
         max_retries: int = 3,
         backoff: float = 1.0,
+        views: int = 0,
+        view_augmentation: dict[str, Any] | None = None,
+        random_state: int = 0,
         verbose: int = 0,
     ) -> None:
         self.backbone = backbone
@@ -260,6 +234,9 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.retry_on = retry_on
         self.max_retries = max_retries
         self.backoff = backoff
+        self.views = views
+        self.view_augmentation = view_augmentation
+        self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------------------------------ sklearn API
@@ -282,12 +259,38 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         return self
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
-        """``fit`` then ``transform`` in one pass (the width comes from the features themselves)."""
+        """``fit`` then ``transform`` in one pass (the width comes from the features themselves).
+
+        With ``views=0`` (the default) this equals ``fit(X).transform(X)``. With ``views=K > 0`` it returns
+        the training features with a views axis, ``(n_samples, 1 + K, n_features)`` (see
+        :meth:`transform_views`): a ``Pipeline`` hands them to the head while fitting, and the center
+        crop (:meth:`transform`) at prediction time.
+        """
         self.__dict__.pop("n_features_out_", None)
         inputs = self._as_inputs(X, reset=True)
-        out = self._features(self._get_backend(), inputs)
-        self.n_features_out_ = int(out.shape[1])
+        backend = self._get_backend()
+        out = self._features(backend, inputs) if not self.views else self._views(backend, inputs)
+        self.n_features_out_ = int(out.shape[-1])
         return out
+
+    def transform_views(self, X: Any) -> np.ndarray:
+        """The center crop and ``views`` augmented views of each image, ``(n_samples, 1 + views, n_features)``.
+
+        Index 0 is :meth:`transform`'s output; index ``k >= 1`` is view ``k``, a seeded random resized
+        crop (+ flip) of the image (``view_augmentation``, ``random_state``). Needs an image backbone.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sknmtune.backbones import FrozenBackboneTransformer
+        >>> images = np.random.default_rng(0).integers(0, 256, (3, 40, 40, 3), dtype=np.uint8)
+        >>> ext = FrozenBackboneTransformer("cifar_resnet20", pretrained=False, image_size=32, views=2, device="cpu")
+        >>> ext.transform_views(images).shape
+        (3, 3, 64)
+        """
+        if not self.views:
+            raise ValueError("transform_views needs views >= 1; this transformer has views=0.")
+        return self._views(self._get_backend(), self._as_inputs(X, reset=False))
 
     def transform(self, X: Any) -> np.ndarray:
         """Extract features.
@@ -492,9 +495,29 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             first = Inputs(inputs.modality, inputs.take(np.array([0])))
         return int(self._features(backend, first).shape[1])
 
-    def _extract(self, backend: Any, inputs: Inputs) -> np.ndarray:
-        """Run the backbone over the samples not in the cache, into one preallocated array."""
+    def _views(self, backend: Any, inputs: Inputs) -> np.ndarray:
+        """Center crop + augmented views, ``(n, 1 + views, D)``; each view cached as its own feature set."""
+        if backend.kind != "torch" or inputs.modality in ("pairs", "vectors"):
+            raise ValueError(
+                f"views={self.views} needs an image backbone and image inputs; got {describe(inputs)} for "
+                f"{backend.description}. Set views=0 for text, vector or API backbones."
+            )
+        inputs = self._check_modality(backend, inputs)
+        spec = resolve_view_spec(self.view_augmentation, self.random_state)
+        center = self._extract(backend, inputs)
+        out = np.empty((center.shape[0], 1 + int(self.views), center.shape[1]), dtype=np.float32)
+        out[:, 0] = center
+        for k in range(1, int(self.views) + 1):
+            out[:, k] = self._extract(backend, inputs, view=(spec, k))
+        return out
+
+    def _extract(self, backend: Any, inputs: Inputs, view: tuple[ViewSpec, int] | None = None) -> np.ndarray:
+        """Run the backbone over the samples not in the cache, into one preallocated array.
+
+        ``view=(spec, k)`` extracts augmented view ``k`` instead of the center crop (its own cache namespace).
+        """
         n = len(inputs)
+        augmented = None if view is None else AugmentedView(view[0], view_seeds(inputs.keys(), view[1], view[0].random_state))
         cache = self._feature_cache()
         out: np.ndarray | None = None
         writer: Any = contextlib.nullcontext()
@@ -507,7 +530,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             src = first[inverse.ravel()]  # the row holding each sample's first occurrence
             firsts = np.sort(first)
             space = cache.namespace(
-                f"{backend.identity}\nmodality={inputs.modality}",
+                f"{backend.identity}\nmodality={inputs.modality}" + ("" if view is None else "\n" + view[0].identity(view[1])),
                 description={"backbone": backend.description, "params": {k: repr(v) for k, v in self.get_params(deep=False).items()}},
             )
             found, rows = space.lookup(keys[firsts])
@@ -527,7 +550,9 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
         with writer as w, tqdm(total=len(todo), disable=not self.verbose or not len(todo), unit="sample",
                                desc=f"Extracting ({backend.description})") as bar:
-            for pos, feats in backend.iter_features(inputs, todo, int(self.batch_size)):
+            for pos, feats in backend.iter_features(
+                inputs, todo, int(self.batch_size), **({} if augmented is None else {"view": augmented})
+            ):
                 if not np.isfinite(feats).all():
                     raise ValueError(
                         f"The backbone ({backend.description}) produced NaN or infinite features for samples "

@@ -6,7 +6,7 @@ import torch
 
 from sknmtune.backbones import FrozenBackboneTransformer
 from sknmtune.backbones._registry import BACKENDS, BackendOptions, build_backend
-from sknmtune.backbones._transformer import _KINDS
+from sknmtune.backbones._kinds import _KINDS
 
 INTERFACE = ("kind", "accepts", "identity", "description", "n_features")
 

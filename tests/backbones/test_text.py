@@ -74,7 +74,7 @@ def test_unknown_hub_name_offline_points_to_local_directories(monkeypatch):
 
 
 def test_kind_resolution_for_text(minilm_path, tmp_path):
-    from sknmtune.backbones._transformer import _resolve_kind
+    from sknmtune.backbones._kinds import _resolve_kind
 
     assert _resolve_kind(minilm_path, "auto") == "text"
     assert _resolve_kind("sentence-transformers/all-MiniLM-L6-v2", "auto") == "text"
