@@ -1,4 +1,7 @@
-"""Black-box backbones: any Python callable mapping a batch of samples to an array (e.g. a paid API)."""
+"""Black-box backbones: any Python callable mapping a batch of samples to an array (e.g. a paid API).
+
+Registers the ``"callable"`` backbone family (:func:`sknmtune.backbones.register_backend`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._inputs import Inputs, _first
+from ._registry import BackendOptions, _refuse_compile, register_backend
 
 __all__ = ["CallableBackend", "call_with_retry"]
 
@@ -105,3 +109,11 @@ class CallableBackend:
                 self.fn, batch, retry_on=self.retry_on, max_retries=self.max_retries, backoff=self.backoff
             )
             yield pos, as_feature_block(y, len(pos), f"for samples {int(pos[0])}..{int(pos[-1])}")
+
+
+@register_backend("callable")
+def _callable_backend(o: BackendOptions) -> CallableBackend:
+    _refuse_compile(o, "a callable backbone is your own function (compile it yourself if it runs torch code)")
+    return CallableBackend(
+        o.backbone, cache_key=o.cache_key, retry_on=o.retry_on, max_retries=o.max_retries, backoff=o.backoff
+    )

@@ -1,4 +1,7 @@
-"""Plain ``torch.nn.Module`` backbones: the module's output, or the output of one of its layers."""
+"""Plain ``torch.nn.Module`` backbones: the module's output, or the output of one of its layers.
+
+Registers the ``"module"`` backbone family (:func:`sknmtune.backbones.register_backend`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import torch
 from torch import nn
 
 from ._checkpoint import state_digest
-from ._images import ImageSpec
+from ._images import ImageSpec, resolve_image_spec
+from ._registry import BackendOptions, register_backend
 from ._runner import TorchBackend, TorchRunner
 
 __all__ = ["layer_feature_fn", "module_backend"]
@@ -82,4 +86,14 @@ def module_backend(
         accepts=MODULE_INPUTS,
         raw_float=True,
         num_workers=num_workers,
+    )
+
+
+@register_backend("module")
+def _module_backend(o: BackendOptions) -> TorchBackend:
+    options = o.image_options
+    spec = None if all(v is None for v in options.values()) else resolve_image_spec(None, **options)
+    return module_backend(
+        o.backbone, layer=o.layer, spec=spec, device=o.device, amp_dtype=o.amp_dtype,
+        channels_last=o.channels_last, compile=o.compile, num_workers=o.num_workers,
     )

@@ -1,13 +1,14 @@
 """Backbone families as a registry of backend builders.
 
 Every family turns the transformer's parameters (:class:`BackendOptions`) into a *backend*, the one
-interface :class:`~sknmtune.FrozenBackboneTransformer` talks to: ``kind``, ``accepts`` (the input
-modalities), ``identity`` (what the feature cache keys on), ``description``, ``n_features`` (the declared
-width or ``None``) and the feature extraction itself (:class:`._runner.TorchBackend`,
-:class:`._text.TextBackend`, :class:`._callable.CallableBackend`). ``_transformer.py`` validates,
-resolves the family, dispatches here and caches; it builds nothing itself.
+interface :class:`~sknmtune.FrozenBackboneTransformer` talks to (see :func:`register_backend`). Each
+built-in family registers its builder in its own module, as timm's ``register_model`` does:
+``_timm.py`` (``"timm"``), ``_text.py`` (``"text"``), ``_module.py`` (``"module"``) and ``_callable.py``
+(``"callable"``); ``backbones/__init__.py`` imports them. ``_transformer.py`` validates, resolves the
+family, dispatches here and caches; it builds nothing itself. This module imports no family.
 
-Named models (timm, text) are kept in a small LRU so that ``GridSearchCV`` clones reuse loaded weights.
+Named models (timm, text) are kept in a small LRU (:func:`_loaded`) so that ``GridSearchCV`` clones
+reuse loaded weights.
 """
 
 from __future__ import annotations
@@ -20,19 +21,29 @@ from typing import Any
 
 import torch
 
-from ._callable import CallableBackend
-from ._images import resolve_image_spec
-from ._module import layer_feature_fn, module_backend
-from ._runner import TorchBackend, TorchRunner
-from ._text import TextBackend, load_sentence_transformer
-from ._timm import TIMM_INPUTS, create_timm_model, timm_data_config, timm_features
-
 __all__ = ["BACKENDS", "BackendOptions", "build_backend", "register_backend"]
 
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """The transformer's parameters as the builders read them (devices and workers already resolved)."""
+    """The transformer's parameters as a family's builder reads them (devices and workers already resolved).
+
+    :class:`~sknmtune.FrozenBackboneTransformer` fills one from its parameters and passes it to the
+    builder of the backbone's family (see :func:`register_backend`); ``dataclasses.replace`` derives
+    options for another family, e.g. ``replace(options, backbone=loaded_module)`` for ``"module"``.
+
+    Attributes
+    ----------
+    backbone : object
+        The ``backbone`` parameter as given (a name, a module, a callable, ...).
+    device : torch.device
+    amp_dtype : torch.dtype or None
+    num_workers : int
+    image_options : dict
+        ``image_size``, ``crop_pct``, ``interpolation``, ``mean``, ``std`` (None: the family's default).
+    layer, channels_last, compile, pretrained, weights, model_kwargs, cache_key, retry_on, max_retries, backoff
+        The transformer's parameters of those names.
+    """
 
     backbone: Any
     device: torch.device
@@ -51,22 +62,121 @@ class BackendOptions:
     backoff: float = 0.0
 
 
-#: kind -> builder(options) -> backend
+#: kind -> builder(options) -> backend, in registration order.
 BACKENDS: dict[str, Callable[[BackendOptions], Any]] = {}
 
+Builder = Callable[[BackendOptions], Any]
 
-def register_backend(kind: str) -> Callable[[Callable[[BackendOptions], Any]], Callable[[BackendOptions], Any]]:
-    """Decorator: register ``builder`` as the backend factory of ``kind``."""
 
-    def decorate(builder: Callable[[BackendOptions], Any]) -> Callable[[BackendOptions], Any]:
-        BACKENDS[kind] = builder
-        return builder
+def register_backend(kind: str, builder: Builder | None = None, *, replace: bool = False) -> Any:
+    """Register a backbone family: ``builder(options) -> backend`` under the name ``kind``.
 
-    return decorate
+    Use it as a decorator (``@register_backend("name")``) or call it with the builder. The built-in
+    families (``"timm"``, ``"text"``, ``"module"``, ``"callable"``) register themselves this way in
+    their own modules when :mod:`sknmtune.backbones` is imported.
+
+    A builder receives the transformer's parameters as :class:`BackendOptions` (``backbone``,
+    ``device``, ``amp_dtype``, ``layer``, ``image_options``, ...) and returns a *backend*, an object
+    with
+
+    * ``kind``: how the transformer validates inputs for it: ``"torch"`` (images or vectors),
+      ``"text"`` (strings and sentence pairs) or ``"callable"`` (anything, passed through);
+    * ``accepts``: the input modalities it takes (a set of ``"images"``, ``"vectors"``,
+      ``"image_list"``, ``"files"``, ``"strings"``, ``"pairs"``, ``"dataset"``);
+    * ``identity``: a string that changes whenever the features would (the feature cache's key);
+    * ``description``: a short name for messages;
+    * ``n_features``: the output width, or ``None`` when it is only known by running the model;
+    * ``iter_features(inputs, indices, batch_size, ...)``: yields ``(positions, float32 features)``.
+
+    The easiest way to a backend is to load the model and hand it to a built-in family with
+    :func:`build_backend`, e.g. a torch module to ``"module"`` (batched, on the device, with AMP).
+
+    Parameters
+    ----------
+    kind : str
+        The family's name (``FrozenBackboneTransformer(kind=...)``): a non-empty string other than
+        ``"auto"``.
+    builder : callable, default=None
+        ``builder(options: BackendOptions) -> backend``. ``None`` returns a decorator.
+    replace : bool, default=False
+        Replace an existing family of that name instead of raising.
+
+    Returns
+    -------
+    builder or decorator
+        ``builder`` itself (unchanged), or, without ``builder``, a decorator that registers and
+        returns the function it decorates.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not a non-empty string, is ``"auto"``, or names a registered family and
+        ``replace`` is False.
+    TypeError
+        If ``builder`` is not callable.
+
+    See Also
+    --------
+    build_backend : the backend of a registered family for given options.
+
+    Examples
+    --------
+    A family of seeded random projections named ``"toy:<width>"``, run through the module family:
+
+    >>> import dataclasses, torch
+    >>> from sknmtune.backbones import BackendOptions, build_backend, register_backend
+    >>> @register_backend("toy-projection", replace=True)
+    ... def build_toy(options):
+    ...     width = int(str(options.backbone).split(":")[1])
+    ...     torch.manual_seed(0)
+    ...     module = torch.nn.Linear(4, width, bias=False)
+    ...     return build_backend("module", dataclasses.replace(options, backbone=module))
+    >>> options = BackendOptions(backbone="toy:3", device=torch.device("cpu"), amp_dtype=None, num_workers=0)
+    >>> build_backend("toy-projection", options).description
+    'module Linear'
+    """
+    if not isinstance(kind, str) or not kind.strip():
+        raise ValueError(f"kind must be a non-empty string naming the backbone family; got {kind!r}.")
+    if kind == "auto":
+        raise ValueError("kind='auto' means 'resolve the family from the backbone'; register under another name.")
+
+    def register(function: Builder) -> Builder:
+        if not callable(function):
+            raise TypeError(f"the builder of kind {kind!r} must be callable; got {type(function).__name__}.")
+        if kind in BACKENDS and not replace and BACKENDS[kind] is not function:
+            raise ValueError(
+                f"a backbone family named {kind!r} is already registered ({_qualname(BACKENDS[kind])}); "
+                "choose another name, or pass replace=True."
+            )
+        BACKENDS[kind] = function
+        return function
+
+    return register if builder is None else register(builder)
+
+
+def _qualname(function: Callable[..., Any]) -> str:
+    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
 
 
 def build_backend(kind: str, options: BackendOptions) -> Any:
-    """The backend of family ``kind`` for ``options``."""
+    """The backend of the registered family ``kind`` for ``options``.
+
+    Parameters
+    ----------
+    kind : str
+        A registered family (see :func:`register_backend`).
+    options : BackendOptions
+
+    Returns
+    -------
+    backend
+        What the family's builder returns.
+
+    Raises
+    ------
+    ValueError
+        If no family of that name is registered (the message lists the registered ones).
+    """
     try:
         builder = BACKENDS[kind]
     except KeyError:
@@ -74,7 +184,7 @@ def build_backend(kind: str, options: BackendOptions) -> Any:
     return builder(options)
 
 
-# ------------------------------------------------------------------------------------------ loaded models
+# ------------------------------------------------------------------------------------------ for the families
 _LOADED: OrderedDict[tuple, tuple[Any, str]] = OrderedDict()
 _LOADED_MAX = 2  # loaded named models kept alive (most recent last)
 
@@ -105,66 +215,6 @@ def _with_digest(model: Any, digest: Callable[[Any], str]) -> tuple[Any, str]:
     return model, digest(model)
 
 
-# ------------------------------------------------------------------------------------------ the families
 def _refuse_compile(o: BackendOptions, why: str) -> None:
     if o.compile:
         raise ValueError(f"compile=True compiles torch module and timm backbones only; {why}. Remove compile=True.")
-
-
-@register_backend("callable")
-def _callable_backend(o: BackendOptions) -> CallableBackend:
-    _refuse_compile(o, "a callable backbone is your own function (compile it yourself if it runs torch code)")
-    return CallableBackend(
-        o.backbone, cache_key=o.cache_key, retry_on=o.retry_on, max_retries=o.max_retries, backoff=o.backoff
-    )
-
-
-@register_backend("module")
-def _module_backend(o: BackendOptions) -> TorchBackend:
-    options = o.image_options
-    spec = None if all(v is None for v in options.values()) else resolve_image_spec(None, **options)
-    return module_backend(
-        o.backbone, layer=o.layer, spec=spec, device=o.device, amp_dtype=o.amp_dtype,
-        channels_last=o.channels_last, compile=o.compile, num_workers=o.num_workers,
-    )
-
-
-@register_backend("text")
-def _text_backend(o: BackendOptions) -> TextBackend:
-    _refuse_compile(o, "a sentence-transformers model runs through its own encode(), which is not compiled")
-    name = os.fspath(o.backbone)
-    kwargs = dict(o.model_kwargs or {})
-    model, digest = _loaded(
-        ("text", name, str(o.device), repr(sorted(kwargs.items()))),
-        lambda: _with_digest(load_sentence_transformer(name, device=o.device, model_kwargs=kwargs), TextBackend.digest),
-    )
-    return TextBackend(model, name=name, digest=digest, amp_dtype=o.amp_dtype)
-
-
-@register_backend("timm")
-def _timm_backend(o: BackendOptions) -> TorchBackend:
-    from ._checkpoint import state_digest
-
-    name = os.fspath(o.backbone)
-    model, digest = _loaded(
-        ("timm", name, o.pretrained, _file_stamp(o.weights), repr(sorted((o.model_kwargs or {}).items())),
-         str(o.device), o.channels_last),
-        lambda: _with_digest(
-            create_timm_model(name, pretrained=o.pretrained, weights=o.weights, model_kwargs=o.model_kwargs),
-            state_digest,
-        ),
-    )
-    config = timm_data_config(model)
-    spec = resolve_image_spec(config, **o.image_options, in_chans=int(config["input_size"][0]))
-    default_fn, width = timm_features(model)
-    fn = layer_feature_fn(model, o.layer, default_fn)
-    runner = TorchRunner(model, fn, device=o.device, amp_dtype=o.amp_dtype, channels_last=o.channels_last, compile=o.compile)
-    return TorchBackend(
-        runner,
-        spec,
-        f"timm:{name}:{digest}:layer={o.layer}:spec={spec!r}:amp={o.amp_dtype}",
-        description=f"timm model {name!r}",
-        accepts=TIMM_INPUTS,
-        n_features=None if o.layer else width,
-        num_workers=o.num_workers,
-    )

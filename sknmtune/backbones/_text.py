@@ -1,4 +1,7 @@
-"""Text backbones through sentence-transformers, and the sentence-pair feature scheme."""
+"""Text backbones through sentence-transformers, and the sentence-pair feature scheme.
+
+Registers the ``"text"`` backbone family (:func:`sknmtune.backbones.register_backend`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import torch
 
 from ._checkpoint import state_digest
 from ._inputs import Inputs
+from ._registry import BackendOptions, _loaded, _refuse_compile, _with_digest, register_backend
 
 __all__ = ["load_sentence_transformer", "TextBackend", "pair_features", "PAIR_PARTS", "is_text_model_dir"]
 
@@ -118,3 +122,15 @@ def validate_pair_parts(parts: Sequence[str] | None) -> tuple[str, ...] | None:
     if not parts or unknown:
         raise ValueError(f"pair_features must be a non-empty sequence of {PAIR_PARTS} (or None); got {parts!r}.")
     return parts
+
+
+@register_backend("text")
+def _text_backend(o: BackendOptions) -> TextBackend:
+    _refuse_compile(o, "a sentence-transformers model runs through its own encode(), which is not compiled")
+    name = os.fspath(o.backbone)
+    kwargs = dict(o.model_kwargs or {})
+    model, digest = _loaded(
+        ("text", name, str(o.device), repr(sorted(kwargs.items()))),
+        lambda: _with_digest(load_sentence_transformer(name, device=o.device, model_kwargs=kwargs), TextBackend.digest),
+    )
+    return TextBackend(model, name=name, digest=digest, amp_dtype=o.amp_dtype)

@@ -1,4 +1,7 @@
-"""timm backbones: model creation (pretrained, local weights or random init), data config, pooled features."""
+"""timm backbones: model creation (pretrained, local weights or random init), data config, pooled features.
+
+Registers the ``"timm"`` backbone family (:func:`sknmtune.backbones.register_backend`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,11 @@ import torch
 from torch import nn
 
 from .._utils import _seeded_global_rng
-from ._checkpoint import load_into_model, read_checkpoint
+from ._checkpoint import load_into_model, read_checkpoint, state_digest
+from ._images import resolve_image_spec
+from ._module import layer_feature_fn
+from ._registry import BackendOptions, _file_stamp, _loaded, _with_digest, register_backend
+from ._runner import TorchBackend, TorchRunner
 
 __all__ = ["create_timm_model", "timm_features", "is_timm_name", "normalize_timm_name", "close_timm_names"]
 
@@ -85,3 +92,30 @@ def timm_data_config(model: nn.Module) -> dict[str, Any]:
     import timm.data
 
     return timm.data.resolve_model_data_config(model)
+
+
+@register_backend("timm")
+def _timm_backend(o: BackendOptions) -> TorchBackend:
+    name = os.fspath(o.backbone)
+    model, digest = _loaded(
+        ("timm", name, o.pretrained, _file_stamp(o.weights), repr(sorted((o.model_kwargs or {}).items())),
+         str(o.device), o.channels_last),
+        lambda: _with_digest(
+            create_timm_model(name, pretrained=o.pretrained, weights=o.weights, model_kwargs=o.model_kwargs),
+            state_digest,
+        ),
+    )
+    config = timm_data_config(model)
+    spec = resolve_image_spec(config, **o.image_options, in_chans=int(config["input_size"][0]))
+    default_fn, width = timm_features(model)
+    fn = layer_feature_fn(model, o.layer, default_fn)
+    runner = TorchRunner(model, fn, device=o.device, amp_dtype=o.amp_dtype, channels_last=o.channels_last, compile=o.compile)
+    return TorchBackend(
+        runner,
+        spec,
+        f"timm:{name}:{digest}:layer={o.layer}:spec={spec!r}:amp={o.amp_dtype}",
+        description=f"timm model {name!r}",
+        accepts=TIMM_INPUTS,
+        n_features=None if o.layer else width,
+        num_workers=o.num_workers,
+    )
