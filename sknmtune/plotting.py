@@ -33,7 +33,8 @@ __all__ = [
     "plot_accuracy_vs_noise",
 ]
 
-_ROLE_ORDER = ("ID", "OOD")
+# the evaluation records' roles ("id", "ood", "val"; sknmtune.evaluation), in any letter case
+_ROLE_ORDER = ("id", "ood", "val")
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
@@ -136,7 +137,8 @@ def _select_methods(recs: list[Mapping[str, Any]], methods: Sequence[Any] | None
 def _select_roles(recs: list[Mapping[str, Any]], roles: Sequence[Any] | None) -> list[Any]:
     present = _ordered_unique(r["role"] for r in recs)
     if roles is None:
-        return [r for r in _ROLE_ORDER if r in present] + [r for r in present if r not in _ROLE_ORDER]
+        rank = {role: i for i, role in enumerate(_ROLE_ORDER)}
+        return sorted(present, key=lambda r: rank.get(str(r).lower(), len(rank)))  # stable: others keep their order
     roles = list(roles)
     if not roles:
         raise ValueError("roles is empty.")

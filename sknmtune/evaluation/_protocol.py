@@ -1,11 +1,5 @@
 """The evaluation protocol of the paper as one function: fit heads on frozen features, score them ID and OOD.
 
-:func:`evaluate_heads` fits every head on the training features for every seed and scores it on
-the in-domain test set and on each out-of-domain test domain: accuracy, macro-F1, the SVE / LSVR
-of the features ``F`` and of the head's representation ``Z`` and the fit time, as tidy records
-(one dict per head x seed x test domain, ready for ``pandas.DataFrame``). :func:`summarize`
-averages them per head and role.
-
 >>> import numpy as np
 >>> from sklearn.linear_model import LogisticRegression
 >>> from sknmtune import NMTuneClassifier
@@ -17,8 +11,8 @@ averages them per head and role.
 ...     F[:80], y[:80], id_test=(F[80:100], y[80:100]), ood_tests={"shifted": (F[100:] + 1, y[100:])},
 ...     seeds=(0, 1),
 ... )
->>> len(records), sorted(records[0])[:4]
-(8, ['accuracy', 'fit_seconds', 'lsvr_F', 'lsvr_Z'])
+>>> len(records), [records[0][k] for k in ("method", "seed", "role", "domain")]
+(8, ['lp', 0, 'id', 'id'])
 >>> sorted(summarize(records))
 [('logreg', 'id'), ('logreg', 'ood'), ('lp', 'id'), ('lp', 'ood')]
 """
@@ -27,17 +21,19 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 
-from .spectral import spectral_summary
+from ..spectral import spectral_summary
 
-__all__ = ["evaluate_heads", "summarize"]
+__all__ = ["evaluate_heads"]
+
+#: the roles of the records, in the order reports and plots show them
+ROLES = ("id", "ood", "val")
 
 
 def _spectrum(X: np.ndarray) -> tuple[float, float]:
@@ -70,19 +66,61 @@ def _fit_details(estimator: Any) -> dict[str, Any]:
     return details
 
 
+def _z_spectrum(Z: np.ndarray, F: np.ndarray, spec_F: tuple[float, float]) -> tuple[float, float]:
+    """The spectrum of ``Z``, reusing ``F``'s when ``Z`` is ``F`` (a linear probe's representation)."""
+    if Z.shape == F.shape and np.array_equal(Z, F):
+        return spec_F
+    return _spectrum(Z)
+
+
+def _n_rows(X: Any) -> int:
+    return int(X.shape[0]) if hasattr(X, "shape") else len(X)
+
+
+def _fit_and_score(
+    method: str, estimator: Any, seed: int, F_train: Any, y_train: Any, tests: list[tuple[str, str, Any, Any]],
+    spec_F: Mapping[str, tuple[Any, Any]], spectra: bool, extra: Mapping[str, Any],
+) -> tuple[str, int, list[dict[str, Any]], Any]:
+    """Fit one (method, seed) and score it on every test set: ``(method, seed, records, fitted estimator)``."""
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        estimator.fit(F_train, y_train)
+    fit_seconds = time.perf_counter() - start
+    details = _fit_details(estimator)
+    has_z = spectra and hasattr(estimator, "transform") and "chosen_C" not in details
+    records = []
+    for role, domain, F, y in tests:
+        pred = estimator.predict(F)
+        sve_Z, lsvr_Z = _z_spectrum(estimator.transform(F), np.asarray(F), spec_F[domain]) if has_z else (None, None)
+        records.append({
+            **extra, "method": method, "seed": int(seed), "role": role, "domain": domain,
+            "accuracy": float(accuracy_score(y, pred)), "macro_f1": float(f1_score(y, pred, average="macro")),
+            "sve_F": spec_F[domain][0], "lsvr_F": spec_F[domain][1], "sve_Z": sve_Z, "lsvr_Z": lsvr_Z,
+            "fit_seconds": fit_seconds, "n_train": _n_rows(F_train), "n_test": int(len(y)), **details,
+        })
+    return method, int(seed), records, estimator
+
+
 def evaluate_heads(
     heads: Mapping[str, Any],
     F_train: np.ndarray,
     y_train: np.ndarray,
     *,
-    id_test: tuple[np.ndarray, np.ndarray],
+    id_test: tuple[np.ndarray, np.ndarray] | None = None,
     ood_tests: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
     seeds: Iterable[int] = (0,),
     spectra: bool = True,
     extra: Mapping[str, Any] | None = None,
     return_estimators: bool = False,
+    n_jobs: int | None = None,
+    costs: Mapping[str, float] | None = None,
+    skip: Callable[[str, int], bool] | None = None,
+    on_record: Callable[[list[dict[str, Any]]], None] | None = None,
+    train_by_method: Mapping[str, tuple[Any, Any]] | None = None,
 ) -> list[dict[str, Any]] | tuple[list[dict[str, Any]], dict[tuple[str, int], Any]]:
-    """Fit each head on ``(F_train, y_train)`` for each seed; score it on the ID and OOD test sets.
+    """Fit each head on ``(F_train, y_train)`` for each seed; score it on the ID, OOD and validation sets.
 
     Parameters
     ----------
@@ -90,19 +128,36 @@ def evaluate_heads(
         Unfitted classifiers (any scikit-learn classifier or pipeline), by method name. Each is
         cloned and its ``random_state`` parameters (nested ones too) set to the seed.
     F_train, y_train : array-like
-        Training features and labels.
-    id_test : (F, y)
+        Training features and labels (features may carry a views axis for heads that read it).
+    id_test : (F, y), optional
         In-domain test set (role ``"id"``, domain ``"id"``).
     ood_tests : mapping of str to (F, y), optional
         Out-of-domain test sets by domain name (role ``"ood"``).
+    validation : (F, y), optional
+        A validation split (role ``"val"``, domain ``"val"``): what model selection may read; keep
+        the test sets for reporting.
     seeds : iterable of int, default=(0,)
     spectra : bool, default=True
         Also record SVE / LSVR of ``F`` (computed once per test set) and of the head's ``Z``
-        (for heads with a ``transform`` method; ``None`` otherwise).
+        (for heads with a ``transform`` method; ``None`` otherwise). When ``Z`` is ``F`` itself (a
+        linear probe) F's spectrum is reused.
     extra : mapping, optional
         Fields copied into every record (e.g. ``{"task": ..., "backbone": ...}``).
     return_estimators : bool, default=False
         Also return the fitted heads, ``{(method, seed): estimator}`` (e.g. to plot their ``Z``).
+    n_jobs : int or None, default=None
+        Fits run in parallel through joblib (``None``: one at a time, in the order given). The
+        longest fits are queued first (by ``costs``), so no worker idles long at the end.
+    costs : mapping of str to float, optional
+        Relative fit cost per method, for the queue order (default: the order of ``heads``).
+    skip : callable ``(method, seed) -> bool``, optional
+        Fits to leave out (e.g. those a previous, interrupted run already recorded).
+    on_record : callable, optional
+        Called in this process with each finished fit's records, as soon as it finishes (write
+        them to disk to make a long run resumable).
+    train_by_method : mapping of str to (F, y), optional
+        Training data for particular methods instead of ``(F_train, y_train)`` (e.g. features with
+        a views axis for the heads that train on views).
 
     Returns
     -------
@@ -110,45 +165,49 @@ def evaluate_heads(
         One per head x seed x test set, with ``method``, ``seed``, ``role``, ``domain``,
         ``accuracy``, ``macro_f1``, ``sve_F``, ``lsvr_F``, ``sve_Z``, ``lsvr_Z``,
         ``fit_seconds``, ``n_train``, ``n_test`` and, where the head has them, ``n_iter``,
-        ``best_epoch``, ``best_params`` (CV heads) or ``chosen_C``.
+        ``best_epoch``, ``best_params`` (CV heads) or ``chosen_C``; in the order of ``heads``
+        then ``seeds``, whatever order the fits finished in.
     estimators : dict, only with ``return_estimators=True``
     """
-    tests = [("id", "id", id_test)] + [("ood", name, pair) for name, pair in (ood_tests or {}).items()]
-    spec_F = {domain: _spectrum(np.asarray(F)) if spectra else (None, None) for _, domain, (F, _) in tests}
-    records: list[dict[str, Any]] = []
-    fitted: dict[tuple[str, int], Any] = {}
-    for seed in seeds:
-        for method, head in heads.items():
-            estimator = _with_seed(head, int(seed))
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                estimator.fit(F_train, y_train)
-            fit_seconds = time.perf_counter() - start
-            fitted[(method, int(seed))] = estimator
-            details = _fit_details(estimator)
-            has_z = spectra and hasattr(estimator, "transform") and "chosen_C" not in details
-            for role, domain, (F, y) in tests:
-                pred = estimator.predict(F)
-                sve_Z, lsvr_Z = _spectrum(estimator.transform(F)) if has_z else (None, None)
-                records.append({
-                    **(extra or {}), "method": method, "seed": int(seed), "role": role, "domain": domain,
-                    "accuracy": float(accuracy_score(y, pred)), "macro_f1": float(f1_score(y, pred, average="macro")),
-                    "sve_F": spec_F[domain][0], "lsvr_F": spec_F[domain][1], "sve_Z": sve_Z, "lsvr_Z": lsvr_Z,
-                    "fit_seconds": fit_seconds, "n_train": int(len(y_train)), "n_test": int(len(y)), **details,
-                })
-    return (records, fitted) if return_estimators else records
+    tests: list[tuple[str, str, Any, Any]] = []
+    if id_test is not None:
+        tests.append(("id", "id", *id_test))
+    tests += [("ood", name, F, y) for name, (F, y) in (ood_tests or {}).items()]
+    if validation is not None:
+        tests.append(("val", "val", *validation))
+    if not tests:
+        raise ValueError("evaluate_heads needs at least one of id_test, ood_tests or validation.")
+    names = [domain for _, domain, _, _ in tests]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Test set names must be distinct; got {names}.")
+    spec_F = {domain: _spectrum(np.asarray(F)) if spectra else (None, None) for _, domain, F, _ in tests}
+    order = {m: i for i, m in enumerate(heads)}
+    units = [(m, int(s)) for s in seeds for m in heads if skip is None or not skip(m, int(s))]
+    if costs is not None:
+        units.sort(key=lambda u: -float(costs.get(u[0], 0.0)))
+    train = dict(train_by_method or {})
+    calls = [
+        (m, s, _with_seed(heads[m], s), *train.get(m, (F_train, y_train)))
+        for m, s in units
+    ]
+    results: dict[tuple[str, int], tuple[list[dict[str, Any]], Any]] = {}
+    if n_jobs is None or n_jobs == 1:
+        finished: Iterable[Any] = (
+            _fit_and_score(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {})) for m, s, est, F, y in calls
+        )
+    else:
+        from joblib import Parallel, delayed
 
-
-def summarize(records: Iterable[Mapping[str, Any]], key: str = "accuracy") -> dict[tuple[str, str], float]:
-    """Mean of ``key`` per ``(method, role)``: each test domain's seed mean, then the mean over domains.
-
-    Domains weigh equally whatever their size, as the paper averages its OOD tasks.
-    """
-    per_domain: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for record in records:
-        per_domain[(record["method"], record["role"], record["domain"])].append(float(record[key]))
-    per_role: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for (method, role, _), values in per_domain.items():
-        per_role[(method, role)].append(float(np.mean(values)))
-    return {group: float(np.mean(values)) for group, values in sorted(per_role.items())}
+        finished = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_fit_and_score)(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {}))
+            for m, s, est, F, y in calls
+        )
+    for method, seed, records, estimator in finished:
+        results[(method, seed)] = (records, estimator)
+        if on_record is not None:
+            on_record(records)
+    keys = sorted(results, key=lambda k: (k[1], order[k[0]]))
+    records = [r for k in keys for r in results[k][0]]
+    if return_estimators:
+        return records, {k: results[k][1] for k in keys}
+    return records
