@@ -24,6 +24,8 @@ Usage::
     .venv/bin/python benchmarks/bench_extraction.py            # writes benchmarks/results/extraction.json
     .venv/bin/python benchmarks/bench_extraction.py --quick    # small sizes, for a smoke test
     .venv/bin/python benchmarks/bench_extraction.py --compile  # -> benchmarks/results/extraction_compile.json
+    .venv/bin/python benchmarks/bench_extraction.py --default-format --threads 2 --rounds 5
+        # resnet18 224 px, 192 images: bare NHWC loop vs the transformer's default memory format
 """
 
 from __future__ import annotations
@@ -142,6 +144,68 @@ def bench_images(size: int, n: int, batch_size: int, rounds: int) -> dict:
     return res
 
 
+def bare_nhwc_loop(model: torch.nn.Module, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """The fastest hand-written CPU loop: channels_last weights, NHWC batches (``model`` already converted)."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float().div(255)
+            x = ((x - MEAN) / STD).contiguous(memory_format=torch.channels_last)
+            out.append(model.forward_head(model.forward_features(x), pre_logits=True).numpy())
+    return np.concatenate(out)
+
+
+def bench_default_format(n: int, batch_size: int, rounds: int) -> dict:
+    """resnet18 at 224 px: the bare NHWC loop vs the transformer at its default memory format (and both explicit ones).
+
+    Every round runs each side once, in a rotating order; ``ratio_median_paired`` is the median over
+    rounds of bare time / side time (each round's runs are adjacent, so drifting load cancels).
+    """
+    import timm
+
+    from sknmtune.backbones import FrozenBackboneTransformer
+
+    images = np.random.default_rng(0).integers(0, 256, (n, 224, 224, 3), dtype=np.uint8)
+    common = dict(pretrained=False, image_size=224, crop_pct=1.0, batch_size=batch_size, device="cpu")
+    sides = {"default": FrozenBackboneTransformer("resnet18", **common),
+             "channels_last=False": FrozenBackboneTransformer("resnet18", **common, channels_last=False),
+             "channels_last=True": FrozenBackboneTransformer("resnet18", **common, channels_last=True)}
+    for ext in sides.values():
+        ext.fit(images[:1])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the transformer's seeded init: every side runs identical weights
+        model = timm.create_model("resnet18", pretrained=False).eval().to(memory_format=torch.channels_last)
+    fns = {"bare_nhwc": lambda: bare_nhwc_loop(model, images, batch_size),
+           **{name: (lambda e=ext: e.transform(images)) for name, ext in sides.items()}}
+    log("resnet18 224 default format: warm-up")
+    for fn in fns.values():
+        fn()
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    outputs = {}
+    order = list(fns)
+    for r in range(rounds):
+        for name in order[r % len(order):] + order[: r % len(order)]:
+            w, _, outputs[name] = timed(fns[name])
+            wall[name].append(w)
+        log(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in wall.items()))
+    paired = {name: float(np.median([b / o for b, o in zip(wall["bare_nhwc"], wall[name])])) for name in sides}
+    default_backend = sides["default"]._get_backend()
+    result = {
+        "model": "resnet18 (timm, random init)", "image_size": 224, "n_samples": n, "batch_size": batch_size,
+        "rounds": rounds, "torch_threads": torch.get_num_threads(),
+        "default_channels_last_param": sides["default"].channels_last,
+        "default_resolved_channels_last": bool(default_backend.runner.channels_last),
+        "wall_s": wall, "best_s": {k: min(v) for k, v in wall.items()},
+        "ratio_median_paired_vs_bare": paired,
+        "ratio_best_vs_bare": {name: min(wall["bare_nhwc"]) / min(wall[name]) for name in sides},
+        "max_abs_diff_vs_bare": {name: float(np.abs(outputs[name] - outputs["bare_nhwc"]).max()) for name in sides},
+        "target": "default >= 0.95 x the bare NHWC loop",
+        "statistic": "ratio = bare seconds / transformer seconds (throughput ratio); median of same-round pairs",
+    }
+    log("ratios vs bare NHWC loop (median paired): " + ", ".join(f"{k} {v:.3f}" for k, v in paired.items()))
+    return result
+
+
 def bench_compile(model: str, n: int, batch_size: int, rounds: int) -> dict:
     """Eager vs ``compile=True`` for one timm model at 224 px; "bare" is the eager transformer here."""
     from sknmtune.backbones import FrozenBackboneTransformer
@@ -255,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="default: results/extraction.json (results/extraction_compile.json with --compile)")
     parser.add_argument("--compile", action="store_true", help="eager vs compile=True on the ImageNet backbones")
+    parser.add_argument("--default-format", action="store_true",
+                        help="resnet18 224 px, 192 images: the bare NHWC loop vs the transformer's default memory "
+                             "format; adds the entry 'resnet18_224_default_format' to results/extraction.json")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=256, help=argparse.SUPPRESS)
@@ -278,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["torch_threads"] = torch.get_num_threads()
     if args.compile:
         return _main_compile(args, results, rounds)
+    if args.default_format:
+        return _main_default_format(args, results, rounds)
     results["resnet18_32"] = bench_images(32, 256 if quick else 1024, 256, rounds)
     results["resnet18_224"] = bench_images(224, 16 if quick else 48, 16, rounds)
     results["minilm"] = bench_text(200 if quick else 256, 64, rounds)
@@ -302,6 +371,17 @@ def _main_compile(args: argparse.Namespace, results: dict, rounds: int) -> int:
             results[model] = bench_compile(model, n, 64, rounds)
     results["meta"]["load_average_at_end"] = os.getloadavg()
     _write(results, args.out or HERE / "results" / "extraction_compile.json")
+    return 0
+
+
+def _main_default_format(args: argparse.Namespace, results: dict, rounds: int) -> int:
+    """Measure ``bench_default_format`` and add it to the existing results file (other entries kept)."""
+    out = args.out or HERE / "results" / "extraction.json"
+    entry = bench_default_format(24 if args.quick else 192, 64, rounds)
+    entry["meta"] = {**results["meta"], "load_average_at_end": os.getloadavg()}
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    existing["resnet18_224_default_format"] = entry
+    _write(existing, out)
     return 0
 
 
