@@ -700,6 +700,29 @@ def test_cli_bad_input_exits_with_one_line(env, capsys, name, argv, status, keyw
     assert not (env.root / "out.joblib").exists() and not (env.root / "out.skn").exists()
 
 
+class ReliabilityNet(torch.nn.Module):
+    """A user's own backbone (importable, built as ``ReliabilityNet()``) for the --trusted-type test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.lin(x))
+
+
+def test_cli_trusted_type_loads_a_custom_module_backbone(env, capsys):
+    pipe = make_pipeline(FrozenBackboneTransformer(ReliabilityNet(), device="cpu"), NMTuneClassifier(**FAST)).fit(env.X, env.y)
+    model = save(pipe, env.root / "custom.skn")
+    name = f"{ReliabilityNet.__module__}.ReliabilityNet"
+    argv = ["predict", str(model), str(env.root / "F.npy"), "-o", str(env.root / "custom.npy")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"'{name}'" in err[0] and "--trusted-type" in err[0], err
+    assert main([*argv, "--trusted-type", "other.Net", "--trusted-type", name]) == 0
+    np.testing.assert_array_equal(np.load(env.root / "custom.npy"), pipe.predict(env.X))
+
+
 def test_matrix_size():
     """The matrix covers every public entry point with at least 150 inputs in all."""
     per_entry: dict[str, int] = {}

@@ -285,8 +285,11 @@ def _extract_features(
     return extractor.fit_transform(samples), y
 
 
-def _load_model(path: str, *, trusted: bool, device: str, needs: str) -> Any:
-    """Load a saved model (safe format; pickles only with ``--trusted``) that has the method ``needs``."""
+def _load_model(path: str, *, trusted: bool | list[str], device: str, needs: str) -> Any:
+    """Load a saved model that has the method ``needs``.
+
+    The safe format; pickles only with ``--trusted``, custom module types with ``--trusted-type``.
+    """
     from ..persistence import ModelFileError, load
 
     model = load(_existing(path, "model file"), trusted=trusted, map_location=device)

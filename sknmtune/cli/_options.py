@@ -93,10 +93,25 @@ def _add_label_column(parser: Any) -> None:
     )
 
 
+class _TrustType(argparse.Action):
+    """``--trusted-type NAME``: add NAME to the list ``args.trusted`` (unless ``--trusted`` trusts everything)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        current = getattr(namespace, self.dest, False)
+        if current is not True:
+            setattr(namespace, self.dest, [*(current or []), values])
+
+
 def _add_trusted(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trusted", action="store_true",
         help="also load a pickle / joblib model file; unpickling runs code from the file, so only for trusted files",
+    )
+    parser.add_argument(
+        "--trusted-type", action=_TrustType, dest="trusted", default=argparse.SUPPRESS, metavar="NAME",
+        help="a custom torch module type the .skn file may import and build (e.g. mypkg.nets.MyNet); repeatable. "
+             "sknmtune.persistence.get_untrusted_types(path) lists the types a file names",
     )
 
 
