@@ -20,12 +20,8 @@ import numpy as np
 
 __all__ = ["format_table", "summary_line", "table_rows", "write_outputs"]
 
-# The roles evaluate_heads gives the in-domain and the out-of-domain test sets (compared ignoring case).
+# The roles evaluate_heads gives the in-domain and the out-of-domain test sets.
 _ID, _OOD = "id", "ood"
-
-
-def _role(record: Mapping[str, Any]) -> str:
-    return str(record["role"]).lower()
 
 
 def table_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -37,7 +33,7 @@ def table_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """
     groups: dict[tuple[Any, Any], dict[str, Mapping[str, Any]]] = {}
     for record in records:
-        groups.setdefault((record["backbone"], record["method"]), {})[_role(record)] = record
+        groups.setdefault((record["backbone"], record["method"]), {})[record["role"]] = record
     rows = []
     for (backbone, method), by_role in groups.items():
         test, ood = by_role[_ID], by_role.get(_OOD)
@@ -98,7 +94,7 @@ def _means(records: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, str, str], f
     from ..evaluation import summarize
 
     return {
-        (method, str(role).lower(), key): value
+        (method, role, key): value
         for key in ("accuracy", "sve_F", "lsvr_F")
         for (method, role), value in summarize(records, key=key).items()
     }
@@ -148,7 +144,7 @@ def summary_line(records: Sequence[Mapping[str, Any]]) -> str:
         parts.append(text + f" pts ({wins})" if n > 1 else text + " pts")
 
     # The resolution of these numbers.
-    tests = {role: [r for r in records if _role(r) == role] for role in (_ID, _OOD)}
+    tests = {role: [r for r in records if r["role"] == role] for role in (_ID, _OOD)}
     band = f"±{200 * max(_binomial_se(r['accuracy'], r['n_test']) for r in tests[_ID]):.1f} ID"
     if has_ood:
         band += f" / ±{200 * max(_binomial_se(r['accuracy'], r['n_test']) for r in tests[_OOD]):.1f} OOD"
