@@ -1,0 +1,249 @@
+"""Does NMTune help under natural domain shift? The PACS benchmark that can decide it (DomainBed protocols).
+
+PACS (all 9,991 images of ``../shared/data/pacs-full``, 7 classes, 4 styles) through two frozen
+ImageNet-1k backbones (EfficientNet-Lite0, MobileNetV2; timm's eval transform at 224 px), each image as
+its center crop and as ``K`` augmented views (the authors' random resized crop + flip, seeded per image;
+:class:`sknmtune.FrozenBackboneTransformer` ``views=K``), cached once in ``benchmarks/cache``::
+
+    .venv/bin/python benchmarks/domain_shift.py                  # full run (resumable; spans sessions)
+    .venv/bin/python benchmarks/domain_shift.py --quick          # <= 10 min smoke run -> domain_shift_quick*
+    .venv/bin/python benchmarks/domain_shift.py --extract-only   # only fill the feature cache
+    .venv/bin/python benchmarks/domain_shift.py --report         # re-render the report from the JSON
+
+Protocols (never a target domain in training or selection):
+
+* ``lodo`` (multi-source, DomainBed's leave-one-domain-out): train on three domains, test on the
+  fourth, for each of the four targets. Each source is split 80/20 (stratified, seed 0); heads train
+  on the 80 % parts and are scored on the pooled 20 % parts (role ``val``: *training-domain
+  validation*) and on the whole target (role ``ood``). *Leave-one-domain-out selection* refits each
+  head on two sources and scores it on the third (role ``val``, ``selection="lodo"``).
+* ``single`` (single-source, as the ImageNet benchmark's PACS cells but on all images): train on photo
+  or sketch (60/20/20 train/val/test), test on the three other domains (all images).
+
+Every head is evaluated by :func:`sknmtune.evaluation.evaluate_heads`; the claim table ("NMTune > MLP >
+LP") uses :func:`sknmtune.evaluation.paired_difference` over (target domain x seed) units.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
+    sys.path.pop(0)  # benchmarks/datasets.py must not shadow the `datasets` package
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import numpy as np  # noqa: E402
+
+from benchmarks import datasets as bd  # noqa: E402
+from benchmarks.harness import io  # noqa: E402
+from benchmarks.harness.backbones import IMAGENET_BACKBONES  # noqa: E402
+
+DOMAINS = bd.PACS_DOMAINS
+N_VIEWS = 2  # augmented views per image (K): the fewest that give the authors' two distinct views per step
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of one run; every subset is stratified with seed 0 (the same images for every seed)."""
+
+    name: str
+    seeds: tuple[int, ...]
+    backbones: tuple[str, ...]
+    domain_cap: int | None  # images per domain read (None: all)
+    source_train_cap: int | None  # training rows per source domain (lodo)
+    single_sources: tuple[str, ...]
+    lodo_targets: tuple[str, ...]
+    max_epochs: int | None  # None: each preset's own budget
+    lodo_selection_seeds: tuple[int, ...]  # seeds of the leave-one-domain-out selection fits
+    file_stem: str
+
+
+SCALES = {
+    "full": Scale("full", (0, 1, 2, 3, 4), tuple(IMAGENET_BACKBONES), None, 600, ("photo", "sketch"), DOMAINS,
+                  None, (0,), "domain_shift"),
+    "quick": Scale("quick", (0,), ("mobilenetv2_100",), 240, 120, ("photo",), ("sketch", "photo"), 8, (0,),
+                   "domain_shift_quick"),
+}
+
+
+# =========================================================================== phase 1: features
+
+
+def load_domain(domain: str, cap: int | None) -> bd.Dataset:
+    return bd.subsample(bd.load_pacs_full(domain), cap, seed=0)
+
+
+def extract(scale: Scale, device: str) -> dict[str, Any]:
+    """Center crop + ``N_VIEWS`` views of every image of every domain, per backbone (cached). Returns timings."""
+    timings = {}
+    for name in scale.backbones:
+        transformer = IMAGENET_BACKBONES[name].make(io.CACHE_DIR, device=device, views=N_VIEWS, random_state=0)
+        for domain in DOMAINS:
+            data = load_domain(domain, scale.domain_cap)
+            start = time.perf_counter()
+            feats = transformer.transform_views(data.X)
+            seconds = time.perf_counter() - start
+            timings[f"{name}/{domain}"] = {"images": len(data), "forwards": len(data) * (1 + N_VIEWS),
+                                           "seconds": seconds}
+            io.log(f"features {name} {domain}: {feats.shape} in {seconds:.1f}s")
+    return timings
+
+
+def features(name: str, scale: Scale, device: str = "auto") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{domain: (views (n, 1 + K, D), labels)}`` for one backbone, from the cache."""
+    transformer = IMAGENET_BACKBONES[name].make(io.CACHE_DIR, device=device, views=N_VIEWS, random_state=0)
+    out = {}
+    for domain in DOMAINS:
+        data = load_domain(domain, scale.domain_cap)
+        out[domain] = (transformer.transform_views(data.X), data.y)
+    return out
+
+
+# =========================================================================== phase 2: fits
+
+
+METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "mlp-authors-views", "nmtune-authors",
+           "nmtune-authors-views", "nmtune-default", "nmtune-default-views", "recommended")
+
+
+def _split(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``(first, second)`` index split; the second part holds ``fraction`` of the rows."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    first, second = train_test_split(idx, test_size=fraction, random_state=seed, stratify=y)
+    return np.sort(first), np.sort(second)
+
+
+def _cap(idx: np.ndarray, y: np.ndarray, cap: int | None) -> np.ndarray:
+    """At most ``cap`` of the rows ``idx`` (stratified on ``y[idx]``, seed 0)."""
+    if cap is None or cap >= len(idx):
+        return idx
+    keep, _ = _split(y[idx], 1 - cap / len(idx))
+    return idx[keep]
+
+
+def _key(r: dict[str, Any]) -> tuple:
+    return (r["protocol"], r["backbone"], r["unit"], r["selection"], r["method"], r["seed"])
+
+
+def _train_sets(feats: dict, parts: dict[str, np.ndarray], domains: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    V = np.concatenate([feats[d][0][parts[d]] for d in domains])
+    y = np.concatenate([feats[d][1][parts[d]] for d in domains])
+    return V, y
+
+
+def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...], V: np.ndarray, y: np.ndarray,
+              scale: Scale, n_jobs: int, device: str, extra: dict[str, Any], **tests: Any) -> None:
+    from sknmtune.evaluation import evaluate_heads
+
+    from benchmarks.harness import methods as hm
+
+    done = store.done()
+    base = (extra["protocol"], extra["backbone"], extra["unit"], extra["selection"])
+    pending = [m for m in methods if any(base + (m, s) not in done for s in seeds)]
+    if not pending:
+        return
+    heads = {m: hm.make(m, 0, max_epochs=scale.max_epochs, device=device) for m in pending}
+    center = np.ascontiguousarray(V[:, 0])
+
+    def on_record(records: list[dict[str, Any]]) -> None:
+        store.add(records)
+        r = records[0]
+        scores = ", ".join(f"{x['domain']} {x['accuracy']:.3f}" for x in records)
+        io.log(f"  {r['protocol']}/{r['backbone']}/{r['unit']}/{r['selection']} {r['method']:<21} seed {r['seed']} "
+               f"fit {r['fit_seconds']:.1f}s  {scores}")
+
+    evaluate_heads(
+        heads, center, y, seeds=seeds, spectra=False, extra=extra, n_jobs=n_jobs, costs=hm.COSTS,
+        skip=lambda m, s: base + (m, s) in done, on_record=on_record,
+        train_by_method={m: (V, y) for m in pending if m in hm.VIEW_METHODS}, **tests,
+    )
+
+
+def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: io.RecordStore) -> None:
+    for name in scale.backbones:
+        feats = features(name, scale)
+        train_part, val_part = {}, {}
+        for d in DOMAINS:
+            tr, va = _split(feats[d][1], 0.2)
+            train_part[d], val_part[d] = _cap(tr, feats[d][1], scale.source_train_cap), va
+        # multi-source leave-one-domain-out
+        for target in scale.lodo_targets:
+            sources = [d for d in DOMAINS if d != target]
+            V, y = _train_sets(feats, train_part, sources)
+            Vv, yv = _train_sets(feats, val_part, sources)
+            extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": "train-domain",
+                     "sources": "+".join(sources)}
+            _evaluate(store, methods, scale.seeds, V, y, scale, n_jobs, device, extra,
+                      ood_tests={target: (np.ascontiguousarray(feats[target][0][:, 0]), feats[target][1])},
+                      validation=(np.ascontiguousarray(Vv[:, 0]), yv))
+            for held in sources:  # leave-one-domain-out selection over the sources
+                rest = [d for d in sources if d != held]
+                V2, y2 = _train_sets(feats, train_part, rest)
+                extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": f"lodo:{held}",
+                         "sources": "+".join(rest)}
+                _evaluate(store, methods, scale.lodo_selection_seeds, V2, y2, scale, n_jobs, device, extra,
+                          ood_tests={held: (np.ascontiguousarray(feats[held][0][:, 0]), feats[held][1])})
+        # single source -> the three other domains
+        for source in scale.single_sources:
+            Vs, ys = feats[source]
+            rest, test = _split(ys, 0.2)
+            train, val = _split(ys[rest], 0.25)
+            train, val = rest[train], rest[val]
+            extra = {"protocol": "single", "backbone": name, "unit": source, "selection": "train-domain",
+                     "sources": source}
+            _evaluate(store, methods, scale.seeds, Vs[train], ys[train], scale, n_jobs, device, extra,
+                      id_test=(np.ascontiguousarray(Vs[test][:, 0]), ys[test]),
+                      ood_tests={d: (np.ascontiguousarray(feats[d][0][:, 0]), feats[d][1]) for d in DOMAINS if d != source},
+                      validation=(np.ascontiguousarray(Vs[val][:, 0]), ys[val]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--extract-only", action="store_true")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--jobs", type=int, default=2, help="fits in parallel")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
+    parser.add_argument("--backbones", default=None, help="comma-separated subset of the scale's backbones")
+    parser.add_argument("--seeds", default=None, help="comma-separated subset of the scale's seeds")
+    parser.add_argument("--report", action="store_true", help="only re-render the report from the JSON")
+    args = parser.parse_args(argv)
+    scale = SCALES["quick" if args.quick else "full"]
+    if args.backbones:
+        scale = replace(scale, backbones=tuple(args.backbones.split(",")))
+    if args.seeds:
+        scale = replace(scale, seeds=tuple(int(s) for s in args.seeds.split(",")))
+    store = io.RecordStore(io.RESULTS_DIR / f"{scale.file_stem}.json", _key)
+    if not args.report:
+        start = time.perf_counter()
+        timings = extract(scale, args.device)
+        meta_path = io.RESULTS_DIR / f"{scale.file_stem}_meta.json"
+        meta = io.read_json(meta_path, {})
+        meta.setdefault("runs", []).append({"extraction": timings, "features_seconds": time.perf_counter() - start})
+        io.write_json(meta_path, meta)
+        if not args.extract_only:
+            methods = [m for m in args.methods.split(",") if m]
+            unknown = sorted(set(methods) - set(METHODS))
+            if unknown:
+                parser.error(f"unknown methods {unknown}")
+            fit_start = time.perf_counter()
+            run_fits(scale, methods, args.jobs, args.device, store)
+            meta["runs"][-1]["fits_seconds"] = time.perf_counter() - fit_start
+            io.write_json(meta_path, meta)
+    from benchmarks.harness import report
+
+    report.write_domain_shift_report(store.records, scale.file_stem, io.RESULTS_DIR, METHODS)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

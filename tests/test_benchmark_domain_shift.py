@@ -1,0 +1,74 @@
+"""benchmarks/domain_shift.py on synthetic features: protocols, resumable records, selection and the report."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import domain_shift as ds  # noqa: E402
+from benchmarks.harness import io, report  # noqa: E402
+
+
+def _fake_features(n=60, d=8, views=ds.N_VIEWS):
+    rng = np.random.default_rng(0)
+    out = {}
+    for i, domain in enumerate(ds.DOMAINS):
+        y = np.arange(n) % 3
+        center = (rng.normal(size=(n, d)) + y[:, None] + 0.3 * i).astype(np.float32)
+        V = np.stack([center] + [center + 0.2 * rng.normal(size=center.shape).astype(np.float32)
+                                 for _ in range(views)], axis=1)
+        out[domain] = (V, y)
+    return out
+
+
+@pytest.fixture
+def scale():
+    return replace(ds.SCALES["quick"], seeds=(0, 1), source_train_cap=30, max_epochs=15, file_stem="t",
+                   lodo_targets=("sketch",), single_sources=("photo",))
+
+
+def test_protocols_never_train_on_the_target_and_a_rerun_resumes(monkeypatch, tmp_path, scale):
+    monkeypatch.setattr(ds, "features", lambda name, s, device="auto": _fake_features())
+    store = io.RecordStore(tmp_path / "t.json", ds._key)
+    methods = ["lp", "nmtune-authors", "nmtune-authors-views"]
+    ds.run_fits(scale, methods, 1, "cpu", store)
+    recs = store.records
+    lodo = [r for r in recs if r["protocol"] == "lodo" and r["selection"] == "train-domain"]
+    assert {r["domain"] for r in lodo if r["role"] == "ood"} == {"sketch"}
+    assert all("sketch" not in r["sources"] for r in recs if r["protocol"] == "lodo")
+    held = {r["selection"] for r in recs if r["selection"].startswith("lodo:")}
+    assert held == {"lodo:photo", "lodo:art_painting", "lodo:cartoon"}
+    for r in recs:
+        if r["selection"].startswith("lodo:"):
+            assert r["domain"] == r["selection"].split(":")[1] and r["domain"] not in r["sources"]
+    single = [r for r in recs if r["protocol"] == "single"]
+    assert {r["role"] for r in single} == {"id", "ood", "val"}
+    assert {r["domain"] for r in single if r["role"] == "ood"} == {"art_painting", "cartoon", "sketch"}
+    views = [r for r in lodo if r["method"] == "nmtune-authors-views"]
+    plain = [r for r in lodo if r["method"] == "nmtune-authors"]
+    assert views and plain and [r["accuracy"] for r in views] != [r["accuracy"] for r in plain]
+    n = len(recs)
+    ds.run_fits(scale, methods, 1, "cpu", io.RecordStore(tmp_path / "t.json", ds._key))  # nothing left to fit
+    assert len(io.RecordStore(tmp_path / "t.json", ds._key).records) == n
+    text = report.write_domain_shift_report(recs, "t", tmp_path, ds.METHODS)
+    assert "NMTune > MLP tuning > LP" in text and (tmp_path / "t.md").read_text() == text
+    assert report.write_domain_shift_report(io.read_json(tmp_path / "t.json"), "t", tmp_path, ds.METHODS) == text
+
+
+def test_head_selection_reads_validation_records_only():
+    recs = [
+        {"backbone": "b", "unit": "u", "seed": 0, "selection": "train-domain", "role": "val", "method": "lp", "accuracy": 0.9},
+        {"backbone": "b", "unit": "u", "seed": 0, "selection": "train-domain", "role": "val", "method": "mlp", "accuracy": 0.8},
+        {"backbone": "b", "unit": "u", "seed": 0, "selection": "train-domain", "role": "ood", "method": "mlp", "accuracy": 0.99},
+        {"backbone": "b", "unit": "u", "seed": 0, "selection": "lodo:x", "role": "ood", "method": "lp", "accuracy": 0.5},
+        {"backbone": "b", "unit": "u", "seed": 0, "selection": "lodo:x", "role": "ood", "method": "mlp", "accuracy": 0.7},
+    ]
+    assert report.select_heads(recs, ["lp", "mlp"], "train-domain") == {("b", "u", 0): "lp"}
+    assert report.select_heads(recs, ["lp", "mlp"], "lodo") == {("b", "u", None): "mlp"}
