@@ -70,3 +70,15 @@ def test_paired_difference_verdicts_and_seed_summary():
     summary = seed_summary(base)
     mean, std, n = summary[("a", "ood")]
     assert n == 5 and mean == pytest.approx(0.602) and std == pytest.approx(np.std([0.001 * s for s in range(5)], ddof=1))
+
+
+def test_on_proba_hands_back_each_fits_probabilities_and_predictions_follow_them():
+    got = {}
+    records = _run(on_proba=lambda m, s, p: got.update({(m, s): p}))
+    assert set(got) == {(m, s) for m in HEADS for s in (0, 1)}
+    F, y = _data()
+    for r in records:
+        proba = got[(r["method"], r["seed"])][r["domain"]]
+        truth = {"id": y[100:130], "shift": y[130:], "val": y[130:]}[r["domain"]]
+        assert proba.shape == (len(truth), 2)
+        assert r["accuracy"] == pytest.approx(np.mean(proba.argmax(axis=1) == truth))

@@ -79,9 +79,12 @@ def _n_rows(X: Any) -> int:
 
 def _fit_and_score(
     method: str, estimator: Any, seed: int, F_train: Any, y_train: Any, tests: list[tuple[str, str, Any, Any]],
-    spec_F: Mapping[str, tuple[Any, Any]], spectra: bool, extra: Mapping[str, Any],
-) -> tuple[str, int, list[dict[str, Any]], Any]:
-    """Fit one (method, seed) and score it on every test set: ``(method, seed, records, fitted estimator)``."""
+    spec_F: Mapping[str, tuple[Any, Any]], spectra: bool, extra: Mapping[str, Any], proba: bool = False,
+) -> tuple[str, int, list[dict[str, Any]], Any, dict[str, np.ndarray]]:
+    """Fit one (method, seed) and score it on every test set.
+
+    Returns ``(method, seed, records, fitted estimator, {domain: predict_proba})`` (the last empty unless ``proba``).
+    """
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -89,9 +92,13 @@ def _fit_and_score(
     fit_seconds = time.perf_counter() - start
     details = _fit_details(estimator)
     has_z = spectra and hasattr(estimator, "transform") and "chosen_C" not in details
-    records = []
+    records, probas = [], {}
     for role, domain, F, y in tests:
-        pred = estimator.predict(F)
+        if proba:
+            probas[domain] = np.asarray(estimator.predict_proba(F), dtype=np.float32)
+            pred = np.asarray(estimator.classes_)[probas[domain].argmax(axis=1)]
+        else:
+            pred = estimator.predict(F)
         sve_Z, lsvr_Z = _z_spectrum(estimator.transform(F), np.asarray(F), spec_F[domain]) if has_z else (None, None)
         records.append({
             **extra, "method": method, "seed": int(seed), "role": role, "domain": domain,
@@ -99,7 +106,7 @@ def _fit_and_score(
             "sve_F": spec_F[domain][0], "lsvr_F": spec_F[domain][1], "sve_Z": sve_Z, "lsvr_Z": lsvr_Z,
             "fit_seconds": fit_seconds, "n_train": _n_rows(F_train), "n_test": int(len(y)), **details,
         })
-    return method, int(seed), records, estimator
+    return method, int(seed), records, estimator, probas
 
 
 def evaluate_heads(
@@ -119,6 +126,7 @@ def evaluate_heads(
     skip: Callable[[str, int], bool] | None = None,
     on_record: Callable[[list[dict[str, Any]]], None] | None = None,
     train_by_method: Mapping[str, tuple[Any, Any]] | None = None,
+    on_proba: Callable[[str, int, dict[str, np.ndarray]], None] | None = None,
 ) -> list[dict[str, Any]] | tuple[list[dict[str, Any]], dict[tuple[str, int], Any]]:
     """Fit each head on ``(F_train, y_train)`` for each seed; score it on the ID, OOD and validation sets.
 
@@ -158,6 +166,10 @@ def evaluate_heads(
     train_by_method : mapping of str to (F, y), optional
         Training data for particular methods instead of ``(F_train, y_train)`` (e.g. features with
         a views axis for the heads that train on views).
+    on_proba : callable ``(method, seed, {domain: probabilities}) -> None``, optional
+        Called in this process with each fit's ``predict_proba`` on every test set (columns in the
+        order of ``classes_``); predictions are then their argmax. Keep them to score ensembles of
+        the heads afterwards without refitting anything.
 
     Returns
     -------
@@ -193,17 +205,20 @@ def evaluate_heads(
     results: dict[tuple[str, int], tuple[list[dict[str, Any]], Any]] = {}
     if n_jobs is None or n_jobs == 1:
         finished: Iterable[Any] = (
-            _fit_and_score(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {})) for m, s, est, F, y in calls
+            _fit_and_score(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {}), on_proba is not None)
+            for m, s, est, F, y in calls
         )
     else:
         from joblib import Parallel, delayed
 
         finished = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_fit_and_score)(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {}))
+            delayed(_fit_and_score)(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {}), on_proba is not None)
             for m, s, est, F, y in calls
         )
-    for method, seed, records, estimator in finished:
+    for method, seed, records, estimator, probas in finished:
         results[(method, seed)] = (records, estimator)
+        if on_proba is not None:
+            on_proba(method, seed, probas)
         if on_record is not None:
             on_record(records)
     keys = sorted(results, key=lambda k: (k[1], order[k[0]]))
