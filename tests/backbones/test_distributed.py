@@ -16,10 +16,10 @@ from sknmtune.backbones import DistributedExtractionError, FrozenBackboneTransfo
 from sknmtune.backbones import _distributed
 from sknmtune.cache import FeatureCache
 
+from distributed_helpers import LOOPBACK, RowStats, listening
+
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
-
-LOOPBACK = ("127.0.0.1", "::ffff:127.0.0.1", "::1")
 
 
 def _local_cluster(**kw):
@@ -31,34 +31,10 @@ def _local_cluster(**kw):
     )
 
 
-def _listening(process: psutil.Process) -> list:
-    pids = {process.pid} | {p.pid for p in process.children(recursive=True)}
-    return [c.laddr for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in pids]
-
-
 @pytest.fixture(scope="module")
 def client():
     with _local_cluster() as cluster, distributed.Client(cluster) as c:
         yield c
-
-
-class RowStats:
-    """A picklable black-box backbone: row statistics of vectors or string lengths; logs each batch's size to a file."""
-
-    def __init__(self, log: Path, fail_above: float | None = None) -> None:
-        self.log, self.fail_above = Path(log), fail_above
-
-    def __call__(self, batch):
-        arr = np.asarray([[len(s), s.count("a")] for s in batch] if isinstance(batch, list) else batch, dtype=np.float64)
-        if self.fail_above is not None and (arr[:, 0] > self.fail_above).any():
-            raise RuntimeError("backbone out of memory")
-        with open(self.log, "a") as fh:
-            fh.write(f"{len(arr)}\n")
-        return np.c_[arr.sum(1), arr.max(1)]
-
-    @property
-    def seen(self) -> int:
-        return sum(int(v) for v in self.log.read_text().split()) if self.log.exists() else 0
 
 
 def _vectors(n=40, seed=0):
@@ -196,7 +172,7 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(tmp_path):
     cache = FeatureCache(tmp_path / "cache", chunk_rows=10_000, flush_seconds=1e9)  # one file per task
     ext = FrozenBackboneTransformer(RowStats(tmp_path / "log"), batch_size=4, cache=cache, cache_key="k")
     with _local_cluster(processes=True) as cluster, distributed.Client(cluster) as client:
-        assert all(a.ip in LOOPBACK for a in _listening(psutil.Process())), _listening(psutil.Process())
+        assert all(a.ip in LOOPBACK for a in listening(psutil.Process())), listening(psutil.Process())
         client.run(_install_dying_writes, str(markers["half"]), str(markers["after"]))
         got = extract_distributed(ext, X, client=client, chunk_size=8)
     assert all(m.exists() for m in markers.values())  # two workers died: one mid-write, one right after a write
