@@ -59,12 +59,19 @@ class DistributedExtractionError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------------ worker side
-# token -> (transformer, lock, ready): one loaded backbone per transformer specification and process.
-_LOADED: OrderedDict[str, list[Any]] = OrderedDict()
+class _Loaded:
+    """A worker process's copy of one transformer; ``ready`` once its first chunk has built the backbone."""
+
+    def __init__(self, transformer: FrozenBackboneTransformer) -> None:
+        self.transformer, self.lock, self.ready = transformer, threading.Lock(), False
+
+
+# token (digest of the pickled transformer) -> its loaded copy, least recently used first
+_LOADED: OrderedDict[str, _Loaded] = OrderedDict()
 _LOADED_LOCK = threading.Lock()
 
 
-def _worker_transformer(token: str, payload: bytes) -> tuple[FrozenBackboneTransformer, threading.Lock, list[Any]]:
+def _worker_transformer(token: str, payload: bytes) -> _Loaded:
     with _LOADED_LOCK:
         entry = _LOADED.get(token)
         if entry is None:
@@ -75,12 +82,11 @@ def _worker_transformer(token: str, payload: bytes) -> tuple[FrozenBackboneTrans
                 # Dask's worker processes are daemons, which may not start DataLoader processes:
                 # decode images in the task's own thread (one worker per core is the parallelism).
                 transformer.set_params(num_workers=0)
-            entry = [transformer, threading.Lock(), False]
-            _LOADED[token] = entry
+            entry = _LOADED[token] = _Loaded(transformer)
             while len(_LOADED) > _KEEP_LOADED:
                 _LOADED.popitem(last=False)
         _LOADED.move_to_end(token)
-        return entry[0], entry[1], entry
+        return entry
 
 
 def _worker_name(engine: str) -> str:
@@ -104,18 +110,18 @@ def _worker_name(engine: str) -> str:
 def _extract_chunk(engine: str, token: str, payload: bytes, chunk: Any, rows: tuple[int, int], label: str) -> np.ndarray:
     """Run on a worker: the transformer's ``transform`` of one chunk (reads / writes the shared cache)."""
     try:
-        transformer, lock, entry = _worker_transformer(token, payload)
-        if not entry[2]:
-            with lock:  # the first chunk of this process builds the backbone; other threads wait for it
-                out = transformer.transform(chunk)
-                entry[2] = True
+        entry = _worker_transformer(token, payload)
+        if not entry.ready:
+            with entry.lock:  # the first chunk of this process builds the backbone; other threads wait for it
+                out = entry.transformer.transform(chunk)
+                entry.ready = True
             return out
-        return transformer.transform(chunk)
+        return entry.transformer.transform(chunk)
     except Exception as exc:
         worker = _worker_name(engine)
+        note = " (sample numbers in that message count from the chunk's first sample)" if "sample" in str(exc) else ""
         raise DistributedExtractionError(
-            f"Feature extraction failed for {label} on {worker}: {type(exc).__name__}: {exc} "
-            "(sample numbers inside this message, if any, count from the chunk's first sample).",
+            f"Feature extraction failed for {label} on {worker}: {type(exc).__name__}: {exc}{note}",
             rows,
             worker,
             traceback.format_exc(),
@@ -233,9 +239,11 @@ def extract_distributed(
     Parameters
     ----------
     transformer : FrozenBackboneTransformer
-        The extractor; its ``device``, ``batch_size``, ``cache`` ... apply on every worker.
+        The extractor; its ``device``, ``batch_size``, ``cache`` ... apply on every worker. A relative
+        cache directory (a path or a :class:`~sknmtune.cache.FeatureCache`) is made absolute here;
+        give a ``joblib.Memory`` cache an absolute location.
     X : array-like or list
-        Image or vector arrays (sent to the workers), lists of image file paths (only the paths
+        Image or vector arrays (sent with the tasks, through the scheduler), lists of image file paths (only the paths
         travel: the workers read the files, which must exist at the same paths there), lists of
         strings or of sentence pairs, lists of PIL images. A torch Dataset is refused: pass the file
         paths it reads.
@@ -276,7 +284,8 @@ def extract_distributed(
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
     >>> ext = FrozenBackboneTransformer(net, device="cpu", batch_size=8)
     >>> X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
-    >>> with LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+    >>> local = dict(processes=False, dashboard_address="127.0.0.1:0")  # threads; status page on loopback
+    >>> with LocalCluster(n_workers=2, **local) as cluster, Client(cluster) as client:
     ...     F = extract_distributed(ext, X, client=client, chunk_size=16)
     >>> F.shape, bool((F == ext.transform(X)).all())
     ((40, 3), True)
