@@ -58,6 +58,7 @@ class Scale:
     backbones: tuple[str, ...]
     domain_cap: int | None  # images per domain read (None: all)
     source_train_cap: int | None  # training rows per source domain (lodo)
+    single_train_cap: int | None  # training rows of the single-source protocol
     single_sources: tuple[str, ...]
     lodo_targets: tuple[str, ...]
     max_epochs: int | None  # None: each preset's own budget
@@ -66,10 +67,10 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale("full", (0, 1, 2, 3, 4), tuple(IMAGENET_BACKBONES), None, 600, ("photo", "sketch"), DOMAINS,
+    "full": Scale("full", (0, 1, 2, 3, 4), tuple(IMAGENET_BACKBONES), None, 300, 1000, ("photo", "sketch"), DOMAINS,
                   None, (0,), "domain_shift"),
-    "quick": Scale("quick", (0,), ("mobilenetv2_100",), 240, 120, ("photo",), ("sketch", "photo"), 8, (0,),
-                   "domain_shift_quick"),
+    "quick": Scale("quick", (0,), ("tf_efficientnet_lite0",), 240, 100, 100, ("photo",), ("sketch", "photo"), 8,
+                   (0,), "domain_shift_quick"),
 }
 
 
@@ -78,39 +79,6 @@ SCALES = {
 
 def load_domain(domain: str, cap: int | None) -> bd.Dataset:
     return bd.subsample(bd.load_pacs_full(domain), cap, seed=0)
-
-
-def extract(scale: Scale, device: str) -> dict[str, Any]:
-    """Center crop + ``N_VIEWS`` views of every image of every domain, per backbone (cached). Returns timings."""
-    timings = {}
-    for name in scale.backbones:
-        transformer = IMAGENET_BACKBONES[name].make(io.CACHE_DIR, device=device, views=N_VIEWS, random_state=0)
-        for domain in DOMAINS:
-            data = load_domain(domain, scale.domain_cap)
-            start = time.perf_counter()
-            feats = transformer.transform_views(data.X)
-            seconds = time.perf_counter() - start
-            timings[f"{name}/{domain}"] = {"images": len(data), "forwards": len(data) * (1 + N_VIEWS),
-                                           "seconds": seconds}
-            io.log(f"features {name} {domain}: {feats.shape} in {seconds:.1f}s")
-    return timings
-
-
-def features(name: str, scale: Scale, device: str = "auto") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{domain: (views (n, 1 + K, D), labels)}`` for one backbone, from the cache."""
-    transformer = IMAGENET_BACKBONES[name].make(io.CACHE_DIR, device=device, views=N_VIEWS, random_state=0)
-    out = {}
-    for domain in DOMAINS:
-        data = load_domain(domain, scale.domain_cap)
-        out[domain] = (transformer.transform_views(data.X), data.y)
-    return out
-
-
-# =========================================================================== phase 2: fits
-
-
-METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "mlp-authors-views", "nmtune-authors",
-           "nmtune-authors-views", "nmtune-default", "nmtune-default-views", "recommended")
 
 
 def _split(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -130,13 +98,77 @@ def _cap(idx: np.ndarray, y: np.ndarray, cap: int | None) -> np.ndarray:
     return idx[keep]
 
 
+@dataclass(frozen=True)
+class Parts:
+    """Row indices of one domain: multi-source training and validation parts, single-source splits."""
+
+    train: np.ndarray  # a source's (capped) training rows in the multi-source protocol
+    val: np.ndarray  # a source's validation rows (20 %)
+    single_train: np.ndarray  # single-source protocol: training rows (capped 60 % part)
+    single_val: np.ndarray  # 20 %
+    single_test: np.ndarray  # 20 %
+
+    def view_rows(self, single: bool) -> np.ndarray:
+        """Rows that some protocol trains on: only these get augmented views."""
+        return np.union1d(self.train, self.single_train) if single else self.train
+
+
+def parts(y: np.ndarray, scale: Scale) -> Parts:
+    train, val = _split(y, 0.2)
+    rest, test = _split(y, 0.2)
+    single_train, single_val = _split(y[rest], 0.25)
+    return Parts(_cap(train, y, scale.source_train_cap), val,
+                 _cap(rest[single_train], y, scale.single_train_cap), rest[single_val], test)
+
+
+def features(name: str, scale: Scale, device: str = "auto") -> dict[str, tuple[np.ndarray, np.ndarray, Parts]]:
+    """``{domain: (V, y, parts)}`` for one backbone (extracted once, then read from the cache).
+
+    ``V`` is ``(n, 1 + K, D)``: the center crop of every image, and ``K`` augmented views of the rows a
+    protocol trains on (the other rows' views are NaN: views are extracted for training images only).
+    """
+    transformer = IMAGENET_BACKBONES[name].make(io.CACHE_DIR, device=device, views=N_VIEWS, random_state=0)
+    out = {}
+    for domain in DOMAINS:
+        data = load_domain(domain, scale.domain_cap)
+        split = parts(data.y, scale)
+        center = transformer.transform(data.X)
+        V = np.full((len(data), 1 + N_VIEWS, center.shape[1]), np.nan, dtype=np.float32)
+        V[:, 0] = center
+        rows = split.view_rows(domain in scale.single_sources)
+        V[rows] = transformer.transform_views(data.X[rows])
+        out[domain] = (V, data.y, split)
+    return out
+
+
+def extract(scale: Scale, device: str) -> dict[str, Any]:
+    """Fill the feature cache for every backbone; per-backbone timings and forward counts."""
+    timings = {}
+    for name in scale.backbones:
+        start = time.perf_counter()
+        feats = features(name, scale, device)
+        n_images = sum(len(y) for _, y, _ in feats.values())
+        n_views = sum(len(p.view_rows(d in scale.single_sources)) for d, (_, _, p) in feats.items())
+        timings[name] = {"images": n_images, "view_images": n_views, "forwards": n_images + N_VIEWS * n_views,
+                         "seconds": time.perf_counter() - start}
+        io.log(f"features {name}: {timings[name]}")
+    return timings
+
+
+# =========================================================================== phase 2: fits
+
+
+METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "mlp-authors-views", "nmtune-authors",
+           "nmtune-authors-views", "nmtune-default", "nmtune-default-views", "recommended")
+
+
 def _key(r: dict[str, Any]) -> tuple:
     return (r["protocol"], r["backbone"], r["unit"], r["selection"], r["method"], r["seed"])
 
 
-def _train_sets(feats: dict, parts: dict[str, np.ndarray], domains: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    V = np.concatenate([feats[d][0][parts[d]] for d in domains])
-    y = np.concatenate([feats[d][1][parts[d]] for d in domains])
+def _train_sets(feats: dict, domains: list[str], part: str) -> tuple[np.ndarray, np.ndarray]:
+    V = np.concatenate([feats[d][0][getattr(feats[d][2], part)] for d in domains])
+    y = np.concatenate([feats[d][1][getattr(feats[d][2], part)] for d in domains])
     return V, y
 
 
@@ -168,42 +200,38 @@ def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...],
     )
 
 
+def _center(V: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(V[:, 0])
+
+
 def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: io.RecordStore) -> None:
     for name in scale.backbones:
         feats = features(name, scale)
-        train_part, val_part = {}, {}
-        for d in DOMAINS:
-            tr, va = _split(feats[d][1], 0.2)
-            train_part[d], val_part[d] = _cap(tr, feats[d][1], scale.source_train_cap), va
         # multi-source leave-one-domain-out
         for target in scale.lodo_targets:
             sources = [d for d in DOMAINS if d != target]
-            V, y = _train_sets(feats, train_part, sources)
-            Vv, yv = _train_sets(feats, val_part, sources)
+            V, y = _train_sets(feats, sources, "train")
+            Vv, yv = _train_sets(feats, sources, "val")
             extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": "train-domain",
                      "sources": "+".join(sources)}
             _evaluate(store, methods, scale.seeds, V, y, scale, n_jobs, device, extra,
-                      ood_tests={target: (np.ascontiguousarray(feats[target][0][:, 0]), feats[target][1])},
-                      validation=(np.ascontiguousarray(Vv[:, 0]), yv))
+                      ood_tests={target: (_center(feats[target][0]), feats[target][1])}, validation=(_center(Vv), yv))
             for held in sources:  # leave-one-domain-out selection over the sources
                 rest = [d for d in sources if d != held]
-                V2, y2 = _train_sets(feats, train_part, rest)
+                V2, y2 = _train_sets(feats, rest, "train")
                 extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": f"lodo:{held}",
                          "sources": "+".join(rest)}
                 _evaluate(store, methods, scale.lodo_selection_seeds, V2, y2, scale, n_jobs, device, extra,
-                          ood_tests={held: (np.ascontiguousarray(feats[held][0][:, 0]), feats[held][1])})
+                          ood_tests={held: (_center(feats[held][0]), feats[held][1])})
         # single source -> the three other domains
         for source in scale.single_sources:
-            Vs, ys = feats[source]
-            rest, test = _split(ys, 0.2)
-            train, val = _split(ys[rest], 0.25)
-            train, val = rest[train], rest[val]
+            Vs, ys, p = feats[source]
             extra = {"protocol": "single", "backbone": name, "unit": source, "selection": "train-domain",
                      "sources": source}
-            _evaluate(store, methods, scale.seeds, Vs[train], ys[train], scale, n_jobs, device, extra,
-                      id_test=(np.ascontiguousarray(Vs[test][:, 0]), ys[test]),
-                      ood_tests={d: (np.ascontiguousarray(feats[d][0][:, 0]), feats[d][1]) for d in DOMAINS if d != source},
-                      validation=(np.ascontiguousarray(Vs[val][:, 0]), ys[val]))
+            _evaluate(store, methods, scale.seeds, Vs[p.single_train], ys[p.single_train], scale, n_jobs, device, extra,
+                      id_test=(_center(Vs[p.single_test]), ys[p.single_test]),
+                      ood_tests={d: (_center(feats[d][0]), feats[d][1]) for d in DOMAINS if d != source},
+                      validation=(_center(Vs[p.single_val]), ys[p.single_val]))
 
 
 def main(argv: list[str] | None = None) -> int:

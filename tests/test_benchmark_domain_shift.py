@@ -16,7 +16,7 @@ from benchmarks import domain_shift as ds  # noqa: E402
 from benchmarks.harness import io, report  # noqa: E402
 
 
-def _fake_features(n=60, d=8, views=ds.N_VIEWS):
+def _fake_features(scale, n=60, d=8, views=ds.N_VIEWS):
     rng = np.random.default_rng(0)
     out = {}
     for i, domain in enumerate(ds.DOMAINS):
@@ -24,18 +24,21 @@ def _fake_features(n=60, d=8, views=ds.N_VIEWS):
         center = (rng.normal(size=(n, d)) + y[:, None] + 0.3 * i).astype(np.float32)
         V = np.stack([center] + [center + 0.2 * rng.normal(size=center.shape).astype(np.float32)
                                  for _ in range(views)], axis=1)
-        out[domain] = (V, y)
+        parts = ds.parts(y, scale)
+        unused = np.setdiff1d(np.arange(n), parts.view_rows(domain in scale.single_sources))
+        V[unused, 1:] = np.nan  # as features(): views only for the rows a protocol trains on
+        out[domain] = (V, y, parts)
     return out
 
 
 @pytest.fixture
 def scale():
-    return replace(ds.SCALES["quick"], seeds=(0, 1), source_train_cap=30, max_epochs=15, file_stem="t",
+    return replace(ds.SCALES["quick"], seeds=(0, 1), source_train_cap=30, single_train_cap=30, max_epochs=15, file_stem="t",
                    lodo_targets=("sketch",), single_sources=("photo",))
 
 
 def test_protocols_never_train_on_the_target_and_a_rerun_resumes(monkeypatch, tmp_path, scale):
-    monkeypatch.setattr(ds, "features", lambda name, s, device="auto": _fake_features())
+    monkeypatch.setattr(ds, "features", lambda name, s, device="auto": _fake_features(s))
     store = io.RecordStore(tmp_path / "t.json", ds._key)
     methods = ["lp", "nmtune-authors", "nmtune-authors-views"]
     ds.run_fits(scale, methods, 1, "cpu", store)
