@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import datasets as bd  # noqa: E402
 from benchmarks.harness import io  # noqa: E402
+from benchmarks.harness.ensembles import ENSEMBLES, ProbaStore, vote_records  # noqa: E402
 from benchmarks.harness.backbones import IMAGENET_BACKBONES  # noqa: E402
 
 DOMAINS = bd.PACS_DOMAINS
@@ -174,14 +175,23 @@ def _train_sets(feats: dict, domains: list[str], part: str) -> tuple[np.ndarray,
 
 def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...], V: np.ndarray, y: np.ndarray,
               scale: Scale, n_jobs: int, device: str, extra: dict[str, Any], **tests: Any) -> None:
+    """Fit and score the pending (method, seed) pairs of one group; then its soft votes."""
     from sknmtune.evaluation import evaluate_heads
 
     from benchmarks.harness import methods as hm
 
     done = store.done()
     base = (extra["protocol"], extra["backbone"], extra["unit"], extra["selection"])
+    probas = ProbaStore(io.CACHE_DIR / "domain_shift_proba" / scale.file_stem)
+    labels = {name: pair[1] for name, pair in tests.get("ood_tests", {}).items()}
+    if tests.get("id_test") is not None:
+        labels["id"] = tests["id_test"][1]
+    if tests.get("validation") is not None:
+        labels["val"] = tests["validation"][1]
+    probas.put_labels(base, labels)
     pending = [m for m in methods if any(base + (m, s) not in done for s in seeds)]
     if not pending:
+        _votes(store, probas, base, seeds)
         return
     heads = {m: hm.make(m, 0, max_epochs=scale.max_epochs, device=device) for m in pending}
     center = np.ascontiguousarray(V[:, 0])
@@ -196,8 +206,26 @@ def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...],
     evaluate_heads(
         heads, center, y, seeds=seeds, spectra=False, extra=extra, n_jobs=n_jobs, costs=hm.COSTS,
         skip=lambda m, s: base + (m, s) in done, on_record=on_record,
-        train_by_method={m: (V, y) for m in pending if m in hm.VIEW_METHODS}, **tests,
+        train_by_method={m: (V, y) for m in pending if m in hm.VIEW_METHODS},
+        on_proba=lambda m, s, p: probas.put(base, m, s, p), **tests,
     )
+    _votes(store, probas, base, seeds)
+
+
+def _votes(store: io.RecordStore, probas: ProbaStore, base: tuple, seeds: tuple[int, ...]) -> None:
+    """Soft votes of :data:`ENSEMBLES` for every seed whose members are all fitted (their stored probabilities)."""
+    done = store.done()
+    labels = probas.labels(base)
+    for name, members in ENSEMBLES.items():
+        for seed in seeds:
+            if base + (name, seed) in done:
+                continue
+            member_probas = {m: probas.get(base, m, seed) for m in members}
+            member_records = [r for r in store.records if _key(r)[:4] == base and r["method"] in members
+                              and r["seed"] == seed]
+            if any(p is None for p in member_probas.values()) or len({r["method"] for r in member_records}) < len(members):
+                continue
+            store.add(vote_records(name, member_probas, labels, member_records))
 
 
 def _center(V: np.ndarray) -> np.ndarray:
@@ -269,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             io.write_json(meta_path, meta)
     from benchmarks.harness import report
 
-    report.write_domain_shift_report(store.records, scale.file_stem, io.RESULTS_DIR, METHODS)
+    report.write_domain_shift_report(store.records, scale.file_stem, io.RESULTS_DIR, METHODS + tuple(ENSEMBLES))
     return 0
 
 

@@ -39,8 +39,9 @@ def scale():
 
 def test_protocols_never_train_on_the_target_and_a_rerun_resumes(monkeypatch, tmp_path, scale):
     monkeypatch.setattr(ds, "features", lambda name, s, device="auto": _fake_features(s))
+    monkeypatch.setattr(io, "CACHE_DIR", tmp_path / "cache")
     store = io.RecordStore(tmp_path / "t.json", ds._key)
-    methods = ["lp", "nmtune-authors", "nmtune-authors-views"]
+    methods = ["lp", "logreg", "mlp", "nmtune-paper", "nmtune-authors", "nmtune-authors-views"]
     ds.run_fits(scale, methods, 1, "cpu", store)
     recs = store.records
     lodo = [r for r in recs if r["protocol"] == "lodo" and r["selection"] == "train-domain"]
@@ -57,6 +58,10 @@ def test_protocols_never_train_on_the_target_and_a_rerun_resumes(monkeypatch, tm
     views = [r for r in lodo if r["method"] == "nmtune-authors-views"]
     plain = [r for r in lodo if r["method"] == "nmtune-authors"]
     assert views and plain and [r["accuracy"] for r in views] != [r["accuracy"] for r in plain]
+    votes = [r for r in recs if r["method"] == "vote-4"]
+    assert {(r["selection"], r["seed"]) for r in votes if r["selection"] == "train-domain"} == {("train-domain", 0), ("train-domain", 1)}
+    assert all(r["members"] == "logreg+lp+mlp+nmtune-paper" for r in votes)
+    assert not any(r["method"] == "vote-4-views" for r in recs)  # its members were not fitted
     n = len(recs)
     ds.run_fits(scale, methods, 1, "cpu", io.RecordStore(tmp_path / "t.json", ds._key))  # nothing left to fit
     assert len(io.RecordStore(tmp_path / "t.json", ds._key).records) == n
@@ -75,3 +80,16 @@ def test_head_selection_reads_validation_records_only():
     ]
     assert report.select_heads(recs, ["lp", "mlp"], "train-domain") == {("b", "u", 0): "lp"}
     assert report.select_heads(recs, ["lp", "mlp"], "lodo") == {("b", "u", None): "mlp"}
+
+
+def test_a_soft_vote_averages_the_members_probabilities():
+    from benchmarks.harness.ensembles import vote_records
+
+    y = np.array([0, 1, 1])
+    members = {"a": {"d": np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])},
+               "b": {"d": np.array([[0.6, 0.4], [0.1, 0.9], [0.7, 0.3]])}}
+    template = [{"method": m, "domain": "d", "role": "ood", "seed": 0, "fit_seconds": 2.0, "best_epoch": 3} for m in "ab"]
+    (record,) = vote_records("v", members, {"d": y}, template)
+    # mean probabilities: [0.75, 0.25], [0.35, 0.65], [0.45, 0.55] -> 0, 1, 1: all right (each member alone: 2 of 3)
+    assert record["accuracy"] == 1.0 and record["fit_seconds"] == 4.0 and record["members"] == "a+b"
+    assert "best_epoch" not in record and record["method"] == "v"

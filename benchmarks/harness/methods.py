@@ -25,6 +25,9 @@ LABELS = {
     "nmtune-default": "NMTuneClassifier(), center crops",
     "nmtune-default-views": "NMTuneClassifier(), augmented views",
     "recommended": "NMTuneClassifierCV() (inner-CV selection)",
+    "vote-lr-mlp": "soft vote: LogisticRegressionCV + MLP tuning",
+    "vote-4": "soft vote: LogisticRegressionCV + LP + MLP + NMTune (paper)",
+    "vote-4-views": "soft vote: LogisticRegressionCV + LP + authors' MLP and NMTune on views",
 }
 
 VIEW_METHODS = frozenset({"mlp-authors-views", "nmtune-authors-views", "nmtune-default-views"})
