@@ -92,8 +92,9 @@ def _split(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, n
 
 
 def _cap(idx: np.ndarray, y: np.ndarray, cap: int | None) -> np.ndarray:
-    """At most ``cap`` of the rows ``idx`` (stratified on ``y[idx]``, seed 0)."""
-    if cap is None or cap >= len(idx):
+    """At most ``cap`` of the rows ``idx`` (stratified on ``y[idx]``, seed 0); all of them when fewer than one
+    row per class would be dropped."""
+    if cap is None or len(idx) - cap < len(np.unique(y[idx])):
         return idx
     keep, _ = _split(y[idx], 1 - cap / len(idx))
     return idx[keep]
