@@ -17,8 +17,13 @@ def _resolve_kind(backbone: Any, kind: str) -> str:
     """Which backbone family ``backbone`` is (see the ``kind`` parameter)."""
     from torch import nn
 
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}.")
+    from ._registry import BACKENDS
+
+    if kind not in _KINDS and kind not in BACKENDS:
+        raise ValueError(
+            f"kind must be one of {(*_KINDS, *sorted(set(BACKENDS) - set(_KINDS)))} (families registered with "
+            f"sknmtune.backbones.register_backend included); got {kind!r}."
+        )
     if kind != "auto":
         expected = {"timm": (str, os.PathLike), "text": (str, os.PathLike), "module": (nn.Module,)}.get(kind)
         if expected is not None and not isinstance(backbone, expected):

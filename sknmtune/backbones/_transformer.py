@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 from .._utils import _restore_device, resolve_device
@@ -51,8 +51,8 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         * a ``torch.nn.Module``: its output (or ``layer``'s), flattened per sample;
         * any callable mapping a batch (an ndarray slice, or a list of samples) to an array
           (n_batch, n_features): the black-box / paid API case.
-    kind : {"auto", "timm", "text", "module", "callable"}, default="auto"
-        Backbone family. ``"auto"``: a Module is ``"module"``; another callable ``"callable"``; a string
+    kind : {"auto", "timm", "text", "module", "callable"} or str, default="auto"
+        Backbone family (or one added with :func:`sknmtune.backbones.register_backend`). ``"auto"``: a Module is ``"module"``; another callable ``"callable"``; a string
         naming a local directory with a model config ``"text"``; a name timm knows ``"timm"``; another
         string containing ``"/"`` a hub text model; anything else is an error listing the options.
     pretrained : bool, default=True
@@ -152,7 +152,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     _parameter_constraints: dict = {
         "backbone": "no_validation",  # resolved into a family by _resolve_kind, with errors naming the options
-        "kind": [StrOptions(set(_KINDS))],
+        "kind": [str],  # a built-in family or one registered with register_backend (checked by _resolve_kind)
         "pretrained": ["boolean"],
         "weights": [str, os.PathLike, None],
         "model_kwargs": [dict, None],

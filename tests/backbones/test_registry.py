@@ -92,6 +92,13 @@ def test_a_registered_toy_family_builds_a_working_backend(registry_snapshot):
     with torch.no_grad():
         expected = built[0](torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-6)
+    # ... and the transformer selects it by name, like a built-in family
+    from sknmtune.backbones import FrozenBackboneTransformer
+
+    out = FrozenBackboneTransformer("toy:3", kind="toy-projection", device="cpu").fit_transform(X)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="toy-projection"):  # the error lists the registered families
+        FrozenBackboneTransformer("toy:3", kind="toy-projektion", device="cpu").fit_transform(X)
 
 
 def test_register_backend_refuses_clashes_and_bad_names(registry_snapshot):
