@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 from ._utils import _seeded_global_rng
 from .losses import regularizer_terms
 
-__all__ = ["RegularizerConfig", "StoppingConfig", "TrainingDivergedError", "train_head"]
+__all__ = ["RegularizerConfig", "StoppingConfig", "TrainedHead", "TrainingDivergedError", "copy_optimizer_state", "train_head"]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -82,6 +82,26 @@ class _NMTuneNet(NeuralNet):
         self.regularizer = regularizer
         self.task_term = task_term  # history name of the task loss: "ce", or "task" for regression
 
+    def _task_loss(self, logits, y_true, X, training: bool) -> torch.Tensor:
+        """The task loss of a batch: the criterion's mean, or with weights ``mean(w_i * loss_i)``.
+
+        Weighted batches carry ``(y, w)``, ``w`` already divided by the mean weight of its split
+        (training or held-out rows), so a batch's loss is an unbiased estimate of the split's weighted
+        mean ``sum(w_i loss_i) / sum(w_i)`` and the batch-size-weighted mean skorch takes over the
+        validation batches is that weighted mean exactly.
+        """
+        if not isinstance(y_true, (list, tuple)):
+            return super().get_loss(logits, y_true, X=X, training=training)
+        y_true, weight = y_true
+        criterion = self.criterion_  # a torch loss module: its reduction is read at each call
+        reduction, criterion.reduction = criterion.reduction, "none"
+        try:
+            rows = criterion(logits, y_true)
+        finally:
+            criterion.reduction = reduction
+        rows = rows.reshape(rows.shape[0], -1).mean(dim=1)  # multi-output regression: mean over targets
+        return (rows * weight.to(rows.dtype)).mean()
+
     def infer(self, x, **fit_params):
         # A views batch (B, 2, D) from _ViewPairs: both views through the module in one pass (BatchNorm
         # sees the 2B rows); the outputs stack view a's rows over view b's.
@@ -96,10 +116,11 @@ class _NMTuneNet(NeuralNet):
             # a one-view step), the regularizers on view a's Z, the consistency target being view b's F
             # (an input, so no gradient flows into it): an invariance term, not a self-anchor.
             n = X.shape[0]
-            task = super().get_loss(logits, torch.cat([y_true, y_true]), X=X, training=True)
+            both = [torch.cat([t, t]) for t in y_true] if isinstance(y_true, (list, tuple)) else torch.cat([y_true, y_true])
+            task = self._task_loss(logits, both, X, training=True)
             Z, X = Z[:n], X[:, 1]
         else:
-            task = super().get_loss(logits, y_true, X=X, training=True)
+            task = self._task_loss(logits, y_true, X, training=True)
         terms = {self.task_term: task}
         reg = self.regularizer
         if reg.active:
@@ -118,7 +139,7 @@ class _NMTuneNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, Z = y_pred
         if not training:
-            return super().get_loss(logits, to_tensor(y_true, device=self.device), X=X, training=False)
+            return self._task_loss(logits, to_tensor(y_true, device=self.device), X, training=False)
         try:
             terms = self._loss_terms(logits, Z, to_tensor(y_true, device=self.device), X)
         except torch.linalg.LinAlgError as exc:  # the SVD of a non-finite Z does not converge
@@ -157,20 +178,27 @@ class _ArrayBatches(torch.utils.data.Dataset):
     heads trained here that bookkeeping cost as much as the forward pass.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray | None = None) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray | None = None, sample_weight: np.ndarray | None = None) -> None:
         # joblib hands read-only memmaps to parallel fits; the tensors share their memory and are only
         # read (each batch is a gathered copy), so torch's warning about non-writable arrays is moot
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
             self.X = torch.as_tensor(X)
             self.y = torch.as_tensor(y) if y is not None else torch.zeros(len(self.X))
+        # per-row weights (normalized to mean 1 by train_head), or None: batches then carry y alone
+        self.weight = torch.as_tensor(sample_weight, dtype=torch.float32) if sample_weight is not None else None
 
     def __len__(self) -> int:
         return len(self.X)
 
-    def __getitem__(self, indices: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def _targets(self, indices: torch.Tensor) -> Any:
+        if self.weight is None:
+            return self.y[indices]
+        return self.y[indices], self.weight[indices]
+
+    def __getitem__(self, indices: Any) -> tuple[torch.Tensor, Any]:
         indices = torch.as_tensor(indices)
-        return self.X[indices], self.y[indices]
+        return self.X[indices], self._targets(indices)
 
 
 class _ViewPairs(_ArrayBatches):
@@ -182,8 +210,8 @@ class _ViewPairs(_ArrayBatches):
     per fit, in the sampler's order, so a fit is reproducible.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
-        super().__init__(X, y)
+    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int, sample_weight: np.ndarray | None = None) -> None:
+        super().__init__(X, y, sample_weight)
         n_views = self.X.shape[1]
         if n_views < 2:
             raise ValueError(f"Training with views needs at least 2 views per sample; got {n_views}.")
@@ -198,19 +226,19 @@ class _ViewPairs(_ArrayBatches):
         second = (first + torch.randint(1, span, (len(indices),), generator=self.generator)) % span
         rows = indices.unsqueeze(1)
         pair = self.X[rows, torch.stack([first, second], dim=1) + self.low]
-        return pair, self.y[indices]
+        return pair, self._targets(indices)
 
 
-def _validation_split(
-    X: np.ndarray, y: np.ndarray, fraction: float, seed: int, *, classification: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Hold-out split for early stopping; ``None`` when the data is too small for one.
+def _validation_indices(
+    y: np.ndarray, fraction: float, seed: int, *, classification: bool = True
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(training rows, held-out rows)`` for early stopping; ``None`` when the data is too small for a split.
 
     For classification it is stratified when every class has at least two rows and the held-out
     part can hold one row per class; a plain shuffled split otherwise. At least two rows stay on
     each side.
     """
-    n_samples = X.shape[0]
+    n_samples = y.shape[0]
     n_valid = int(math.ceil(fraction * n_samples))
     if n_valid < 2 or n_samples - n_valid < 2:
         return None
@@ -220,8 +248,53 @@ def _validation_split(
         counts = counts[counts > 0]
         if counts.min() >= 2 and n_valid >= len(counts) and n_samples - n_valid >= len(counts):
             stratify = y
-    X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=n_valid, random_state=seed, stratify=stratify)
-    return X_tr, X_va, y_tr, y_va
+    train, valid = train_test_split(np.arange(n_samples), test_size=n_valid, random_state=seed, stratify=stratify)
+    return train, valid
+
+
+def _validation_split(
+    X: np.ndarray, y: np.ndarray, fraction: float, seed: int, *, classification: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(X_train, X_valid, y_train, y_valid)`` of :func:`_validation_indices`, or ``None``."""
+    split = _validation_indices(y, fraction, seed, classification=classification)
+    if split is None:
+        return None
+    train, valid = split
+    return X[train], X[valid], y[train], y[valid]
+
+
+def _unit_mean(weight: np.ndarray | None) -> np.ndarray | None:
+    """``weight / mean(weight)`` in float32 (a batch's weighted loss is then ``mean(w_i * loss_i)``)."""
+    if weight is None:
+        return None
+    weight = np.asarray(weight, dtype=np.float64)
+    return (weight / weight.mean()).astype(np.float32)
+
+
+class TrainedHead(NamedTuple):
+    """What :func:`train_head` returns."""
+
+    module: nn.Module
+    history: list[dict]
+    optimizer: torch.optim.Optimizer  # its state_dict() continues training (see copy_optimizer_state)
+
+
+def copy_optimizer_state(optimizer: torch.optim.Optimizer) -> dict:
+    """A CPU copy of ``optimizer``'s state dict, to keep on a fitted estimator (``train_head(optimizer_state=)``)."""
+    return _detached_cpu(optimizer.state_dict())
+
+
+def _detached_cpu(value: Any) -> Any:
+    """A copy of an optimizer state dict with every tensor on the CPU (for keeping or pickling)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _detached_cpu(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_detached_cpu(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_detached_cpu(item) for item in value)
+    return value
 
 
 def _schedule_callback(lr_schedule: str, total_steps: int):
@@ -251,12 +324,15 @@ def train_head(
     stopping: StoppingConfig = StoppingConfig(),
     criterion: type[nn.Module] = nn.CrossEntropyLoss,
     verbose: int = 0,
-) -> tuple[nn.Module, list[dict]]:
-    """Build a module with ``build_module()`` under ``seed``, train it on ``(X, y)``.
+    sample_weight: np.ndarray | None = None,
+    module: nn.Module | None = None,
+    optimizer_state: dict | None = None,
+) -> TrainedHead:
+    """Build a module with ``build_module()`` under ``seed`` (or continue ``module``), train it on ``(X, y)``.
 
-    Returns the trained module (in eval mode) and the history, one dict per epoch; with
-    early stopping the module holds the weights of the epoch with the lowest validation
-    task loss (``history[i]["valid_loss_best"]`` marks it).
+    Returns the trained module (in eval mode), the history, one dict per epoch, and the optimizer
+    (:func:`copy_optimizer_state` copies its state); with early stopping the module holds the weights of the epoch with the
+    lowest validation task loss (``history[i]["valid_loss_best"]`` marks it).
 
     ``X`` is float32 ``(n, D)``, or ``(n, V, D)`` with views (index 0 the center crop): each step
     then draws two distinct views per row (see :class:`_ViewPairs`), the task loss covers both, and
@@ -268,16 +344,31 @@ def train_head(
     ``max_epochs``, or ``"constant"``). A final batch of a single row is dropped each epoch
     (BatchNorm and the covariance are undefined on it). Global RNG state is left untouched, and
     fits running in concurrent threads give the results they give one at a time.
+
+    ``sample_weight`` (positive, one per row, or ``None``) weights the task loss: each batch's task
+    loss is ``mean(w_i * loss_i)`` with ``w`` divided by the mean weight of the training rows, an
+    unbiased estimate of the weighted mean ``sum(w_i loss_i) / sum(w_i)`` (a weight of 2 is a
+    duplicated row in expectation); the held-out loss of early stopping is the held-out rows'
+    weighted mean. The regularizers and BatchNorm use the batch's rows unweighted.
+
+    ``module`` continues training an existing module (warm start; ``build_module`` is not called)
+    and ``optimizer_state`` (a state dict returned earlier) restores AdamW's moments and step
+    counts, with ``lr`` and ``weight_decay`` taken from the arguments.
     """
     classification = criterion is nn.CrossEntropyLoss
     split = (
-        _validation_split(X, y, stopping.validation_fraction, seed, classification=classification)
+        _validation_indices(y, stopping.validation_fraction, seed, classification=classification)
         if stopping.early_stopping else None
     )
+    weight_valid = None
     if split is not None:
-        X, X_valid, y, y_valid = split
+        train, valid = split
+        X, X_valid, y, y_valid = X[train], X[valid], y[train], y[valid]
+        if sample_weight is not None:
+            sample_weight, weight_valid = sample_weight[train], _unit_mean(sample_weight[valid])
         if X_valid.ndim == 3:
             X_valid = np.ascontiguousarray(X_valid[:, 0])  # validate on the center crop, as predictions are made
+    sample_weight = _unit_mean(sample_weight)
     n_samples = X.shape[0]
     batch_size = min(batch_size, n_samples)
     drop_last = n_samples % batch_size == 1
@@ -297,10 +388,15 @@ def train_head(
             threshold_mode="abs", sink=print if verbose else _silent,
         )))
     fork_devices = [device.index or 0] if device.type == "cuda" else []
+    dataset = (
+        functools.partial(_ArrayBatches, sample_weight=sample_weight) if X.ndim == 2
+        else functools.partial(_ViewPairs, seed=seed, sample_weight=sample_weight)
+    )
     with ExitStack() as rng_section:
         # Build under the lock, on a forked and seeded global RNG (the caller's state is restored).
         rng_section.enter_context(_seeded_global_rng(seed, fork_devices))
-        module = build_module()
+        if module is None:
+            module = build_module()
         if not _draws_from_global_rng(module):
             # Training then draws only from the generators below: release the lock so that fits
             # in other threads run concurrently. With dropout the whole fit stays in the section.
@@ -317,7 +413,7 @@ def train_head(
             # One fused kernel per step over all parameters: on one CPU thread 4x faster than the
             # multi-tensor (foreach) update for a 1280-1280-1280 MLP, equal to it up to float rounding.
             **({"optimizer__fused": True} if device.type in _FUSED_ADAMW_DEVICES else {"optimizer__foreach": True}),
-            dataset=_ArrayBatches if X.ndim == 2 else functools.partial(_ViewPairs, seed=seed),
+            dataset=dataset,
             max_epochs=max_epochs,
             batch_size=batch_size,
             # Whole batches are indexed at once (one fancy-indexing call per step instead of one
@@ -333,7 +429,9 @@ def train_head(
             iterator_valid__sampler=BatchSampler(
                 SequentialSampler(range(len(y_valid) if split is not None else 0)), 4096, False
             ),
-            train_split=predefined_split(_ArrayBatches(X_valid, y_valid)) if split is not None else None,
+            train_split=(
+                predefined_split(_ArrayBatches(X_valid, y_valid, weight_valid)) if split is not None else None
+            ),
             callbacks=callbacks,
             device=device,
             verbose=verbose,
@@ -341,9 +439,22 @@ def train_head(
             **({} if verbose else {"callbacks__print_log": None}),
         )
         with _flushing_subnormals(device):
-            net.fit(X, y)
+            if optimizer_state is None:
+                net.fit(X, y)
+            else:
+                net.initialize()
+                _load_optimizer_state(net.optimizer_, optimizer_state, lr=lr, weight_decay=weight_decay)
+                net.partial_fit(X, y)  # initialized: the module and the restored optimizer train on
     module.eval()
-    return module, _summarize_history(net.history)
+    return TrainedHead(module, _summarize_history(net.history), net.optimizer_)
+
+
+def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict, *, lr: float, weight_decay: float) -> None:
+    """Restore AdamW's moments and step counts; the learning rate and weight decay are today's parameters."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        group["weight_decay"] = weight_decay
 
 
 #: devices with torch's fused AdamW kernel (other devices use the multi-tensor update)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from torch import nn
 
-from ._head_base import AUTO_EARLY_STOPPING_MIN_SAMPLES, _NMTuneHeadMixin
-from ._training import train_head
-from ._utils import resolve_device
+from ._head_base import AUTO_EARLY_STOPPING_MIN_SAMPLES, HEAD_PARAMETER_CONSTRAINTS, _NMTuneHeadMixin
 
 __all__ = ["AUTO_EARLY_STOPPING_MIN_SAMPLES", "NMTuneClassifier", "PRESETS"]
 
@@ -153,6 +149,16 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
         Patience, in epochs. ``None`` (without early stopping) runs exactly ``max_epochs`` epochs.
     tol : float, default=1e-4
         Minimum decrease of the monitored loss that counts as an improvement.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the cross-entropy, as in
+        :class:`~sklearn.linear_model.LogisticRegression`: a dict ``{label: weight}`` (absent labels
+        weigh 1), or ``"balanced"``: ``n_samples / (n_classes * count(label))``, counts weighted by
+        ``sample_weight``. Multiplies ``sample_weight`` row by row.
+    warm_start : bool, default=False
+        When ``True``, :meth:`fit` on a fitted head continues from its weights (same classes and
+        features required; standardization statistics kept) with a fresh AdamW and schedule, as
+        ``MLPClassifier(warm_start=True)``; when ``False``, every :meth:`fit` starts afresh.
+        :meth:`partial_fit` always continues.
     device : str, default="auto"
         ``"auto"`` uses CUDA when present (then MPS, then CPU); or ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     random_state : int, RandomState instance or None, default=None
@@ -192,6 +198,22 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
 
     Notes
     -----
+    **Sample weights.** With ``sample_weight`` (and ``class_weight``) each mini-batch's cross-entropy
+    is ``mean(w_i * CE_i)`` with the weights divided by their mean over the training rows: an unbiased
+    estimate of the weighted mean ``sum(w_i CE_i) / sum(w_i)``, so that a weight of 2 is a duplicated
+    row in expectation and multiplying all weights by a constant changes nothing. Early stopping's
+    held-out loss is the held-out rows' weighted mean (the split itself is drawn as without weights).
+    Rows of weight 0 are removed before training. The regularizers (consistency, covariance, singular
+    values), BatchNorm and ``standardize`` differ: the regularizers and BatchNorm use each batch's rows
+    unweighted (they describe the representation of the inputs, not the task), while ``standardize``
+    uses weighted statistics. Because of these unweighted batch statistics and of the stochastic
+    mini-batches, scikit-learn's ``check_sample_weight_equivalence_on_dense_data`` (weights equal to
+    repeated rows, to 1e-7) is an expected failure of the defaults
+    (``sknmtune._head_base.SKLEARN_EXPECTED_FAILED_CHECKS``); a head
+    without them (``batch_norm=False, reg_lambda=0``, full batches) matches repeated rows to float
+    rounding. ``check_class_weight_classifiers`` is an expected failure too: it raises ``max_iter``, which
+    this estimator calls ``max_epochs``, and the default budget is too short on its unscaled data.
+
     Inference runs in float64 on a copy of the fitted module, so a row's prediction does not
     depend on the other rows it is batched with. Predictions run on the device where the
     fitted module lives: the training device, or the CPU after unpickling (pickles always hold
@@ -211,33 +233,8 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
     """
 
     _parameter_constraints: dict = {
-        "reg_lambda": [Interval(Real, 0, None, closed="left")],
-        "mse_weight": [Interval(Real, 0, None, closed="left")],
-        "cov_weight": [Interval(Real, 0, None, closed="left")],
-        "svd_weight": [Interval(Real, 0, None, closed="left")],
-        "svd_top_k": [Interval(Integral, 1, None, closed="left")],
-        "consistency_reduction": [StrOptions({"mean", "batchmean", "sum"})],
-        "mlp_depth": [Interval(Integral, 0, None, closed="left")],
-        "hidden_ratio": [Interval(Real, 0, None, closed="neither")],
-        "max_hidden_width": [Interval(Integral, 1, None, closed="left"), None],
-        "batch_norm": ["boolean"],
-        "residual": ["boolean"],
-        "residual_init": [Interval(Real, None, None, closed="neither")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "standardize": ["boolean"],
-        "views": [StrOptions({"pairs", "center"})],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"constant", "cosine", "linear"})],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean", StrOptions({"auto"})],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **HEAD_PARAMETER_CONSTRAINTS,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
     def __init__(
@@ -267,6 +264,8 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
         validation_fraction: float = 0.1,
         n_iter_no_change: int | None = 10,
         tol: float = 1e-4,
+        class_weight: dict | str | None = None,
+        warm_start: bool = False,
         device: str = "auto",
         random_state: Any = None,
         verbose: int = 0,
@@ -295,6 +294,8 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.class_weight = class_weight
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -320,8 +321,11 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
         return cls(**{**PRESETS[name], **overrides})
 
     # ------------------------------------------------------------------ fitting
+    _target_attributes = ("classes_",)
+    _relative_constant_rule = False  # standardize: a feature with spread below 1e-12 is constant
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> "NMTuneClassifier":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NMTuneClassifier":
         """Train the head on features ``X`` and labels ``y``.
 
         Parameters
@@ -330,56 +334,127 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
             Frozen features (finite numbers); with a views axis, index 0 is the center crop and
             ``views`` says what the head trains on.
         y : array-like of shape (n_samples,)
-            Class labels; at least two classes.
+            Class labels; at least two classes (with a positive weight).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row in the cross-entropy (see the class's Notes); multiplied by
+            the ``class_weight`` of the row's class. ``None``: every row weighs 1.
 
         Returns
         -------
         self : NMTuneClassifier
         """
-        for attr in (
-            "module_", "classes_", "history_", "n_iter_", "best_epoch_", "n_features_in_", "feature_names_in_",
-            "feature_mean_", "feature_scale_",
-        ):
-            self.__dict__.pop(attr, None)
-        try:
-            X, views = self._split_views(X)
-            X, y = validate_data(self, X, y, dtype=np.float32, ensure_min_samples=2)
-            check_classification_targets(y)
-            encoder = LabelEncoder().fit(y)
-            if len(encoder.classes_) < 2:
+        return self._fit_head(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> "NMTuneClassifier":
+        """Train for one epoch over ``(X, y)``, continuing from the current head (as ``MLPClassifier``).
+
+        The first call builds the head (``classes`` is required then: every label the head will ever
+        see); later calls, and calls after :meth:`fit`, continue the fitted module. AdamW's moments
+        are kept between ``partial_fit`` calls (in the private ``_optimizer_state_``; a call after
+        :meth:`fit` starts them afresh). Each call makes one shuffled pass of mini-batches over the
+        given rows at the constant learning rate ``lr``: ``lr_schedule``, ``max_epochs`` and early
+        stopping are not applied (the caller decides when to stop). Sample weights are relative within
+        a call (each call's weighted loss is normalized by its own weights); ``class_weight="balanced"``
+        is refused (it needs every label count; pass a dict, e.g. from
+        :func:`sklearn.utils.class_weight.compute_class_weight`), and so is ``standardize=True``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_views, n_features)
+            A batch of frozen features (at least 2 rows).
+        y : array-like of shape (n_samples,)
+            Its labels, all among ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            All the labels; required on the first call, ignored-if-equal afterwards (a different set is an error).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows.
+
+        Returns
+        -------
+        self : NMTuneClassifier
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sknmtune import NMTuneClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> X, y = rng.normal(size=(200, 5)).astype(np.float32), np.arange(200) % 2
+        >>> clf = NMTuneClassifier(random_state=0)
+        >>> for chunk in np.array_split(np.arange(200), 4):
+        ...     clf = clf.partial_fit(X[chunk], y[chunk], classes=[0, 1])
+        >>> clf.n_iter_
+        4
+        """
+        return self._fit_head(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _encode_targets(self, y: Any, *, continuing: bool, incremental: bool, classes: Any) -> tuple[np.ndarray, Any]:
+        check_classification_targets(y)
+        seen = np.unique(y)
+        if incremental and continuing:
+            known = self.classes_
+            if classes is not None and not np.array_equal(unique_labels(classes), known):
+                raise ValueError(f"classes={unique_labels(classes)!r} differs from the classes of the fitted head "
+                                 f"{known!r}; pass the same classes on every call (or none after the first).")
+        elif incremental:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit: every label the head will "
+                                 "ever see (e.g. classes=np.unique(y_all)).")
+            known = unique_labels(classes)
+            if len(known) < 2:
+                raise ValueError(f"partial_fit needs at least 2 classes; classes={known!r}.")
+        elif continuing:
+            known = self.classes_
+            if set(seen) != set(known):
+                raise ValueError(f"warm_start can only be used where y has the same classes as in the previous call "
+                                 f"to fit. Previously got {known!r}, y has {seen!r}.")
+        else:
+            known = seen
+            if len(known) < 2:
                 raise ValueError(
                     f"NMTuneClassifier needs samples of at least 2 classes; the data contains only one class: "
-                    f"{encoder.classes_[0]!r}."
+                    f"{known[0]!r}."
                 )
-            y_idx = encoder.transform(y).astype(np.int64)
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            if self.standardize:
-                mean = X.mean(axis=0, dtype=np.float64)
-                scale = X.std(axis=0, dtype=np.float64)
-                scale[scale < 1e-12] = 1.0  # constant features stay centered, not blown up
-                self.feature_mean_, self.feature_scale_ = mean.astype(np.float32), scale.astype(np.float32)
-            else:
-                self.feature_mean_ = self.feature_scale_ = None
-            X = self._training_array(X, views)
-            n_features, n_classes = X.shape[-1], len(encoder.classes_)
-            module, history = train_head(
-                lambda: self._build_module(n_features, n_classes), X, y_idx,
-                regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,
-                max_epochs=self.max_epochs, batch_size=self.batch_size, lr_schedule=self.lr_schedule,
-                device=resolve_device(self.device), seed=seed, stopping=self._stopping(X.shape[0]),
-                verbose=self.verbose,
+        unknown = np.setdiff1d(seen, known)
+        if unknown.size:
+            raise ValueError(f"y has labels that are not among the classes {known!r}: {unknown!r}.")
+        encoder = LabelEncoder()
+        encoder.classes_ = known
+        return encoder.transform(y).astype(np.int64), known
+
+    def _class_weights(self, y: np.ndarray, labels: Any, weight: np.ndarray | None, incremental: bool):
+        if self.class_weight is None:
+            return None
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit (it needs the counts of all the labels); "
+                "pass a dict, e.g. dict(zip(classes, compute_class_weight('balanced', classes=classes, y=y_all)))."
             )
-        except BaseException:
-            for attr in ("n_features_in_", "feature_names_in_", "feature_mean_", "feature_scale_"):
-                self.__dict__.pop(attr, None)
-            raise
-        self.classes_ = encoder.classes_
-        self.module_ = module
-        self.history_ = history
-        self.n_iter_ = len(history)
-        best = [i for i, row in enumerate(history, 1) if row.get("valid_loss_best")]
-        self.best_epoch_ = best[-1] if best else len(history)
-        return self
+        if isinstance(self.class_weight, dict):
+            unknown = set(self.class_weight) - set(labels.tolist())
+            if unknown:
+                raise ValueError(f"class_weight has keys that are not class labels: {sorted(map(repr, unknown))}; "
+                                 f"the classes are {labels!r}.")
+            per_class = np.array([float(self.class_weight.get(label, 1.0)) for label in labels.tolist()])
+        else:
+            present = np.isin(labels, np.unique(y))  # warm starts keep every class; "balanced" weighs those in y
+            per_class = np.ones(len(labels))
+            per_class[present] = compute_class_weight("balanced", classes=labels[present], y=y, sample_weight=weight)
+        if (per_class < 0).any():
+            raise ValueError(f"class_weight must be non-negative; got {self.class_weight!r}.")
+        encoder = LabelEncoder()
+        encoder.classes_ = labels
+        return per_class[encoder.transform(y)]
+
+    def _training_targets(
+        self, targets: np.ndarray, weight: np.ndarray | None, labels: Any, *, continuing: bool, incremental: bool
+    ) -> tuple[np.ndarray, dict[str, Any], Any]:
+        if not continuing and not incremental and np.unique(targets).size < 2:
+            raise ValueError(
+                "NMTuneClassifier needs samples of at least 2 classes with a positive sample weight; only class "
+                f"{labels[targets[0]]!r} has any."
+            )
+        return targets, ({} if continuing else {"classes_": labels}), nn.CrossEntropyLoss
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits; for two classes, the 1-D margin of ``classes_[1]`` over ``classes_[0]``."""

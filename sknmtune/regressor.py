@@ -8,35 +8,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 from torch import nn
 
-from ._head_base import _NMTuneHeadMixin
-from ._training import train_head
-from ._utils import resolve_device
-from .classifier import NMTuneClassifier
+from ._head_base import HEAD_PARAMETER_CONSTRAINTS, _column_statistics, _NMTuneHeadMixin
 
 __all__ = ["NMTuneRegressor"]
-
-_FITTED_ATTRIBUTES = (
-    "module_", "history_", "n_iter_", "best_epoch_", "n_features_in_", "feature_names_in_", "n_outputs_",
-    "feature_mean_", "feature_scale_", "target_mean_", "target_scale_",
-)
-
-
-def _column_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and standard deviation in float64.
-
-    A constant column (a spread at the rounding level of its mean, whatever its units) gets scale 1:
-    it is centered, not blown up.
-    """
-    mean = values.mean(axis=0, dtype=np.float64)
-    scale = values.std(axis=0, dtype=np.float64)
-    scale[scale <= 1e-12 * np.abs(mean)] = 1.0
-    return mean, scale
-
 
 def _criterion(loss: str, huber_delta: float):
     """The torch criterion of ``loss``, on standardized targets."""
@@ -119,6 +96,11 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
         Patience, in epochs. ``None`` (without early stopping) runs exactly ``max_epochs`` epochs.
     tol : float, default=1e-4
         Minimum decrease of the monitored loss that counts as an improvement.
+    warm_start : bool, default=False
+        When ``True``, :meth:`fit` on a fitted head continues from its weights (same number of
+        features and targets; the feature and target standardization statistics are kept) with a
+        fresh AdamW and schedule, as ``MLPRegressor(warm_start=True)``. :meth:`partial_fit` always
+        continues.
     device : str, default="auto"
         ``"auto"`` uses CUDA when present (then MPS, then CPU); or ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     random_state : int, RandomState instance or None, default=None
@@ -156,6 +138,13 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
 
     Notes
     -----
+    ``sample_weight`` weights the task loss as in :class:`~sknmtune.NMTuneClassifier` (each batch's
+    ``mean(w_i * loss_i)`` with weights of mean 1 over the training rows; a weight of 2 is a duplicated
+    row in expectation; zero-weight rows removed; early stopping's held-out loss weighted). The target
+    and feature standardization statistics are weighted; the regularizers and BatchNorm use each
+    batch's rows unweighted, which is why scikit-learn's
+    ``check_sample_weight_equivalence_on_dense_data`` is an expected failure of the defaults.
+
     Inference runs in float64 on a copy of the fitted module, on the device where the module
     lives. Pickles hold CPU tensors; unpickling puts the module on the device the ``device``
     parameter asks for when it exists there, else on the CPU with a warning (as for
@@ -177,7 +166,7 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
     """
 
     _parameter_constraints: dict = {
-        **NMTuneClassifier._parameter_constraints,
+        **HEAD_PARAMETER_CONSTRAINTS,
         "loss": [StrOptions({"squared_error", "huber"})],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
@@ -211,6 +200,7 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
         validation_fraction: float = 0.1,
         n_iter_no_change: int | None = 10,
         tol: float = 1e-4,
+        warm_start: bool = False,
         device: str = "auto",
         random_state: Any = None,
         verbose: int = 0,
@@ -241,13 +231,17 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
+    _target_attributes = ("n_outputs_", "target_mean_", "target_scale_")
+    _y_validation = {"multi_output": True, "y_numeric": True}
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> "NMTuneRegressor":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NMTuneRegressor":
         """Train the head on features ``X`` and targets ``y``.
 
         Parameters
@@ -257,51 +251,61 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
             ``views`` says what the head trains on.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Real-valued targets (finite numbers).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row in the task loss (see Notes). ``None``: every row weighs 1.
 
         Returns
         -------
         self : NMTuneRegressor
         """
-        for attr in _FITTED_ATTRIBUTES:
-            self.__dict__.pop(attr, None)
-        try:
-            X, views = self._split_views(X)
-            X, y = validate_data(
-                self, X, y, dtype=np.float32, ensure_min_samples=2, multi_output=True, y_numeric=True
-            )
-            y = np.asarray(y, dtype=np.float64)
-            Y = y.reshape(-1, 1) if y.ndim == 1 else y
-            target_mean, target_scale = _column_statistics(Y)
-            Y_std = ((Y - target_mean) / target_scale).astype(np.float32)
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            if self.standardize:
-                mean, scale = _column_statistics(X)
-                self.feature_mean_, self.feature_scale_ = mean.astype(np.float32), scale.astype(np.float32)
-            else:
-                self.feature_mean_ = self.feature_scale_ = None
-            X = self._training_array(X, views)
-            n_features, n_outputs = X.shape[-1], Y.shape[1]
-            module, history = train_head(
-                lambda: self._build_module(n_features, n_outputs), X, Y_std,
-                regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,
-                max_epochs=self.max_epochs, batch_size=self.batch_size, lr_schedule=self.lr_schedule,
-                device=resolve_device(self.device), seed=seed, stopping=self._stopping(X.shape[0]),
-                criterion=_criterion(self.loss, self.huber_delta), verbose=self.verbose,
-            )
-        except BaseException:
-            for attr in _FITTED_ATTRIBUTES:
-                self.__dict__.pop(attr, None)
-            raise
-        self.n_outputs_ = int(n_outputs)
-        # 0-d statistics remember a 1-D y (as LinearRegression's intercept_ does), hence 1-D predictions.
-        shape = () if y.ndim == 1 else (n_outputs,)
-        self.target_mean_, self.target_scale_ = target_mean.reshape(shape), target_scale.reshape(shape)
-        self.module_ = module
-        self.history_ = history
-        self.n_iter_ = len(history)
-        best = [i for i, row in enumerate(history, 1) if row.get("valid_loss_best")]
-        self.best_epoch_ = best[-1] if best else len(history)
-        return self
+        return self._fit_head(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NMTuneRegressor":
+        """Train for one epoch over ``(X, y)``, continuing from the current head (as ``MLPRegressor``).
+
+        The first call builds the head and fixes the target standardization from its ``y`` (so make
+        it representative of the targets' range); later calls, and calls after :meth:`fit`, continue
+        the fitted module with AdamW's moments kept between ``partial_fit`` calls. One shuffled pass at
+        the constant ``lr``; no early stopping, schedule or ``max_epochs``; ``standardize=True`` is
+        refused (standardize the features upstream).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_views, n_features)
+            A batch of frozen features (at least 2 rows).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Its targets (the same number of outputs on every call).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows (relative within the call).
+
+        Returns
+        -------
+        self : NMTuneRegressor
+        """
+        return self._fit_head(X, y, sample_weight, incremental=True)
+
+    def _encode_targets(self, y: Any, *, continuing: bool, incremental: bool, classes: Any) -> tuple[np.ndarray, Any]:
+        y = np.asarray(y, dtype=np.float64)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if continuing and (Y.shape[1] != self.n_outputs_ or (y.ndim == 1) != (self.target_mean_.ndim == 0)):
+            fitted = "a 1-D y" if self.target_mean_.ndim == 0 else f"y with {self.n_outputs_} columns"
+            raise ValueError(f"y has shape {y.shape}, but the fitted head was trained on {fitted}.")
+        return Y, y.ndim
+
+    def _training_targets(
+        self, targets: np.ndarray, weight: np.ndarray | None, labels: Any, *, continuing: bool, incremental: bool
+    ) -> tuple[np.ndarray, dict[str, Any], Any]:
+        if continuing:
+            mean, scale, state = self.target_mean_.reshape(-1), self.target_scale_.reshape(-1), {}
+        else:
+            mean, scale = _column_statistics(targets, weight)
+            # 0-d statistics remember a 1-D y (as LinearRegression's intercept_ does), hence 1-D predictions.
+            shape = () if labels == 1 else (targets.shape[1],)
+            state = {"n_outputs_": int(targets.shape[1]), "target_mean_": mean.reshape(shape),
+                     "target_scale_": scale.reshape(shape)}
+        Y_std = ((targets - mean) / scale).astype(np.float32)
+        return Y_std, state, _criterion(self.loss, self.huber_delta)
 
     # --------------------------------------------------------------- inference
     def predict(self, X: Any) -> np.ndarray:

@@ -9,13 +9,15 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknmtune import PRESETS, NMTuneClassifier, TrainingDivergedError
+from sknmtune._head_base import sklearn_expected_failed_checks
 from sknmtune.heads import NMTuneHead
 
 FAST = dict(max_epochs=4, batch_size=32, random_state=0)
 
 
-# scikit-learn's own checks run on the defaults users get, unmodified.
-@parametrize_with_checks([NMTuneClassifier()])
+# scikit-learn's own checks run on the defaults users get, unmodified; two expected failures,
+# explained in sknmtune._head_base.SKLEARN_EXPECTED_FAILED_CHECKS.
+@parametrize_with_checks([NMTuneClassifier()], expected_failed_checks=sklearn_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

@@ -11,6 +11,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknmtune import NMTuneClassifier, TrainingDivergedError
+from sknmtune._head_base import HEAD_PARAMETER_CONSTRAINTS, sklearn_expected_failed_checks
 from sknmtune.heads import NMTuneHead
 from sknmtune.regressor import NMTuneRegressor
 
@@ -18,7 +19,8 @@ FAST = dict(max_epochs=15, batch_size=32, lr=1e-2, random_state=0)
 
 
 # scikit-learn's own checks run on the defaults users get, unmodified.
-@parametrize_with_checks([NMTuneRegressor()])
+# One expected failure, explained in sknmtune._head_base.SKLEARN_EXPECTED_FAILED_CHECKS (sample-weight equivalence).
+@parametrize_with_checks([NMTuneRegressor()], expected_failed_checks=sklearn_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -31,11 +33,14 @@ def data():
 
 def test_parameters_are_the_classifiers_plus_the_loss():
     reg, clf = NMTuneRegressor().get_params(), NMTuneClassifier().get_params()
-    assert set(reg) == set(clf) | {"loss", "huber_delta"}
-    assert {k: reg[k] for k in clf} == clf, "a shared parameter has a different default"
+    assert set(reg) == (set(clf) - {"class_weight"}) | {"loss", "huber_delta"}
+    assert {k: reg[k] for k in clf if k != "class_weight"} == {k: v for k, v in clf.items() if k != "class_weight"}, (
+        "a shared parameter has a different default")
     assert (reg["loss"], reg["huber_delta"]) == ("squared_error", 1.0)
-    shared = NMTuneClassifier._parameter_constraints
-    assert {k: NMTuneRegressor._parameter_constraints[k] for k in shared} == shared
+    shared = HEAD_PARAMETER_CONSTRAINTS
+    assert set(shared) == set(reg) - {"loss", "huber_delta"}
+    for est in (NMTuneRegressor, NMTuneClassifier):
+        assert {k: est._parameter_constraints[k] for k in shared} == shared
 
 
 def test_fits_and_predicts_in_the_units_of_y(data):
