@@ -20,7 +20,7 @@ from .._utils import _restore_device, resolve_device
 from ..cache import FeatureCache
 from ._images import AugmentedView, as_file_inputs, check_image_array
 from ._inputs import Inputs, _first, as_inputs, describe
-from ._kinds import _KINDS, _resolve_kind
+from ._kinds import _resolve_kind
 from ._registry import BackendOptions, build_backend
 from ._runner import resolve_amp_dtype
 from ._text import PAIR_PARTS, pair_features, validate_pair_parts
