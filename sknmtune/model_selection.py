@@ -14,14 +14,19 @@ import copy
 from numbers import Integral
 from typing import Any
 
+import inspect
+
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context, clone
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.utils import check_random_state
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv
+from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, _routing_enabled, process_routing
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._head_base import _validated_sample_weight
 from .classifier import PRESETS, NMTuneClassifier
 
 __all__ = ["DEFAULT_PARAM_GRID", "NMTuneClassifierCV"]
@@ -58,6 +63,40 @@ def _one_standard_error(cv_results: dict[str, Any]) -> int:
 
 
 _SELECTIONS: dict[str, Any] = {"best": True, "one_standard_error": _one_standard_error}
+
+
+def _uses_groups(splitter: Any) -> bool:
+    """Whether a cross-validation splitter's ``split`` reads ``groups`` (GroupKFold, LeaveOneGroupOut, ...)."""
+    routing = getattr(splitter, "get_metadata_routing", None)
+    if routing is not None:
+        return bool(routing().consumes("split", ["groups"]))
+    split = getattr(splitter, "split", None)
+    return split is not None and "groups" in inspect.signature(split).parameters
+
+
+def _check_groups(groups: Any, n_samples: int, cv: Any) -> np.ndarray | None:
+    """``groups`` as an array checked against ``cv`` and ``X`` (errors say what to pass instead)."""
+    splitter = None if isinstance(cv, Integral) else cv
+    if groups is None:
+        if splitter is not None and _uses_groups(splitter):
+            raise ValueError(f"cv={splitter!r} splits by groups: pass them, fit(X, y, groups=...).")
+        return None
+    if splitter is None or not _uses_groups(splitter):
+        what = f"cv={cv!r} (stratified folds)" if splitter is None else f"cv={cv!r}"
+        raise ValueError(
+            f"groups were passed but {what} ignores them; pass a group splitter as cv, e.g. "
+            "sklearn.model_selection.GroupKFold(n_splits=3), StratifiedGroupKFold or LeaveOneGroupOut()."
+        )
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.shape[0] != n_samples:
+        raise ValueError(f"groups has shape {groups.shape} but X has {n_samples} rows; pass one group label per row.")
+    uniques = np.unique(groups)
+    if uniques.size < 2:
+        raise ValueError(
+            f"groups holds a single group ({uniques.tolist()[0]!r}): grouped cross-validation holds out whole groups, so it "
+            "needs at least 2. Without several domains, leave groups out and use the default stratified folds."
+        )
+    return groups
 
 
 class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -183,8 +222,12 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
             )
         return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
 
+    # ``groups`` goes to the splitter (the router below), not to this estimator's own requests:
+    # ``set_fit_request`` offers ``sample_weight`` only.
+    __metadata_request__fit = {"groups": metadata_routing.UNUSED}
+
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any) -> "NMTuneClassifierCV":
+    def fit(self, X: Any, y: Any, groups: Any = None, sample_weight: Any = None) -> "NMTuneClassifierCV":
         """Score every candidate by cross-validation on ``(X, y)`` and refit the selected one on all of it.
 
         Parameters
@@ -194,6 +237,18 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
             candidate trains as its ``views`` parameter says and is scored on the center crop.
         y : array-like of shape (n_samples,)
             Class labels; at least two classes, each with at least two samples.
+        groups : array-like of shape (n_samples,), default=None
+            Group (domain) of each row, for a group splitter given as ``cv`` (``GroupKFold``,
+            ``StratifiedGroupKFold``, ``LeaveOneGroupOut``): every fold then holds out whole groups,
+            so the selection favours the head that transfers to unseen domains. Passing groups with an
+            integer ``cv`` (stratified folds, which would ignore them) is an error, and so are a single
+            group and a length other than ``X``'s. With ``sklearn.set_config(enable_metadata_routing=True)``
+            they reach the splitter through routing (as in :class:`~sklearn.model_selection.GridSearchCV`).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights passed to every candidate's ``fit`` (the fold fits get their training rows'
+            weights, the refit all of them). The held-out folds are scored unweighted, as
+            :class:`~sklearn.model_selection.GridSearchCV` scores them. With metadata routing enabled,
+            request it with ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -214,6 +269,14 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
                     f"NMTuneClassifierCV needs samples of at least 2 classes; the data contains only one class: "
                     f"{np.unique(y)[0]!r}."
                 )
+            groups = _check_groups(groups, X.shape[0], self.cv)
+            if _routing_enabled():
+                passed = {"groups": groups, "sample_weight": sample_weight}
+                routed = process_routing(self, "fit", **{k: v for k, v in passed.items() if v is not None})
+                groups = routed["splitter"]["split"].get("groups")
+            fit_params = {}
+            if sample_weight is not None:
+                fit_params["sample_weight"] = _validated_sample_weight(sample_weight, X.shape[0])
             rng = check_random_state(self.random_state)
             fold_seed, model_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
             base = clone(self.estimator) if self.estimator is not None else NMTuneClassifier()
@@ -224,7 +287,11 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
                 refit=_SELECTIONS.get(self.selection, self.selection), error_score=self.error_score,
                 verbose=self.verbose,
             )
-            search.fit(X if views is None else views, y)  # candidates read the views axis (their `views`)
+            # The metadata is routed above; inside, the search hands it on directly (groups to the
+            # splitter, the weights to every candidate's fit) whatever the global routing setting.
+            with config_context(enable_metadata_routing=False):
+                # candidates read the views axis (their `views`)
+                search.fit(X if views is None else views, y, groups=groups, **fit_params)
         except BaseException:
             self.__dict__.pop("n_features_in_", None)
             self.__dict__.pop("feature_names_in_", None)
@@ -236,6 +303,24 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         self.cv_results_ = search.cv_results_
         self.classes_ = self.best_estimator_.classes_
         return self
+
+    def get_metadata_routing(self) -> MetadataRouter:
+        """How metadata passed to :meth:`fit` is routed (with ``enable_metadata_routing=True``).
+
+        ``sample_weight`` is this estimator's own request (``set_fit_request(sample_weight=True)``;
+        it then goes to every candidate's ``fit``) and ``groups`` goes to the ``cv`` splitter's
+        ``split`` (group splitters request it by default).
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+        """
+        splitter = check_cv(self.cv, classifier=True) if isinstance(self.cv, Integral) else self.cv
+        return (
+            MetadataRouter(owner=self)
+            .add_self_request(self)
+            .add(splitter=splitter, method_mapping=MethodMapping().add(caller="fit", callee="split"))
+        )
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "best_estimator_")
