@@ -51,7 +51,7 @@ class BackendOptions:
     num_workers: int
     image_options: dict[str, Any] = field(default_factory=dict)  # image_size, crop_pct, interpolation, mean, std
     layer: str | None = None
-    channels_last: bool = False
+    channels_last: bool | str = "auto"
     compile: bool = False
     pretrained: bool = True
     weights: str | os.PathLike | None = None

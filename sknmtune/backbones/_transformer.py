@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .._utils import _restore_device, resolve_device
@@ -85,8 +85,10 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         CUDA, then MPS, then CPU for ``"auto"``. Module backbones are moved to it in place.
     amp_dtype : {"bf16", "fp16"} or None, default=None
         Autocast dtype for torch backbones (output is always float32).
-    channels_last : bool, default=False
-        Run convolutional models in channels_last memory format.
+    channels_last : bool or "auto", default="auto"
+        Run convolutional models in channels_last (NHWC) memory format. ``"auto"``: on the CPU for
+        models with 2-D convolutions (oneDNN runs them ~1.3x faster than on contiguous NCHW batches),
+        unchanged elsewhere.
     compile : bool, default=False
         Compile the feature function with ``torch.compile`` for static shapes (module and timm
         backbones; refused for text and callable backbones, whose extraction it does not reach). A
@@ -166,7 +168,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
         "amp_dtype": [str, torch.dtype, None],
-        "channels_last": ["boolean"],
+        "channels_last": ["boolean", StrOptions({"auto"})],
         "compile": ["boolean"],
         "num_workers": [Interval(Integral, 0, None, closed="left"), None],
         "cache": "no_validation",  # None, a directory, a joblib.Memory or a FeatureCache (checked where used)
@@ -198,7 +200,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         batch_size: int = 64,
         device: Any = "auto",
         amp_dtype: str | None = None,
-        channels_last: bool = False,
+        channels_last: bool | str = "auto",
         compile: bool = False,
         num_workers: int | None = None,
         cache: Any = None,
@@ -408,7 +410,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             num_workers=int(workers),
             image_options={k: getattr(self, k) for k in _IMAGE_OPTIONS},
             layer=self.layer,
-            channels_last=bool(self.channels_last),
+            channels_last=self.channels_last if isinstance(self.channels_last, str) else bool(self.channels_last),
             compile=bool(self.compile),
             pretrained=bool(self.pretrained),
             weights=self.weights,
