@@ -28,8 +28,9 @@ if str(_ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from benchmarks import accuracy as acc  # noqa: E402
 from benchmarks import accuracy_imagenet as ai  # noqa: E402
+from benchmarks.harness.io import CACHE_DIR, log, write_json  # noqa: E402
+from benchmarks.harness.tasks import extract_features  # noqa: E402
 
 RESULTS = _ROOT / "benchmarks" / "results"
 
@@ -86,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     done = {(r["task"], r["backbone"], r["method"], r["seed"]) for r in records}
     scale = ai.SCALES["full"]
     for backbone in [ai.BACKBONES[name] for name in args.backbones]:
-        transformer = backbone.make(acc.CACHE_DIR, "cpu")
+        transformer = backbone.make(CACHE_DIR, device="cpu")
         for task in [ai.TASKS[t] for t in args.tasks]:
-            job = acc.extract_features(task, backbone, transformer, scale)  # from the feature cache when there
+            job = extract_features(task, backbone, transformer, scale)  # from the feature cache when there
             F, y = job.splits["train"]
             for seed in args.seeds:
                 for variant in args.variants:
@@ -99,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                     for r in new:
                         r["role"] = "val"  # scored on the validation split, never on a test set
                     records.extend(new)
-                    acc._log(f"{task.name}/{backbone.name} seed {seed} {variant}: val acc {new[0]['accuracy']:.4f} "
+                    log(f"{task.name}/{backbone.name} seed {seed} {variant}: val acc {new[0]['accuracy']:.4f} "
                              f"({new[0]['fit_seconds']:.1f}s, epochs {new[0].get('n_iter')}, best {new[0].get('best_epoch')})")
-                    acc._write_json(out, {"records": records, "variants": {k: _jsonable(v) for k, v in VARIANTS.items()}})
+                    write_json(out, {"records": records, "variants": {k: _jsonable(v) for k, v in VARIANTS.items()}})
     render(records, out.with_suffix(".md"))
     return 0
 

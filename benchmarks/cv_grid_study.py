@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
 from benchmarks import accuracy_imagenet as ai  # noqa: E402
+from benchmarks.harness.tasks import extract_jobs  # noqa: E402
 from benchmarks._io import atomic_write_text, log, read_json, write_json  # noqa: E402
 
 RESULT = _ROOT / "benchmarks" / "results" / "cv_grid_study.json"
@@ -144,20 +145,12 @@ def _ensemble(X, y, Xv, yv, seed, cands):
 def _jobs(suite, tasks, backbones):
     """Cached features of every (task, backbone) unit of one benchmark suite."""
     if suite == "imagenet":
-        return ai.extract_all([ai.TASKS[t] for t in tasks or ai.ALL_TASKS],
-                              [ai.BACKBONES[b] for b in backbones or ai.ALL_BACKBONES], ai.SCALES["full"], "cpu", [])[0]
-    acc = ai.acc
-    jobs = []
-    for b in backbones or acc.ALL_BACKBONES:
-        backbone = acc.BACKBONES[b]
-        try:
-            transformer = backbone.make(acc.CACHE_DIR)
-        except acc.BackboneUnavailable as exc:
-            log(f"SKIP backbone {b}: {exc}")
-            continue
-        jobs += [acc.extract_features(acc.TASKS[t], backbone, transformer, acc.SCALES["full"])
-                 for t in tasks or acc.ALL_TASKS if acc.TASKS[t].modality == backbone.modality]
-    return jobs
+        return extract_jobs([ai.TASKS[t] for t in tasks or ai.ALL_TASKS],
+                            [ai.BACKBONES[b] for b in backbones or ai.ALL_BACKBONES], ai.SCALES["full"], "cpu", [])[0]
+    from benchmarks import accuracy as acc
+
+    return extract_jobs([acc.TASKS[t] for t in tasks or acc.ALL_TASKS],
+                        [acc.BACKBONES[b] for b in backbones or acc.ALL_BACKBONES], acc.SCALES["full"], "auto", [])[0]
 
 
 def _unit(study, job, seed, grid):

@@ -69,6 +69,7 @@ __all__ = [
     "load_mnist_m",
     "load_mnist_t10k",
     "load_mnli_dev_matched",
+    "load_mrpc",
     "load_pacs",
     "load_pacs_full",
     "load_sick",
@@ -76,6 +77,9 @@ __all__ = [
     "load_uci_sentiment",
     "load_usps",
     "load_yelp_amazon",
+    "read_lines",
+    "read_zip_images",
+    "require",
     "select_corruptions",
     "stratified_split",
     "subsample",
@@ -141,7 +145,7 @@ def data_root() -> Path:
     return Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def _require(folder: str, *relative: str) -> Path:
+def require(folder: str, *relative: str) -> Path:
     """Return ``data_root()/folder/relative...``, raising :class:`DatasetUnavailable` if absent."""
     base = data_root() / folder
     if not base.is_dir():
@@ -155,7 +159,7 @@ def _require(folder: str, *relative: str) -> Path:
     return path
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
     """Read a UTF-8 text file split on ``\\n`` only (some files contain NEL characters inside lines)."""
     text = path.read_text(encoding="utf-8-sig")
     return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
@@ -228,9 +232,9 @@ def load_glue_sst2(split: str = "train") -> Dataset:
     """GLUE SST-2 (``glue-sst2``): ``train`` (60,614), ``dev`` (6,735, a 10% re-split of GLUE train)
     or ``test`` (872 = the official GLUE dev set). Labels 0=negative, 1=positive."""
     _check_choice("split", split, ("train", "dev", "test"))
-    path = _require("glue-sst2", "data", "SST-2", f"{split}.tsv")
+    path = require("glue-sst2", "data", "SST-2", f"{split}.tsv")
     X, y = [], []
-    for line in _read_lines(path)[1:]:
+    for line in read_lines(path)[1:]:
         sentence, label = line.rsplit("\t", 1)
         X.append(sentence.strip())
         y.append(int(label))
@@ -245,7 +249,7 @@ def load_sst_sentences(split: str = "test") -> Dataset:
     sentence-level validation set. Labels 0=negative, 1=positive."""
     _check_choice("split", split, ("train", "dev", "test"))
     X, y = [], []
-    for line in _read_lines(_require("sst2-cr-mr", "data", f"stsa.binary.{split}")):
+    for line in read_lines(require("sst2-cr-mr", "data", f"stsa.binary.{split}")):
         label, text = line.split(" ", 1)
         X.append(text.strip())
         y.append(int(label))
@@ -270,7 +274,7 @@ def load_imdb_cad_sentiment(split: str = "test", version: str = "orig") -> Datas
     splits = ("train", "dev", "test") if split == "all" else (split,)
     X, y = [], []
     for part in splits:
-        for line in _read_lines(_require("imdb-cad", "sentiment", version, f"{part}.tsv"))[1:]:
+        for line in read_lines(require("imdb-cad", "sentiment", version, f"{part}.tsv"))[1:]:
             label, text = line.split("\t", 1)
             X.append(" ".join(text.replace("<br />", " ").replace("<br/>", " ").split()))
             y.append(SENTIMENT_CLASSES.index(label.strip().lower()))
@@ -284,7 +288,7 @@ def load_yelp_amazon(domain: str, split: str = "test") -> Dataset:
     _check_choice("split", split, ("dev", "test"))
     X, y = [], []
     for label in (0, 1):
-        for line in _read_lines(_require("yelp-amazon-sent", "data", domain, f"sentiment.{split}.{label}")):
+        for line in read_lines(require("yelp-amazon-sent", "data", domain, f"sentiment.{split}.{label}")):
             X.append(line.strip())
             y.append(label)
     return Dataset(X, _labels(y), SENTIMENT_CLASSES, f"yelp-amazon-sent/{domain}/{split}", f"{domain} review sentences (lower-cased, tokenized)")
@@ -295,7 +299,7 @@ def load_uci_sentiment(domain: str) -> Dataset:
     files = {"yelp": "yelp_labelled.txt", "amazon": "amazon_cells_labelled.txt", "imdb": "imdb_labelled.txt"}
     _check_choice("domain", domain, tuple(files))
     X, y = [], []
-    for line in _read_lines(_require("uci-sentiment-sentences", "sentiment labelled sentences", files[domain])):
+    for line in read_lines(require("uci-sentiment-sentences", "sentiment labelled sentences", files[domain])):
         sentence, label = line.rsplit("\t", 1)  # split on the last tab: the imdb file has stray quotes
         X.append(sentence.strip())
         y.append(int(label))
@@ -309,9 +313,9 @@ def load_cola(split: str = "in_domain_train") -> Dataset:
     """CoLA v1.1 raw: ``in_domain_train`` (8,551), ``in_domain_dev`` (527) or ``out_of_domain_dev``
     (516). Labels 0=unacceptable, 1=acceptable."""
     _check_choice("split", split, ("in_domain_train", "in_domain_dev", "out_of_domain_dev"))
-    path = _require("cola", "acceptability_corpus", "cola_public", "raw", f"{split}.tsv")
+    path = require("cola", "acceptability_corpus", "cola_public", "raw", f"{split}.tsv")
     X, y = [], []
-    for line in _read_lines(path):
+    for line in read_lines(path):
         _source, label, _mark, sentence = line.split("\t", 3)
         X.append(sentence.strip())
         y.append(int(label))
@@ -327,29 +331,46 @@ def _nli_label(value: str) -> int:
 
 def load_mnli_dev_matched() -> Dataset:
     """MNLI dev-matched (9,815 (premise, hypothesis) pairs), labels in :data:`NLI_CLASSES` order."""
-    path = _require("mnli-dev-matched", "berts_of_a_feather", "mnli_development_set_number_of_correct_responses.txt")
+    path = require("mnli-dev-matched", "berts_of_a_feather", "mnli_development_set_number_of_correct_responses.txt")
     X, y = [], []
-    for line in _read_lines(path)[1:]:
+    for line in read_lines(path)[1:]:
         _index, premise, hypothesis, label, _n_correct = line.split("\t")
         X.append((premise.strip(), hypothesis.strip()))
         y.append(_nli_label(label))
     return Dataset(X, _labels(y), NLI_CLASSES, "mnli-dev-matched", "MNLI dev-matched pairs")
 
 
-def load_sick(split: str = "test") -> Dataset:
-    """SICK (``sick-mrpc``): ``train`` (4,500), ``trial`` (500) or ``test`` (4,927) pairs, labels mapped
-    to :data:`NLI_CLASSES` (ENTAILMENT/NEUTRAL/CONTRADICTION)."""
+def load_sick(split: str = "test", target: str = "entailment") -> Dataset:
+    """SICK (``sick-mrpc``): ``train`` (4,500), ``trial`` (500) or ``test`` (4,927) sentence pairs.
+
+    ``target="entailment"``: labels mapped to :data:`NLI_CLASSES` (ENTAILMENT/NEUTRAL/CONTRADICTION);
+    ``target="relatedness"``: the float relatedness scores (1-5) as ``y``, no classes.
+    """
     files = {"train": "SICK_train.txt", "trial": "SICK_trial.txt", "test": "SICK_test_annotated.txt"}
     _check_choice("split", split, tuple(files))
+    _check_choice("target", target, ("entailment", "relatedness"))
     X, y = [], []
-    for line in _read_lines(_require("sick-mrpc", files[split])):
+    for line in read_lines(require("sick-mrpc", files[split])):
         fields = line.split("\t")
         if fields[0] == "pair_ID":
             continue
-        _pid, a, b, _score, label = fields
+        _pid, a, b, score, label = fields
         X.append((a.strip(), b.strip()))
-        y.append(_nli_label(label))
+        y.append(_nli_label(label) if target == "entailment" else float(score))
+    if target == "relatedness":
+        return Dataset(X, np.asarray(y), (), f"sick/{split}", "SICK sentence pairs, relatedness scores")
     return Dataset(X, _labels(y), NLI_CLASSES, f"sick/{split}", "SICK sentence pairs")
+
+
+def load_mrpc(split: str = "test") -> Dataset:
+    """MRPC (``sick-mrpc``) ``test`` pairs (1,725 news sentence pairs); ``y`` = 1 for a paraphrase."""
+    _check_choice("split", split, ("test",))
+    X, y = [], []
+    for line in read_lines(require("sick-mrpc", "msr_paraphrase_test.txt")):
+        label, _id1, _id2, a, b = line.split("\t")
+        X.append((a.strip(), b.strip()))
+        y.append(int(label))
+    return Dataset(X, _labels(y), ("not paraphrase", "paraphrase"), "mrpc/test", "MRPC test pairs")
 
 
 def load_snli_cad(split: str = "test", version: str = "original") -> Dataset:
@@ -360,7 +381,7 @@ def load_snli_cad(split: str = "test", version: str = "original") -> Dataset:
     splits = ("train", "dev", "test") if split == "all" else (split,)
     X, y = [], []
     for part in splits:
-        for line in _read_lines(_require("imdb-cad", "NLI", version, f"{part}.tsv"))[1:]:
+        for line in read_lines(require("imdb-cad", "NLI", version, f"{part}.tsv"))[1:]:
             premise, hypothesis, label = line.split("\t")
             X.append((premise.strip(), hypothesis.strip()))
             y.append(_nli_label(label))
@@ -394,7 +415,7 @@ def load_pacs(domain: str) -> Dataset:
     ``domain`` in ``photo`` (1,670), ``art_painting`` (2,048), ``cartoon`` (2,344), ``sketch`` (3,929).
     """
     _check_choice("domain", domain, PACS_DOMAINS)
-    with np.load(_require("pacs", "pacs_all_32x32_uint8.npz"), allow_pickle=False) as npz:
+    with np.load(require("pacs", "pacs_all_32x32_uint8.npz"), allow_pickle=False) as npz:
         domain_names = [str(d) for d in npz["domain_names"]]
         mask = npz["domains"] == domain_names.index(domain)
         images = npz["images"][mask]
@@ -405,11 +426,11 @@ def load_pacs(domain: str) -> Dataset:
 
 def load_mnist_t10k() -> Dataset:
     """The MNIST test set (10,000 digits) as ``(N, 32, 32, 3)`` uint8 (bilinear 28->32, grey replicated)."""
-    with gzip.open(_require("mnist-t10k", "t10k-images-idx3-ubyte.gz"), "rb") as fh:
+    with gzip.open(require("mnist-t10k", "t10k-images-idx3-ubyte.gz"), "rb") as fh:
         raw = fh.read()
     n, rows, cols = (int.from_bytes(raw[i : i + 4], "big") for i in (4, 8, 12))
     images = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
-    with gzip.open(_require("mnist-t10k", "t10k-labels-idx1-ubyte.gz"), "rb") as fh:
+    with gzip.open(require("mnist-t10k", "t10k-labels-idx1-ubyte.gz"), "rb") as fh:
         labels = np.frombuffer(fh.read(), dtype=np.uint8, offset=8).astype(np.int64)
     classes = tuple(str(d) for d in range(10))
     return Dataset(gray_to_rgb32(images), labels, classes, "mnist-t10k", "MNIST 28x28 grey -> 32x32 (PIL bilinear) x3 channels")
@@ -417,7 +438,7 @@ def load_mnist_t10k() -> Dataset:
 
 def load_usps() -> Dataset:
     """USPS test digits (2,000) as ``(N, 32, 32, 3)`` uint8: [-1, 1] -> [0, 255], bilinear 16->32, x3."""
-    values = np.loadtxt(_require("usps-test", "zip.test"), dtype=np.float64)
+    values = np.loadtxt(require("usps-test", "zip.test"), dtype=np.float64)
     labels = values[:, 0].astype(np.int64)
     grey = np.clip(np.round((values[:, 1:] + 1.0) * 127.5), 0, 255).astype(np.uint8).reshape(-1, 16, 16)
     classes = tuple(str(d) for d in range(10))
@@ -435,11 +456,11 @@ def load_mnist_m() -> Dataset:
     from PIL import Image
 
     labels_by_name = {}
-    for line in _read_lines(_require(folder, "mnist_m_test_labels.txt")):
+    for line in read_lines(require(folder, "mnist_m_test_labels.txt")):
         name, label = line.split()
         labels_by_name[name] = int(label)
     images, labels = [], []
-    with zipfile.ZipFile(_require(folder, "mnist_m_test_png.zip")) as zf:
+    with zipfile.ZipFile(require(folder, "mnist_m_test_png.zip")) as zf:
         for member in sorted(zf.namelist()):
             base = member.rsplit("/", 1)[-1]
             if base not in labels_by_name:
@@ -460,7 +481,7 @@ def _decode_rgb(data: bytes) -> np.ndarray:
         return np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy (torch warns on read-only arrays)
 
 
-def _read_zip_images(path: Path, members: Sequence[str]) -> list[np.ndarray]:
+def read_zip_images(path: Path, members: Sequence[str]) -> list[np.ndarray]:
     with zipfile.ZipFile(path) as zf:
         return [_decode_rgb(zf.read(m)) for m in members]
 
@@ -479,13 +500,13 @@ def load_flowers102(split: str = "train") -> Dataset:
     import json
 
     _check_choice("split", split, ("train", "valid", "test"))
-    path = _require("flowers102", f"flowers102_{split}.zip")
-    names = json.loads(_require("flowers102", "cat_to_name.json").read_text(encoding="utf-8"))
+    path = require("flowers102", f"flowers102_{split}.zip")
+    names = json.loads(require("flowers102", "cat_to_name.json").read_text(encoding="utf-8"))
     classes = tuple(names[str(k)] for k in range(1, len(names) + 1))
     with zipfile.ZipFile(path) as zf:
         members = _image_members(zf)
     labels = [int(m.split("/")[1]) - 1 for m in members]
-    return Dataset(_read_zip_images(path, members), _labels(labels), classes, f"flowers102/{split}",
+    return Dataset(read_zip_images(path, members), _labels(labels), classes, f"flowers102/{split}",
                    "Flowers-102 (Udacity split), JPEG q70, shorter side 128 px")
 
 
@@ -498,19 +519,19 @@ def load_dtd10(split: str = "train", seed: int = 0) -> Dataset:
     with shorter side 160 px; ``split="all"`` returns the 1,200 images unsplit.
     """
     _check_choice("split", split, ("train", "val", "test", "all"))
-    path = _require("dtd10", "dtd10.zip")
+    path = require("dtd10", "dtd10.zip")
     with zipfile.ZipFile(path) as zf:
         members = _image_members(zf)
     class_of = [m.split("/")[1] for m in members]
     classes = tuple(sorted(set(class_of)))
     y = _labels([classes.index(c) for c in class_of])
     if split == "all":
-        return Dataset(_read_zip_images(path, members), y, classes, "dtd10", "DTD-10, JPEG q90, shorter side 160 px")
+        return Dataset(read_zip_images(path, members), y, classes, "dtd10", "DTD-10, JPEG q90, shorter side 160 px")
     index = Dataset(np.asarray(members), y, classes, "dtd10", "DTD-10, JPEG q90, shorter side 160 px")
     rest, test = stratified_split(index, 240, seed=seed, names=("rest", "test"))
     train, val = stratified_split(rest, 240, seed=seed, names=("train", "val"))
     part = {"train": train, "val": val, "test": test}[split]
-    return Dataset(_read_zip_images(path, list(part.X)), part.y, classes, f"dtd10/{split}",
+    return Dataset(read_zip_images(path, list(part.X)), part.y, classes, f"dtd10/{split}",
                    f"{part.note}; per class 72/24/24 train/val/test")
 
 
@@ -521,12 +542,12 @@ def load_pacs_full(domain: str) -> Dataset:
     7 classes in alphabetical order (dog, elephant, giraffe, guitar, horse, house, person).
     """
     _check_choice("domain", domain, PACS_DOMAINS)
-    path = _require("pacs-full", f"pacs128_{domain}.zip")
+    path = require("pacs-full", f"pacs128_{domain}.zip")
     with zipfile.ZipFile(path) as zf:
         members = _image_members(zf)
     class_of = [m.split("/")[0] for m in members]
     classes = tuple(sorted(set(class_of)))
-    images = np.stack(_read_zip_images(path, members))
+    images = np.stack(read_zip_images(path, members))
     return Dataset(images, _labels([classes.index(c) for c in class_of]), classes, f"pacs-full/{domain}",
                    "PACS 227->128x128 (PIL bicubic), JPEG q90")
 
@@ -538,11 +559,11 @@ def load_cifar10(split: str = "test") -> Dataset:
     Use :func:`subsample` / :func:`stratified_split` for the smaller stratified subsets a CPU run needs.
     """
     _check_choice("split", split, ("train", "test"))
-    path = _require("cifar10-jpg", f"{split}_jpg.zip")
+    path = require("cifar10-jpg", f"{split}_jpg.zip")
     with zipfile.ZipFile(path) as zf:
         members = _image_members(zf)
     labels = [CIFAR10_CLASSES.index(m.split("/")[1]) for m in members]
-    images = np.stack(_read_zip_images(path, members))
+    images = np.stack(read_zip_images(path, members))
     return Dataset(images, _labels(labels), CIFAR10_CLASSES, f"cifar10/{split}", "CIFAR-10 as JPEG (quality ~75)")
 
 

@@ -31,6 +31,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from benchmarks import accuracy_imagenet as ai  # noqa: E402
+from benchmarks.harness.tasks import extract_jobs  # noqa: E402
 from benchmarks._io import log, read_json, write_json  # noqa: E402
 
 RESULT = _ROOT / "benchmarks" / "results" / "fit_time.json"
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     scale = ai.SCALES["full"]
-    jobs, _ = ai.extract_all([ai.TASKS[t] for t in args.tasks], [ai.BACKBONES[args.backbone]], scale, "cpu", [])
+    jobs, _ = extract_jobs([ai.TASKS[t] for t in args.tasks], [ai.BACKBONES[args.backbone]], scale, "cpu", [])
     rows = []
     for job in jobs:
         X, y = job.splits["train"]

@@ -30,11 +30,12 @@ if str(_ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from benchmarks import accuracy as acc  # noqa: E402
 from benchmarks import accuracy_imagenet as ai  # noqa: E402
+from benchmarks.harness.io import RESULTS_DIR, log, read_json, write_json  # noqa: E402
+from benchmarks.harness.tasks import extract_jobs  # noqa: E402
 
-RESULTS = acc.RESULTS_DIR / "label_noise.json"
-REPORT = acc.RESULTS_DIR / "label_noise.md"
+RESULTS = RESULTS_DIR / "label_noise.json"
+REPORT = RESULTS_DIR / "label_noise.md"
 METHODS = ("lp", "mlp", "nmtune-paper")
 NOISE_RATES = (0.0, 0.2, 0.4)
 
@@ -49,9 +50,9 @@ def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(min(2, __import__("os").cpu_count() or 1))
     tasks = [ai.TASKS[t] for t in args.tasks]
     backbones = [ai.BACKBONES[b] for b in args.backbones]
-    jobs, _ = ai.extract_all(tasks, backbones, scale, args.extract_device, skipped=[])
+    jobs, _ = extract_jobs(tasks, backbones, scale, args.extract_device, skipped=[])
     torch.set_num_threads(1)
-    records: list[dict[str, Any]] = acc._read_json(RESULTS, [])
+    records: list[dict[str, Any]] = read_json(RESULTS, [])
     done = {(r["task"], r["backbone"], r["noise_rate"], r["seed"]) for r in records}
     for job in jobs:
         F_train, y_train = job.splits["train"]
@@ -71,8 +72,8 @@ def run(args: argparse.Namespace) -> None:
                            "label_error_rate": float(np.mean(y_noisy != y_train))},
                 )
                 records.extend(new)
-                acc._write_json(RESULTS, records)
-                ai._log(f"{job.task.name}/{job.backbone.name} gamma={rate:.0%} seed {seed}: "
+                write_json(RESULTS, records)
+                log(f"{job.task.name}/{job.backbone.name} gamma={rate:.0%} seed {seed}: "
                         f"{time.perf_counter() - t0:.0f}s")
     render(records)
 
@@ -86,7 +87,8 @@ def _mean_per_unit(records: list[dict[str, Any]], role: str) -> dict[tuple, dict
     return {k: {u: float(np.mean(v)) for u, v in units.items()} for k, units in acc_by.items()}
 
 
-def render(records: list[dict[str, Any]]) -> None:
+def render(records: list[dict[str, Any]], path: Path = REPORT) -> None:
+    """Write the report of ``records`` to ``path``."""
     lines = [
         "# Noisy downstream labels (paper App. B.5): LP vs MLP vs NMTune",
         "",
@@ -126,8 +128,8 @@ def render(records: list[dict[str, Any]]) -> None:
     for b, t, rate in sorted({k[:3] for k in per}):
         vals = [per.get((b, t, rate, m)) for m in METHODS]
         lines.append(f"| {b} | {t} | {rate:.0%} | " + " | ".join(f"{np.mean(v):.1f}" if v else "-" for v in vals) + " |")
-    REPORT.write_text("\n".join(lines) + "\n")
-    ai._log(f"wrote {REPORT}")
+    path.write_text("\n".join(lines) + "\n")
+    log(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,9 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--extract-device", default="auto")
     parser.add_argument("--report", action="store_true", help="only re-render the report")
+    parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="with --report: the folder of label_noise.json")
     args = parser.parse_args(argv)
     if args.report:
-        render(acc._read_json(RESULTS, []))
+        folder = Path(args.results_dir)
+        render(read_json(folder / RESULTS.name, []), folder / REPORT.name)
     else:
         run(args)
     return 0

