@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import datasets as bd  # noqa: E402
 from benchmarks import noisy_pretraining as npt  # noqa: E402
+from benchmarks import noisy_training  # noqa: E402
 from benchmarks._cifar import cifar10_available  # noqa: E402
 
 
@@ -44,7 +45,7 @@ def test_augment_returns_shifted_flipped_crops_of_the_padded_image():
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (16, 32, 32, 3), dtype=torch.uint8)
     mean, std = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
-    out = npt._augment(x, mean, std, gen)
+    out = noisy_training.augment(x, mean, std, gen)
     assert out.shape == (16, 3, 32, 32)
     padded = torch.nn.functional.pad(x.permute(0, 3, 1, 2).float() / 255, (4, 4, 4, 4))
     crops = {(dy, dx, f) for dy in range(9) for dx in range(9) for f in (False, True)}
@@ -73,11 +74,11 @@ def test_tiny_study_writes_results_and_checkpoints(tiny_run):
     assert set(down["gammas"]) == {"0", "30"}
     recs = down["gammas"]["0"]["records"]
     assert {r["method"] for r in recs} == {"LP", "MLP", "NMTune", "MLP-authors", "NMTune-authors"}
-    assert {r["role"] for r in recs} == {"ID", "OOD"}
-    assert {r["target"] for r in recs if r["role"] == "OOD"} == {
+    assert {r["role"] for r in recs} == {"id", "ood"}  # sknmtune.evaluation.evaluate_heads records
+    assert {r["domain"] for r in recs if r["role"] == "ood"} == {
         "pacs/art_painting", "pacs/cartoon", "pacs/sketch", "usps", "mnist-m"}
     assert {r["fraction"] for r in recs if r["method"] == "LP"} == {0.5, 1.0}
-    assert all(0.0 <= r["accuracy"] <= 1.0 and np.isfinite(r["sve"]) for r in recs)
+    assert all(0.0 <= r["accuracy"] <= 1.0 and np.isfinite(r["sve_Z"]) and np.isfinite(r["sve_F"]) for r in recs)
 
     results = json.loads((res / "results.json").read_text())
     assert results["claims"] and all(c["verdict"] for c in results["claims"])
@@ -101,10 +102,10 @@ def test_checkpoint_loads_through_frozen_backbone_transformer(tiny_run):
         "resnet18", pretrained=False, weights=ckpt, image_size=32, crop_pct=1.0, mean=mean, std=std, device="cpu"
     ).fit_transform(images)
 
-    model = npt._create_model("resnet18", 10)
+    model = noisy_training.create_model("resnet18", 10)
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
     model.eval()
-    x = npt._to_input(torch.from_numpy(images), torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1))
+    x = noisy_training.to_input(torch.from_numpy(images), torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1))
     with torch.no_grad():
         own = model.forward_head(model.forward_features(x), pre_logits=True).numpy()
     np.testing.assert_allclose(feats, own, rtol=1e-4, atol=1e-5)
