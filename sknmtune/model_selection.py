@@ -53,6 +53,28 @@ DEFAULT_PARAM_GRID: list[dict[str, list[Any]]] = [
 ]
 
 
+def _family(params: dict[str, Any]) -> str:
+    """The head family of a candidate's full parameters: probe, MLP tuning or NMTune."""
+    if params.get("mlp_depth", 2) == 0:
+        return "probe"
+    return "mlp" if float(params.get("reg_lambda", 1.0)) == 0 else "nmtune"
+
+
+def _ensemble_members(ensemble: str | int | None, cv_results: dict[str, Any], best: int, base: Any) -> list[int]:
+    """Indices of the candidates to soft-vote (``[best]`` without an ensemble), best CV score first."""
+    if ensemble is None:
+        return [best]
+    scores = np.asarray(cv_results["mean_test_score"], dtype=float)
+    order = [int(i) for i in np.argsort(-scores, kind="stable")]
+    if ensemble == "families":
+        defaults = base.get_params()
+        chosen: dict[str, int] = {}
+        for i in order:
+            chosen.setdefault(_family({**defaults, **cv_results["params"][i]}), i)
+        return sorted(chosen.values(), key=lambda i: (-scores[i], i))
+    return order[: int(ensemble)]
+
+
 def _one_standard_error(cv_results: dict[str, Any]) -> int:
     """Index of the first candidate whose mean score is within one standard error of the best mean score."""
     mean = np.asarray(cv_results["mean_test_score"], dtype=float)
@@ -140,11 +162,24 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         What a failing candidate scores (``"raise"`` re-raises its error).
     verbose : int, default=0
         Passed to :class:`~sklearn.model_selection.GridSearchCV`.
+    ensemble : None, "families" or int, default=None
+        ``None``: predict with the selected candidate alone. ``"families"``: soft-vote (average the
+        class probabilities of) the best candidate of each head family present in the grid -- the
+        linear probe (``mlp_depth=0``), MLP tuning (``reg_lambda=0``) and NMTune -- ranked by mean
+        cross-validated score. An int ``k >= 2``: soft-vote the ``k`` best candidates. Each member is
+        refitted on all the data (the selected candidate's refit is reused when it is a member).
+        ``transform`` still returns the selected candidate's ``Z`` (an ensemble has no single
+        representation).
 
     Attributes
     ----------
     best_estimator_ : NMTuneClassifier
-        The winning configuration, refitted on all the data.
+        The selected configuration, refitted on all the data.
+    estimators_ : list of NMTuneClassifier
+        The refitted members whose probabilities are averaged (``[best_estimator_]`` when
+        ``ensemble=None``).
+    ensemble_indices_ : list of int
+        Their indices in ``cv_results_``.
     best_params_ : dict
         Its parameters from the grid.
     best_index_ : int
@@ -185,6 +220,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         "random_state": ["random_state"],
         "error_score": [StrOptions({"raise"}), float],
         "verbose": ["verbose"],
+        "ensemble": [None, StrOptions({"families"}), Interval(Integral, 2, None, closed="left")],
     }
 
     def __init__(
@@ -199,6 +235,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         random_state: Any = None,
         error_score: Any = "raise",
         verbose: int = 0,
+        ensemble: str | int | None = None,
     ) -> None:
         self.param_grid = param_grid
         self.estimator = estimator
@@ -209,6 +246,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         self.random_state = random_state
         self.error_score = error_score
         self.verbose = verbose
+        self.ensemble = ensemble
 
     def _splitter(self, y: np.ndarray, seed: int) -> Any:
         if not isinstance(self.cv, Integral):
@@ -256,7 +294,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         """
         for attr in (
             "best_estimator_", "best_params_", "best_index_", "best_score_", "cv_results_", "classes_",
-            "n_features_in_", "feature_names_in_",
+            "n_features_in_", "feature_names_in_", "estimators_", "ensemble_indices_",
         ):
             self.__dict__.pop(attr, None)
         try:
@@ -292,6 +330,13 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
             with config_context(enable_metadata_routing=False):
                 # candidates read the views axis (their `views`)
                 search.fit(X if views is None else views, y, groups=groups, **fit_params)
+            members = _ensemble_members(self.ensemble, search.cv_results_, int(search.best_index_), base)
+            estimators = [
+                search.best_estimator_ if i == search.best_index_
+                else clone(base).set_params(**search.cv_results_["params"][i]).fit(
+                    X if views is None else views, y, **fit_params)
+                for i in members
+            ]
         except BaseException:
             self.__dict__.pop("n_features_in_", None)
             self.__dict__.pop("feature_names_in_", None)
@@ -302,6 +347,8 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         self.best_score_ = float(search.cv_results_["mean_test_score"][self.best_index_])
         self.cv_results_ = search.cv_results_
         self.classes_ = self.best_estimator_.classes_
+        self.estimators_ = estimators
+        self.ensemble_indices_ = members
         return self
 
     def get_metadata_routing(self) -> MetadataRouter:
@@ -331,25 +378,39 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
             X = np.asarray(X)[:, 0]
         return validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
 
+    def _voting(self) -> bool:
+        return len(self.estimators_) > 1
+
     def predict(self, X: Any) -> np.ndarray:
-        """Class labels from the refitted best candidate."""
+        """Class labels from the refitted best candidate (the ensemble's vote with ``ensemble``)."""
         X = self._validated(X)  # raises NotFittedError first
+        if self._voting():
+            return self.classes_[np.argmax(self._mean_proba(X), axis=1)]
         return self.best_estimator_.predict(X)
 
+    def _mean_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.mean([member.predict_proba(X) for member in self.estimators_], axis=0)
+
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities from the refitted best candidate (columns ordered as ``classes_``)."""
+        """Class probabilities (columns ordered as ``classes_``): the members' mean with ``ensemble``."""
         X = self._validated(X)  # raises NotFittedError first
-        return self.best_estimator_.predict_proba(X)
+        return self._mean_proba(X) if self._voting() else self.best_estimator_.predict_proba(X)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
         X = self._validated(X)  # raises NotFittedError first
+        if self._voting():
+            return np.log(self._mean_proba(X))
         return self.best_estimator_.predict_log_proba(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Logits of the refitted best candidate (a 1-D margin for two classes)."""
+        """Logits of the refitted best candidate (a 1-D margin for two classes); with ``ensemble``, the log
+        of the averaged probabilities (the same shape)."""
         X = self._validated(X)  # raises NotFittedError first
-        return self.best_estimator_.decision_function(X)
+        if not self._voting():
+            return self.best_estimator_.decision_function(X)
+        log_proba = np.log(self._mean_proba(X))
+        return log_proba[:, 1] - log_proba[:, 0] if log_proba.shape[1] == 2 else log_proba
 
     def transform(self, X: Any) -> np.ndarray:
         """The best candidate's representation ``Z`` (``X`` itself when the linear probe won)."""
