@@ -181,12 +181,14 @@ def bench_default_format(n: int, batch_size: int, rounds: int) -> dict:
     for fn in fns.values():
         fn()
     wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
     outputs = {}
     order = list(fns)
     for r in range(rounds):
         for name in order[r % len(order):] + order[: r % len(order)]:
-            w, _, outputs[name] = timed(fns[name])
+            w, c, outputs[name] = timed(fns[name])
             wall[name].append(w)
+            cpu[name].append(c)
         log(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in wall.items()))
     paired = {name: float(np.median([b / o for b, o in zip(wall["bare_nhwc"], wall[name])])) for name in sides}
     default_backend = sides["default"]._get_backend()
@@ -198,6 +200,8 @@ def bench_default_format(n: int, batch_size: int, rounds: int) -> dict:
         "wall_s": wall, "best_s": {k: min(v) for k, v in wall.items()},
         "ratio_median_paired_vs_bare": paired,
         "ratio_best_vs_bare": {name: min(wall["bare_nhwc"]) / min(wall[name]) for name in sides},
+        "ratio_cpu_time_vs_bare": {name: sum(cpu["bare_nhwc"]) / sum(cpu[name]) for name in sides},
+        "cpu_s": cpu,
         "max_abs_diff_vs_bare": {name: float(np.abs(outputs[name] - outputs["bare_nhwc"]).max()) for name in sides},
         "target": "default >= 0.95 x the bare NHWC loop",
         "statistic": "ratio = bare seconds / transformer seconds (throughput ratio); median of same-round pairs",
