@@ -259,7 +259,7 @@ TRANSFORMER = [
     Case("backbone-unknown-name", _ext("definitely_not_a_model_xyz"), ValueError, "Unknown backbone"),
     Case("backbone-file", lambda e: _ext(str(e.random))(e), ValueError, "is a file"),
     Case("backbone-empty-dir", lambda e: _ext(str(e.root / "empty_dir"))(e), ValueError, "no sentence-transformers"),
-    Case("kind-unknown", _ext(kind="bogus"), ValueError, "'kind' parameter"),
+    Case("kind-unknown", _ext(kind="bogus"), ValueError, "kind must be one of"),
     Case("kind-timm-module", _ext(kind="timm"), TypeError, "kind='timm'"),
     Case("kind-callable-string", _ext("resnet18", kind="callable"), TypeError, "callable"),
     Case("image_size-word", _ext(image_size="big"), ValueError, "image_size"),
