@@ -161,22 +161,30 @@ def extract(scale: Scale, device: str) -> dict[str, Any]:
 
 
 METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "mlp-authors-views", "nmtune-authors",
-           "nmtune-authors-views", "nmtune-default", "nmtune-default-views", "recommended")
+           "nmtune-authors-views", "nmtune-default", "nmtune-default-views", "recommended", "recommended-families",
+           "recommended-groups")
 
 
 def _key(r: dict[str, Any]) -> tuple:
     return (r["protocol"], r["backbone"], r["unit"], r["selection"], r["method"], r["seed"])
 
 
-def _train_sets(feats: dict, domains: list[str], part: str) -> tuple[np.ndarray, np.ndarray]:
-    V = np.concatenate([feats[d][0][getattr(feats[d][2], part)] for d in domains])
-    y = np.concatenate([feats[d][1][getattr(feats[d][2], part)] for d in domains])
-    return V, y
+def _train_sets(feats: dict, domains: list[str], part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views, labels and source domain of the ``part`` rows of ``domains``, concatenated."""
+    rows = [getattr(feats[d][2], part) for d in domains]
+    V = np.concatenate([feats[d][0][r] for d, r in zip(domains, rows)])
+    y = np.concatenate([feats[d][1][r] for d, r in zip(domains, rows)])
+    return V, y, np.concatenate([np.full(len(r), d) for d, r in zip(domains, rows)])
 
 
 def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...], V: np.ndarray, y: np.ndarray,
-              scale: Scale, n_jobs: int, device: str, extra: dict[str, Any], **tests: Any) -> None:
-    """Fit and score the pending (method, seed) pairs of one group; then its soft votes."""
+              scale: Scale, n_jobs: int, device: str, extra: dict[str, Any], groups: np.ndarray | None = None,
+              **tests: Any) -> None:
+    """Fit and score the pending (method, seed) pairs of one group; then its soft votes.
+
+    Methods that select across domains get ``groups`` (the source domain of each row) and are skipped
+    without them (single-source data).
+    """
     from sknmtune.evaluation import evaluate_heads
 
     from benchmarks.harness import methods as hm
@@ -190,7 +198,8 @@ def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...],
     if tests.get("validation") is not None:
         labels["val"] = tests["validation"][1]
     probas.put_labels(base, labels)
-    pending = [m for m in methods if any(base + (m, s) not in done for s in seeds)]
+    pending = [m for m in methods if any(base + (m, s) not in done for s in seeds)
+               and (groups is not None or m not in hm.GROUP_METHODS)]
     if not pending:
         _votes(store, probas, base, seeds)
         return
@@ -207,7 +216,10 @@ def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...],
     evaluate_heads(
         heads, center, y, seeds=seeds, spectra=False, extra=extra, n_jobs=n_jobs, costs=hm.COSTS,
         skip=lambda m, s: base + (m, s) in done, on_record=on_record,
-        train_by_method={m: (V, y) for m in pending if m in hm.VIEW_METHODS},
+        train_by_method={
+            **{m: (V, y) for m in pending if m in hm.VIEW_METHODS},
+            **{m: (center, y, {"groups": groups}) for m in pending if m in hm.GROUP_METHODS},
+        },
         on_proba=lambda m, s, p: probas.put(base, m, s, p), **tests,
     )
     _votes(store, probas, base, seeds)
@@ -239,18 +251,18 @@ def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: 
         # multi-source leave-one-domain-out
         for target in scale.lodo_targets:
             sources = [d for d in DOMAINS if d != target]
-            V, y = _train_sets(feats, sources, "train")
-            Vv, yv = _train_sets(feats, sources, "val")
+            V, y, g = _train_sets(feats, sources, "train")
+            Vv, yv, _ = _train_sets(feats, sources, "val")
             extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": "train-domain",
                      "sources": "+".join(sources)}
-            _evaluate(store, methods, scale.seeds, V, y, scale, n_jobs, device, extra,
+            _evaluate(store, methods, scale.seeds, V, y, scale, n_jobs, device, extra, groups=g,
                       ood_tests={target: (_center(feats[target][0]), feats[target][1])}, validation=(_center(Vv), yv))
             for held in sources:  # leave-one-domain-out selection over the sources
                 rest = [d for d in sources if d != held]
-                V2, y2 = _train_sets(feats, rest, "train")
+                V2, y2, g2 = _train_sets(feats, rest, "train")
                 extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": f"lodo:{held}",
                          "sources": "+".join(rest)}
-                _evaluate(store, methods, scale.lodo_selection_seeds, V2, y2, scale, n_jobs, device, extra,
+                _evaluate(store, methods, scale.lodo_selection_seeds, V2, y2, scale, n_jobs, device, extra, groups=g2,
                           ood_tests={held: (_center(feats[held][0]), feats[held][1])})
         # single source -> the three other domains
         for source in scale.single_sources:

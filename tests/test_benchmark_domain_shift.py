@@ -40,8 +40,16 @@ def scale():
 def test_protocols_never_train_on_the_target_and_a_rerun_resumes(monkeypatch, tmp_path, scale):
     monkeypatch.setattr(ds, "features", lambda name, s, device="auto": _fake_features(s))
     monkeypatch.setattr(io, "CACHE_DIR", tmp_path / "cache")
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    from benchmarks.harness import methods as hm
+    from sknmtune import NMTuneClassifierCV
+
+    real_make = hm.make
+    small = NMTuneClassifierCV({"mlp_depth": [0], "max_epochs": [3]}, cv=LeaveOneGroupOut())  # fails without groups
+    monkeypatch.setattr(hm, "make", lambda m, seed, **kw: small if m == "recommended-groups" else real_make(m, seed, **kw))
     store = io.RecordStore(tmp_path / "t.json", ds._key)
-    methods = ["lp", "logreg", "mlp", "nmtune-paper", "nmtune-authors", "nmtune-authors-views"]
+    methods = ["lp", "logreg", "mlp", "nmtune-paper", "nmtune-authors", "nmtune-authors-views", "recommended-groups"]
     ds.run_fits(scale, methods, 1, "cpu", store)
     recs = store.records
     lodo = [r for r in recs if r["protocol"] == "lodo" and r["selection"] == "train-domain"]
@@ -52,6 +60,10 @@ def test_protocols_never_train_on_the_target_and_a_rerun_resumes(monkeypatch, tm
     for r in recs:
         if r["selection"].startswith("lodo:"):
             assert r["domain"] == r["selection"].split(":")[1] and r["domain"] not in r["sources"]
+    grouped = [r for r in recs if r["method"] == "recommended-groups"]
+    assert grouped and all(r["protocol"] == "lodo" for r in grouped)  # needs several source domains
+    # LeaveOneGroupOut over the sources: 3 folds in the main fit, 2 in the leave-one-domain-out fits
+    assert {r["selection"] for r in grouped} == {"train-domain", "lodo:photo", "lodo:art_painting", "lodo:cartoon"}
     single = [r for r in recs if r["protocol"] == "single"]
     assert {r["role"] for r in single} == {"id", "ood", "val"}
     assert {r["domain"] for r in single if r["role"] == "ood"} == {"art_painting", "cartoon", "sketch"}

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COSTS", "LABELS", "VIEW_METHODS", "make"]
+__all__ = ["COSTS", "GROUP_METHODS", "LABELS", "VIEW_METHODS", "make"]
 
 LABELS = {
     "lp": "LP (paper config)",
@@ -25,14 +25,18 @@ LABELS = {
     "nmtune-default": "NMTuneClassifier(), center crops",
     "nmtune-default-views": "NMTuneClassifier(), augmented views",
     "recommended": "NMTuneClassifierCV() (inner-CV selection)",
+    "recommended-families": "NMTuneClassifierCV(ensemble='families') (soft vote of the best probe, MLP and NMTune)",
+    "recommended-groups": "NMTuneClassifierCV(cv=LeaveOneGroupOut()) with the source domains as groups",
     "vote-lr-mlp": "soft vote: LogisticRegressionCV + MLP tuning",
     "vote-4": "soft vote: LogisticRegressionCV + LP + MLP + NMTune (paper)",
     "vote-4-views": "soft vote: LogisticRegressionCV + LP + authors' MLP and NMTune on views",
 }
 
 VIEW_METHODS = frozenset({"mlp-authors-views", "nmtune-authors-views", "nmtune-default-views"})
+#: methods that select across domains: ``fit(..., groups=<source domain of each row>)`` (multi-source data only)
+GROUP_METHODS = frozenset({"recommended-groups"})
 
-COSTS = {"nmtune-authors-views": 0.12, "mlp-authors-views": 0.12, "mlp-authors": 0.062, "nmtune-authors": 0.060,
+COSTS = {"recommended-families": 0.055, "recommended-groups": 0.043, "nmtune-authors-views": 0.12, "mlp-authors-views": 0.12, "mlp-authors": 0.062, "nmtune-authors": 0.060,
          "recommended": 0.043, "nmtune-default-views": 0.02, "nmtune-paper": 0.018, "mlp": 0.015, "logreg": 0.012,
          "nmtune-default": 0.011, "lp": 0.0015}
 
@@ -62,4 +66,10 @@ def make(method: str, seed: int, *, max_epochs: int | None = None, device: str =
         return NMTuneClassifier(random_state=seed, device=device)
     if method == "recommended":
         return NMTuneClassifierCV(random_state=seed)
+    if method == "recommended-families":
+        return NMTuneClassifierCV(random_state=seed, ensemble="families")
+    if method == "recommended-groups":
+        from sklearn.model_selection import LeaveOneGroupOut
+
+        return NMTuneClassifierCV(cv=LeaveOneGroupOut(), random_state=seed)
     raise ValueError(f"unknown method {method!r}; choose from {sorted(LABELS)}")

@@ -80,6 +80,7 @@ def _n_rows(X: Any) -> int:
 def _fit_and_score(
     method: str, estimator: Any, seed: int, F_train: Any, y_train: Any, tests: list[tuple[str, str, Any, Any]],
     spec_F: Mapping[str, tuple[Any, Any]], spectra: bool, extra: Mapping[str, Any], proba: bool = False,
+    fit_params: Mapping[str, Any] | None = None,
 ) -> tuple[str, int, list[dict[str, Any]], Any, dict[str, np.ndarray]]:
     """Fit one (method, seed) and score it on every test set.
 
@@ -88,7 +89,7 @@ def _fit_and_score(
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        estimator.fit(F_train, y_train)
+        estimator.fit(F_train, y_train, **(fit_params or {}))
     fit_seconds = time.perf_counter() - start
     details = _fit_details(estimator)
     has_z = spectra and hasattr(estimator, "transform") and "chosen_C" not in details
@@ -163,9 +164,10 @@ def evaluate_heads(
     on_record : callable, optional
         Called in this process with each finished fit's records, as soon as it finishes (write
         them to disk to make a long run resumable).
-    train_by_method : mapping of str to (F, y), optional
+    train_by_method : mapping of str to (F, y) or (F, y, fit_params), optional
         Training data for particular methods instead of ``(F_train, y_train)`` (e.g. features with
-        a views axis for the heads that train on views).
+        a views axis for the heads that train on views), optionally with keyword arguments for
+        their ``fit`` (e.g. ``{"groups": domains}`` for a head that selects across domains).
     on_proba : callable ``(method, seed, {domain: probabilities}) -> None``, optional
         Called in this process with each fit's ``predict_proba`` on every test set (columns in the
         order of ``classes_``); predictions are then their argmax. Keep them to score ensembles of
@@ -198,22 +200,21 @@ def evaluate_heads(
     if costs is not None:
         units.sort(key=lambda u: -float(costs.get(u[0], 0.0)))
     train = dict(train_by_method or {})
-    calls = [
-        (m, s, _with_seed(heads[m], s), *train.get(m, (F_train, y_train)))
-        for m, s in units
-    ]
+    calls = [(m, s, _with_seed(heads[m], s), *(tuple(train.get(m, (F_train, y_train))) + (None,))[:3])
+             for m, s in units]
     results: dict[tuple[str, int], tuple[list[dict[str, Any]], Any]] = {}
     if n_jobs is None or n_jobs == 1:
         finished: Iterable[Any] = (
-            _fit_and_score(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {}), on_proba is not None)
-            for m, s, est, F, y in calls
+            _fit_and_score(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {}), on_proba is not None, kw)
+            for m, s, est, F, y, kw in calls
         )
     else:
         from joblib import Parallel, delayed
 
         finished = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_fit_and_score)(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {}), on_proba is not None)
-            for m, s, est, F, y in calls
+            delayed(_fit_and_score)(m, est, s, F, y, tests, spec_F, spectra, dict(extra or {}), on_proba is not None,
+                                    kw)
+            for m, s, est, F, y, kw in calls
         )
     for method, seed, records, estimator, probas in finished:
         results[(method, seed)] = (records, estimator)
