@@ -245,19 +245,25 @@ def _center(V: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(V[:, 0])
 
 
-def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: io.RecordStore) -> None:
+def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: io.RecordStore,
+             protocols: tuple[str, ...] = ("lodo", "lodo-selection", "single")) -> None:
+    """Fit every pending (group, method, seed) of ``protocols`` ("lodo": the multi-source fits scored on the
+    target and the sources' validation parts; "lodo-selection": the leave-one-domain-out fits over the
+    sources; "single": single source)."""
     for name in scale.backbones:
         feats = features(name, scale)
         # multi-source leave-one-domain-out
-        for target in scale.lodo_targets:
+        for target in scale.lodo_targets if {"lodo", "lodo-selection"} & set(protocols) else ():
             sources = [d for d in DOMAINS if d != target]
             V, y, g = _train_sets(feats, sources, "train")
             Vv, yv, _ = _train_sets(feats, sources, "val")
             extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": "train-domain",
                      "sources": "+".join(sources)}
-            _evaluate(store, methods, scale.seeds, V, y, scale, n_jobs, device, extra, groups=g,
-                      ood_tests={target: (_center(feats[target][0]), feats[target][1])}, validation=(_center(Vv), yv))
-            for held in sources:  # leave-one-domain-out selection over the sources
+            if "lodo" in protocols:
+                _evaluate(store, methods, scale.seeds, V, y, scale, n_jobs, device, extra, groups=g,
+                          ood_tests={target: (_center(feats[target][0]), feats[target][1])},
+                          validation=(_center(Vv), yv))
+            for held in sources if "lodo-selection" in protocols else ():  # leave-one-domain-out selection over the sources
                 rest = [d for d in sources if d != held]
                 V2, y2, g2 = _train_sets(feats, rest, "train")
                 extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": f"lodo:{held}",
@@ -265,7 +271,7 @@ def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: 
                 _evaluate(store, methods, scale.lodo_selection_seeds, V2, y2, scale, n_jobs, device, extra, groups=g2,
                           ood_tests={held: (_center(feats[held][0]), feats[held][1])})
         # single source -> the three other domains
-        for source in scale.single_sources:
+        for source in scale.single_sources if "single" in protocols else ():
             Vs, ys, p = feats[source]
             extra = {"protocol": "single", "backbone": name, "unit": source, "selection": "train-domain",
                      "sources": source}
@@ -284,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--backbones", default=None, help="comma-separated subset of the scale's backbones")
     parser.add_argument("--seeds", default=None, help="comma-separated subset of the scale's seeds")
+    parser.add_argument("--protocols", default="lodo,lodo-selection,single",
+                        help="comma-separated subset of lodo, lodo-selection, single (default: all)")
     parser.add_argument("--report", action="store_true", help="only re-render the report from the JSON")
     args = parser.parse_args(argv)
     scale = SCALES["quick" if args.quick else "full"]
@@ -305,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             if unknown:
                 parser.error(f"unknown methods {unknown}")
             fit_start = time.perf_counter()
-            run_fits(scale, methods, args.jobs, args.device, store)
+            run_fits(scale, methods, args.jobs, args.device, store, tuple(args.protocols.split(",")))
             meta["runs"][-1]["fits_seconds"] = time.perf_counter() - fit_start
             io.write_json(meta_path, meta)
     from benchmarks.harness import report
