@@ -28,10 +28,10 @@ _EXPORTS: dict[str, str] = {
     "PRESETS": "classifier",
     "NMTuneClassifierCV": "model_selection",
     "NMTuneRegressor": "regressor",
-    "logme": "ranking",
-    "h_score": "ranking",
+    "logme": "transferability",
+    "h_score": "transferability",
     "rank_backbones": "ranking",
-    "TransferabilityScorer": "ranking",
+    "TransferabilityScorer": "scoring",
     "DEFAULT_PARAM_GRID": "model_selection",
     "NMTuneHead": "heads",
     "SpectralScorer": "scoring",
@@ -85,10 +85,10 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
     from .evaluation import evaluate_heads
     from .persistence import ModelFileError, load, save
-    from .ranking import TransferabilityScorer, h_score, logme, rank_backbones
+    from .ranking import rank_backbones
     from .regressor import NMTuneRegressor
     from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
-    from .scoring import SpectralScorer
+    from .scoring import SpectralScorer, TransferabilityScorer
     from .spectral import (
         largest_singular_value_ratio,
         rankme,
@@ -96,3 +96,4 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
         singular_values,
         spectral_summary,
     )
+    from .transferability import h_score, logme
