@@ -20,7 +20,7 @@ from sknmtune.evaluation import paired_difference, seed_summary
 from benchmarks.harness import io
 from benchmarks.harness.methods import LABELS
 
-__all__ = ["claim_rows", "fmt_diff", "method_table", "select_heads", "write_domain_shift_report"]
+__all__ = ["claim_rows", "fmt_diff", "method_table", "select_heads", "unit_table", "write_domain_shift_report"]
 
 
 def _pct(x: float | None) -> str:
@@ -32,6 +32,36 @@ def fmt_diff(d: Any) -> str:
     if d.n_units == 0:
         return "-"
     return f"{100 * d.mean:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]"
+
+
+def unit_table(records: list[dict[str, Any]], methods: Sequence[str], role: str = "ood",
+               key: str = "accuracy") -> list[str]:
+    """One row per method, one column per unit (target or source domain): the mean over seeds of the mean over
+    the unit's ``role`` test sets, with the number of seeds; the last column averages the units every
+    method in the table has (so rows compare on the same units)."""
+    cells: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r["role"] == role and r["method"] in methods and r.get(key) is not None:
+            cells[(r["method"], r["unit"])][int(r["seed"])].append(float(r[key]))
+    units = sorted({u for _, u in cells})
+    shown = [m for m in methods if any((m, u) in cells for u in units)]
+    common = [u for u in units if all((m, u) in cells for m in shown)]
+    lines = ["| method | " + " | ".join(units) + f" | mean over {', '.join(common) or '-'} |",
+             "|---" * (len(units) + 2) + "|"]
+    for m in shown:
+        row = []
+        for u in units:
+            seeds = cells.get((m, u))
+            if not seeds:
+                row.append("-")
+                continue
+            values = [np.mean(v) for v in seeds.values()]
+            spread = f" ± {100 * np.std(values, ddof=1):.1f}" if len(values) > 1 else ""
+            row.append(f"{_pct(float(np.mean(values)))}{spread} ({len(values)})")
+        mean = np.mean([np.mean([np.mean(v) for v in cells[(m, u)].values()]) for u in common]) if common else None
+        row.append(_pct(None if mean is None else float(mean)))
+        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(row) + " |")
+    return lines
 
 
 def method_table(records: list[dict[str, Any]], methods: Sequence[str], roles: Sequence[str] = ("id", "ood", "val"),
@@ -151,9 +181,14 @@ def write_domain_shift_report(records: list[dict[str, Any]], stem: str, folder: 
             rows = [r for r in main if r["backbone"] == backbone and r["protocol"] == protocol]
             if not rows:
                 continue
-            units = sorted({r["unit"] for r in rows})
-            title = "multi-source leave-one-domain-out, targets" if protocol == "lodo" else "single source"
-            parts += [f"## {backbone}: {title} {', '.join(units)}", ""] + method_table(rows, methods) + [""]
+            title = ("multi-source leave-one-domain-out: OOD accuracy (%) on each target domain"
+                     if protocol == "lodo" else "single source: mean OOD accuracy (%) over the other domains, per source")
+            parts += [f"## {backbone}: {title}", "",
+                      "Mean over seeds ± std (number of seeds); training-domain validation accuracy below.", ""]
+            parts += unit_table(rows, methods, "ood") + ["", "Training-domain validation accuracy (%):", ""]
+            parts += unit_table(rows, methods, "val") + [""]
+            if protocol == "single":
+                parts += ["In-domain test accuracy (%):", ""] + unit_table(rows, methods, "id") + [""]
     parts += ["## The claim NMTune > MLP tuning > LP (OOD)", "",
               "| backbone / protocol | variant | NMTune − MLP | MLP − LP | NMTune − LP | units | claim |",
               "|---|---|---|---|---|---|---|"]
