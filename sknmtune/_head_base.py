@@ -348,9 +348,15 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
         return self.n_features_in_
 
     def to_device(self, device: str | torch.device) -> Any:
-        """Move the fitted module to ``device`` (e.g. after loading on another machine); returns self."""
+        """Move the fitted module to ``device`` and run there from now on (sets ``device``); returns self.
+
+        The device rule of sknmtune's estimators: ``device`` changes only through ``set_params`` or
+        ``to_device`` (which also moves what is fitted), as :class:`~sknmtune.FrozenBackboneTransformer` does.
+        """
         check_is_fitted(self)
-        self.module_.to(resolve_device(device))
+        resolved = resolve_device(device)
+        self.module_.to(resolved)
+        self.device = device if isinstance(device, str) else str(resolved)
         return self
 
     # ------------------------------------------------------------- persistence

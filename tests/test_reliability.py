@@ -199,7 +199,8 @@ ESTIMATOR = [
     Case("fit-nan", lambda e: _clf().fit(np.where(e.X > 1, np.nan, e.X), e.y), ValueError, "NaN"),
     Case("fit-inf", lambda e: _clf().fit(np.where(e.X > 1, np.inf, e.X), e.y), ValueError, "infinity"),
     Case("fit-1d", lambda e: _clf().fit(e.X[:, 0], e.y), ValueError, "2D"),
-    Case("fit-3d", lambda e: _clf().fit(e.X[:, :, None], e.y), ValueError, "dim 3"),
+    # 3-D features are training views (n, n_views, D): see tests/test_views_training.py; 4-D is refused
+    Case("fit-4d", lambda e: _clf().fit(e.X[:, :, None, None], e.y), ValueError, "dim 4"),
     Case("fit-no-rows", lambda e: _clf().fit(e.X[:0], e.y[:0]), ValueError, "0 sample"),
     Case("fit-no-columns", lambda e: _clf().fit(e.X[:, :0], e.y), ValueError, "0 feature"),
     Case("fit-one-row", lambda e: _clf().fit(e.X[:1], e.y[:1]), ValueError, "minimum of 2"),

@@ -96,3 +96,10 @@ def test_views_axis_shape_and_values_are_checked():
     bad[3, 2, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         NMTuneClassifier(max_epochs=1).fit(bad, y)
+
+
+def test_to_device_moves_the_module_and_sets_the_device_parameter():
+    V, y = _data(n=40)
+    clf = NMTuneClassifier(max_epochs=1, random_state=0, device="auto").fit(V[:, 0], y)
+    assert clf.to_device("cpu") is clf and clf.device == "cpu"
+    assert next(clf.module_.parameters()).device.type == "cpu"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import weakref
 from numbers import Integral, Real
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +30,10 @@ from ._views import ViewSpec, resolve_view_spec, view_seeds
 __all__ = ["FrozenBackboneTransformer"]
 
 _IMAGE_OPTIONS = ("image_size", "crop_pct", "interpolation", "mean", "std")
+
+# The loaded backend of each transformer, with the parameters it was built from: a run-time cache kept
+# outside the estimator, so that ``transform`` writes no state and pickles / ``.skn`` files never see it.
+_LOADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -336,7 +341,6 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
-        state.pop("_backend", None)  # named models reload lazily; a module backbone stays in `backbone`
         module = state.get("backbone")
         if _is_module(module) and any(t.device.type != "cpu" for t in module.state_dict().values()):
             state["backbone"] = copy.deepcopy(module).cpu()  # pickles always hold CPU tensors
@@ -359,7 +363,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.device = device if isinstance(device, str) else str(resolved)
         if _is_module(self.backbone):
             self.backbone.to(resolved)
-        self.__dict__.pop("_backend", None)
+        _LOADED.pop(self, None)
         return self
 
     # ------------------------------------------------------------------------------------------ internals
@@ -392,12 +396,12 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     def _get_backend(self) -> Any:
         key = self._spec_key()
-        cached = self.__dict__.get("_backend")
+        cached = _LOADED.get(self)
         if cached is not None and cached[0] == key:
             return cached[1]
         self._check_params()
         backend = self._load_backend()
-        self._backend = (key, backend)
+        _LOADED[self] = (key, backend)
         return backend
 
     def _load_backend(self) -> Any:

@@ -126,3 +126,13 @@ def test_crop_box_covers_the_requested_area_and_seeds_differ_per_view_and_conten
     np.testing.assert_array_equal(view_seeds(keys, 1, 0), s1)
     with pytest.raises(ValueError, match="random_state"):
         resolve_view_spec(None, None)
+
+
+def test_transform_writes_no_state_on_the_estimator():
+    X = _images(3)
+    ext = _ext(views=1)
+    before = dict(ext.__dict__)
+    ext.transform(X)
+    ext.transform_views(X)
+    assert ext.__dict__.keys() == before.keys()
+    assert all(ext.__dict__[k] is before[k] for k in before)
