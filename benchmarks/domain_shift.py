@@ -293,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocols", default="lodo,lodo-selection,single",
                         help="comma-separated subset of lodo, lodo-selection, single (default: all)")
     parser.add_argument("--report", action="store_true", help="only re-render the report from the JSON")
+    parser.add_argument("--cache", default=None, help="feature cache folder (default: benchmarks/cache)")
     args = parser.parse_args(argv)
+    if args.cache:
+        io.CACHE_DIR = Path(args.cache).resolve()
     scale = SCALES["quick" if args.quick else "full"]
     if args.backbones:
         scale = replace(scale, backbones=tuple(args.backbones.split(",")))
