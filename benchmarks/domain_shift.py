@@ -294,19 +294,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated subset of lodo, lodo-selection, single (default: all)")
     parser.add_argument("--report", action="store_true", help="only re-render the report from the JSON")
     parser.add_argument("--cache", default=None, help="feature cache folder (default: benchmarks/cache)")
+    parser.add_argument("--results-dir", default=None, help="results folder (default: benchmarks/results)")
     args = parser.parse_args(argv)
     if args.cache:
         io.CACHE_DIR = Path(args.cache).resolve()
+    results = Path(args.results_dir) if args.results_dir else io.RESULTS_DIR
     scale = SCALES["quick" if args.quick else "full"]
     if args.backbones:
         scale = replace(scale, backbones=tuple(args.backbones.split(",")))
     if args.seeds:
         scale = replace(scale, seeds=tuple(int(s) for s in args.seeds.split(",")))
-    store = io.RecordStore(io.RESULTS_DIR / f"{scale.file_stem}.json", _key)
+    store = io.RecordStore(results / f"{scale.file_stem}.json", _key)
     if not args.report:
         start = time.perf_counter()
         timings = extract(scale, args.device)
-        meta_path = io.RESULTS_DIR / f"{scale.file_stem}_meta.json"
+        meta_path = results / f"{scale.file_stem}_meta.json"
         meta = io.read_json(meta_path, {})
         meta.setdefault("runs", []).append({"extraction": timings, "features_seconds": time.perf_counter() - start})
         io.write_json(meta_path, meta)
@@ -321,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             io.write_json(meta_path, meta)
     from benchmarks.harness import report
 
-    report.write_domain_shift_report(store.records, scale.file_stem, io.RESULTS_DIR, METHODS + tuple(ENSEMBLES))
+    report.write_domain_shift_report(store.records, scale.file_stem, results, METHODS + tuple(ENSEMBLES))
     return 0
 
 

@@ -27,6 +27,7 @@ REPORTS = [
     ("label_noise", ["--report"], ["label_noise.md"]),
     ("ranking", ["--report"], ["ranking.md"]),
     ("regression", ["--report"], ["regression.md"]),
+    ("domain_shift", ["--report"], ["domain_shift.md"]),
 ]
 NOISY = [("noisy_pretraining", []), ("noisy_pretraining_gpu", ["--full"])]  # (results folder, profile flag)
 
