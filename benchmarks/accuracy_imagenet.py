@@ -315,16 +315,6 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
     log(f"report written: results/{stem}.md, " + ", ".join(plots))
 
 
-def _runtime_text(meta: dict[str, Any]) -> str:
-    runs = meta.get("runtime", {}).get("runs", [])
-    if not runs:
-        return "unknown"
-    feats = sum(r["features_s"] for r in runs)
-    fits = sum(r["benchmark_s"] for r in runs)
-    return (f"{(feats + fits) / 60:.1f} min over {len(runs)} invocation(s): feature extraction {feats / 60:.1f} min, "
-            f"head fits {fits / 60:.1f} min")
-
-
 def validation_table(validation: dict[str, Any], records: list[dict[str, Any]]) -> str:
     """Mean validation accuracy per method, the validation-only choices, and their test accuracy."""
     decisions = validation.get("decisions") or validation_decisions(validation.get("rows", []))
