@@ -25,6 +25,7 @@ Usage::
     .venv/bin/python benchmarks/bench_distributed.py          # -> benchmarks/results/distributed.json
     .venv/bin/python benchmarks/bench_distributed.py --ray    # adds the Ray rows
     .venv/bin/python benchmarks/bench_distributed.py --quick  # 128 images, no waiting: a smoke test
+    .venv/bin/python benchmarks/bench_distributed.py --rss-only --ray  # workers' peak memory only
 """
 
 from __future__ import annotations
@@ -100,9 +101,11 @@ def timed(fn, *args, **kw) -> tuple[float, Any]:
 
 
 def _peak_rss_mb() -> tuple[int, float]:
-    import resource as _r
-
-    return os.getpid(), _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory (VmHWM; getrusage's ru_maxrss survives fork + exec on Linux,
+    so a worker spawned by a process that had a larger peak would report its parent's)."""
+    with open("/proc/self/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    return os.getpid(), kb / 1024
 
 
 _WAITED = []
@@ -110,7 +113,7 @@ _WAITED = []
 
 def section(name: str, args, fn) -> dict[str, Any]:
     # the first section waits up to 10 minutes for a quiet machine, later ones up to 1 minute each
-    state = wait_quiet(not args.quick, timeout=60.0 if _WAITED else 600.0)
+    state = wait_quiet(not (args.quick or args.rss_only), timeout=60.0 if _WAITED else 600.0)  # memory: no wait
     _WAITED.append(state["waited_s"])
     log(f"{name} (load {state['load_before']})")
     record = fn()
@@ -135,8 +138,16 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=64, help="images per task (a multiple of --batch-size)")
     parser.add_argument("--ray", action="store_true", help="also measure a local Ray instance (2 CPUs)")
     parser.add_argument("--quick", action="store_true", help="128 images, no waiting for a quiet machine")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "distributed.json")
+    parser.add_argument("--rss-only", action="store_true",
+                        help="only the workers' peak memory (Dask 2 x 1, and Ray with --ray) over --n images "
+                             "(default 256) -> results/distributed_rss.json")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    explicit_out = args.out is not None
+    if args.out is None:
+        args.out = HERE / "results" / ("distributed_rss.json" if args.rss_only else "distributed.json")
+    if args.rss_only and "--n" not in sys.argv:
+        args.n = 256
     if args.quick:
         args.n = min(args.n, 128)
     import torch
@@ -161,7 +172,7 @@ def main() -> None:
     features: dict[str, np.ndarray] = {}
     try:
         # ---- in-process transform, 1 and 2 torch threads
-        for threads in (1, 2):
+        for threads in () if args.rss_only else (1, 2):
             def inprocess(threads=threads):
                 torch.set_num_threads(threads)
                 ext = lite0(args.batch_size)
@@ -171,11 +182,12 @@ def main() -> None:
                 return {"engine": "in-process", "workers": 1, "threads_per_worker": threads, "seconds": seconds,
                         "images_per_s": len(paths) / seconds}
             results["runs"].append(section(f"in-process transform, {threads} torch thread(s)", args, inprocess))
-        results["meta"]["driver_peak_rss_mb_after_inprocess"] = round(_peak_rss_mb()[1], 1)
+        if not args.rss_only:
+            results["meta"]["driver_peak_rss_mb_after_inprocess"] = round(_peak_rss_mb()[1], 1)
         torch.set_num_threads(1)
 
         # ---- Dask: 1 x 1 and 2 x 1
-        for n_workers in (1, 2):
+        for n_workers in (2,) if args.rss_only else (1, 2):
             cluster, client = dask_cluster(n_workers)
             try:
                 def on_dask(n_workers=n_workers, client=client):
@@ -189,7 +201,7 @@ def main() -> None:
                             "images_per_s": len(paths) / seconds, "chunks": -(-len(paths) // args.chunk_size),
                             "worker_peak_rss_mb": {str(pid): round(mb, 1) for pid, mb in rss.values()}}
                 results["runs"].append(section(f"Dask LocalCluster {n_workers} worker(s) x 1 thread", args, on_dask))
-                if n_workers == 2:
+                if n_workers == 2 and not args.rss_only:
                     results["per_chunk_overhead"] = [section("Dask per-chunk overhead (no-op backbone)", args,
                                                              lambda: chunk_overhead(client, args))]
             finally:
@@ -216,8 +228,9 @@ def main() -> None:
                             "images_per_s": len(paths) / seconds, "chunks": -(-len(paths) // args.chunk_size),
                             "worker_peak_rss_mb": {str(pid): round(mb, 1) for pid, mb in rss.items()}}
                 results["runs"].append(section("Ray 2 CPUs (tasks of 1 CPU)", args, on_ray))
-                results.setdefault("per_chunk_overhead", []).append(
-                    section("Ray per-chunk overhead (no-op backbone)", args, lambda: chunk_overhead("ray", args)))
+                if not args.rss_only:
+                    results.setdefault("per_chunk_overhead", []).append(
+                        section("Ray per-chunk overhead (no-op backbone)", args, lambda: chunk_overhead("ray", args)))
             finally:
                 ray.shutdown()
     finally:
@@ -226,7 +239,7 @@ def main() -> None:
     results["comparison"] = compare(results["runs"], features)
     results["meta"]["load_average_at_end"] = list(os.getloadavg())
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not args.quick or args.out != parser.get_default("out"):
+    if not args.quick or explicit_out:
         args.out.write_text(json.dumps(results, indent=1) + "\n")
         log(f"wrote {args.out}")
     print(json.dumps(results["comparison"], indent=1))
@@ -260,9 +273,9 @@ def compare(runs: list[dict[str, Any]], features: dict[str, np.ndarray]) -> dict
         out["target_within_10pct_of_inprocess_2_threads"] = out["dask_2x1_time_over_inprocess_2_threads"] <= 1.10
     if ("dask", 1, 1) in by and ("in-process", 1, 1) in by:
         out["dask_1x1_time_over_inprocess_1_thread"] = by[("dask", 1, 1)] / by[("in-process", 1, 1)]
-    if ("ray", 2, 1) in by:
-        out["ray_2x1_time_over_dask_2x1"] = by[("ray", 2, 1)] / by.get(("dask", 2, 1), float("nan"))
-        out["ray_2x1_time_over_inprocess_2_threads"] = by[("ray", 2, 1)] / by.get(("in-process", 1, 2), float("nan"))
+    for other, label in ((("dask", 2, 1), "dask_2x1"), (("in-process", 1, 2), "inprocess_2_threads")):
+        if ("ray", 2, 1) in by and other in by:
+            out[f"ray_2x1_time_over_{label}"] = by[("ray", 2, 1)] / by[other]
     ref = features.get("inprocess_1t")
     if ref is not None:
         out["features_max_abs_diff_vs_inprocess_1_thread"] = {
