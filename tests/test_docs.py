@@ -73,6 +73,8 @@ def test_example_runs(script, tmp_path, monkeypatch, capsys, one_torch_thread):
     pytest.importorskip("matplotlib")
     if "dask" in script.stem:
         pytest.importorskip("distributed")
+    if "ray" in script.stem:
+        pytest.importorskip("ray")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     runpy.run_path(str(script), run_name="__main__")
