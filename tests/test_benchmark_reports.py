@@ -28,6 +28,7 @@ REPORTS = [
     ("ranking", ["--report"], ["ranking.md"]),
     ("regression", ["--report"], ["regression.md"]),
     ("domain_shift", ["--report"], ["domain_shift.md"]),
+    ("domain_shift", ["--report", "--quick"], ["domain_shift_quick.md"]),
 ]
 NOISY = [("noisy_pretraining", []), ("noisy_pretraining_gpu", ["--full"])]  # (results folder, profile flag)
 
