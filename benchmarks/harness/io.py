@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,3 @@ class RecordStore:
         """Drop the records for which ``keep`` is false (e.g. before refitting a method)."""
         self.records = [r for r in self.records if keep(r)]
         write_json(self.path, self.records)
-
-    def dumps(self) -> str:
-        return json.dumps(self.records)

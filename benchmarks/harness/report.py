@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sknmtune.evaluation import paired_difference, seed_summary
+from sknmtune.evaluation import paired_difference
 
 from benchmarks.harness import io
 from benchmarks.harness.methods import LABELS
 
-__all__ = ["claim_rows", "fmt_diff", "method_table", "select_heads", "unit_table", "write_domain_shift_report"]
+__all__ = ["claim_rows", "fmt_diff", "select_heads", "unit_table", "write_domain_shift_report"]
 
 
 def _pct(x: float | None) -> str:
@@ -61,35 +61,6 @@ def unit_table(records: list[dict[str, Any]], methods: Sequence[str], role: str 
         mean = np.mean([np.mean([np.mean(v) for v in cells[(m, u)].values()]) for u in common]) if common else None
         row.append(_pct(None if mean is None else float(mean)))
         lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(row) + " |")
-    return lines
-
-
-def method_table(records: list[dict[str, Any]], methods: Sequence[str], roles: Sequence[str] = ("id", "ood", "val"),
-                 key: str = "accuracy") -> list[str]:
-    """One row per method: mean ± std over seeds (each seed: the mean over the test sets) per role."""
-    summary = seed_summary(records, key=key, by=("method", "role"))
-    present = [r for r in roles if any((m, r) in summary for m in methods)]
-    lines = ["| method | " + " | ".join(f"{r.upper()} {key} (%)" for r in present) + " | seeds | fit s (mean) |",
-             "|---" * (len(present) + 3) + "|"]
-    fit: dict[str, list[float]] = defaultdict(list)
-    seen: set[tuple] = set()
-    for r in records:
-        k = (r["method"], r["seed"], r.get("unit"), r.get("selection"), r.get("backbone"))
-        if k not in seen:
-            seen.add(k)
-            fit[r["method"]].append(float(r["fit_seconds"]))
-    for m in methods:
-        cells = []
-        n = 0
-        for role in present:
-            if (m, role) in summary:
-                mean, std, n = summary[(m, role)]
-                cells.append(f"{_pct(mean)} ± {100 * std:.1f}")
-            else:
-                cells.append("-")
-        if not any(c != "-" for c in cells):
-            continue
-        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(cells) + f" | {n} | {np.mean(fit[m]):.1f} |")
     return lines
 
 
