@@ -213,6 +213,25 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "module_")
 
+    # ------------------------------------------------------------------ persistence protocol
+    #: the fitted torch modules this estimator rebuilds itself when a ``.skn`` file is loaded
+    #: (:mod:`sknmtune.persistence` stores their weights only, never their code)
+    __sknmtune_modules__: tuple[str, ...] = ("module_",)
+
+    def _n_module_outputs(self) -> int:
+        """Outputs of the fitted module (classes, or regression targets), read from the fitted attributes."""
+        raise NotImplementedError
+
+    def __sknmtune_rebuild__(self, attribute: str) -> torch.nn.Module:
+        """A freshly initialized module for the fitted ``attribute`` (one of :attr:`__sknmtune_modules__`).
+
+        :mod:`sknmtune.persistence` asks for it on a copy holding the decoded parameters and fitted
+        attributes, then loads the saved weights into it; the estimator alone knows its architecture.
+        """
+        if attribute not in self.__sknmtune_modules__:
+            raise KeyError(f"{type(self).__name__} has no fitted module named {attribute!r}")
+        return self._build_module(int(self.n_features_in_), self._n_module_outputs())
+
     # ------------------------------------------------------------------ fitting
     #: fitted attributes of the targets (``classes_``; ``n_outputs_``, ``target_mean_``, ...)
     _target_attributes: tuple[str, ...] = ()

@@ -322,6 +322,9 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
 
     # ------------------------------------------------------------------ fitting
     _target_attributes = ("classes_",)
+
+    def _n_module_outputs(self) -> int:
+        return len(self.classes_)
     _relative_constant_rule = False  # standardize: a feature with spread below 1e-12 is constant
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -238,6 +238,9 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
 
     # ------------------------------------------------------------------ fitting
     _target_attributes = ("n_outputs_", "target_mean_", "target_scale_")
+
+    def _n_module_outputs(self) -> int:
+        return int(self.n_outputs_)
     _y_validation = {"multi_output": True, "y_numeric": True}
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -164,6 +164,28 @@ def test_file_layout_is_a_zip_with_a_versioned_json_spec(tmp_path, fitted):
     assert "module_" in header["object"]["modules"] and "module_" not in header["object"]["attributes"]
 
 
+def test_the_estimator_rebuilds_its_own_modules_and_only_those_it_declares(tmp_path, fitted):
+    # the persistence protocol: the class names its fitted modules and builds their architecture itself
+    assert type(fitted).__sknmtune_modules__ == ("module_",)
+    fresh = fitted.__sknmtune_rebuild__("module_")
+    assert fresh is not fitted.module_
+    assert {k: v.shape for k, v in fresh.state_dict().items()} == {k: v.shape for k, v in fitted.module_.state_dict().items()}
+    with pytest.raises(KeyError, match="other_"):
+        fitted.__sknmtune_rebuild__("other_")
+    # a file holding weights under a name the class does not declare is refused, not rebuilt somehow
+    path = save(fitted, tmp_path / "m.skn")
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    header = json.loads(members["sknmtune.json"])
+    header["object"]["modules"]["other_"] = header["object"]["modules"].pop("module_")
+    members["sknmtune.json"] = json.dumps(header).encode()
+    with zipfile.ZipFile(tmp_path / "renamed.skn", "w") as archive:
+        for name, blob in members.items():
+            archive.writestr(name, blob)
+    with pytest.raises(ModelFileError, match="cannot rebuild"):
+        load(tmp_path / "renamed.skn")
+
+
 def test_a_refused_save_writes_nothing(tmp_path, fitted):
     with pytest.raises(TypeError, match="backbone"):
         save(make_pipeline(FrozenBackboneTransformer(torch.nn.Linear(4, 2)), NMTuneClassifier()), tmp_path / "p.skn")

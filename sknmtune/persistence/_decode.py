@@ -17,13 +17,13 @@ from ._format import (
     _BUILTIN_TYPES,
     _KIND,
     _LOAD_CHECKS,
-    _MODULE_BUILDERS,
     _TRANSIENT,
     SAFE_CLASSES,
     _allowed_list,
     _class_of,
     _Malformed,
     _plain_dtype,
+    module_attributes,
 )
 from ._limits import Budget, read_array
 from ._modules import Trust, entry_type, rebuild, untrusted_message
@@ -233,13 +233,12 @@ class _Decoder:
         return rebuild(module, qualname, kwargs, state, value.get("training", False), where)
 
     def _module(self, obj: Any, name: str, key: str, tensors: Any, where: str) -> torch.nn.Module:
-        builder = _MODULE_BUILDERS.get(name, {}).get(key)
-        if builder is None or not isinstance(tensors, dict):
+        if key not in module_attributes(type(obj)) or not isinstance(tensors, dict):
             raise _Malformed(f"it holds a torch module at {where} that this version of sknmtune cannot rebuild")
         state = {k: self._decode_tensor(v, f"{where}[{k!r}]") if isinstance(v, dict) else None for k, v in tensors.items()}
         try:
             with _seeded_global_rng(None):  # the weights are overwritten; leave the caller's RNG alone
-                module = builder(obj)
+                module = obj.__sknmtune_rebuild__(key)
             module.load_state_dict(state, strict=True)
         except Exception as exc:  # wrong shapes, missing tensors, inconsistent attributes
             raise _Malformed(f"the weights at {where} do not fit the architecture ({' '.join(str(exc).split())})") from exc

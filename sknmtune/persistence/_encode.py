@@ -15,9 +15,9 @@ from ._format import (
     _BACKBONE,
     _BUILTIN_TYPES,
     _KIND,
-    _MODULE_BUILDERS,
     _allowed_list,
     _safe_name,
+    module_attributes,
 )
 from ._modules import init_kwargs, module_entry
 
@@ -125,7 +125,7 @@ class _Encoder:
             )
         params = obj.get_params(deep=False)
         state = obj.__getstate__() if hasattr(obj, "__getstate__") else dict(vars(obj))
-        builders = _MODULE_BUILDERS.get(name, {})
+        builders = module_attributes(type(obj))
         spec: dict[str, Any] = {_KIND: "estimator", "class": name, "params": {}, "attributes": {}, "modules": {}}
         for key, value in params.items():
             if name == _BACKBONE and key == "backbone" and not isinstance(value, (str, PurePath)):

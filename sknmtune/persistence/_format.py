@@ -108,19 +108,14 @@ def _safe_name(cls: type) -> str | None:
     return None
 
 
-def _rebuild_nmtune_module(estimator: Any) -> torch.nn.Module:
-    return estimator._build_module(int(estimator.n_features_in_), len(estimator.classes_))
+def module_attributes(cls: type) -> tuple[str, ...]:
+    """The fitted torch modules an allow-listed class rebuilds itself on load (its ``__sknmtune_modules__``).
 
-
-def _rebuild_regressor_module(estimator: Any) -> torch.nn.Module:
-    return estimator._build_module(int(estimator.n_features_in_), int(estimator.n_outputs_))
-
-
-# Fitted torch modules are code: they are stored as a state dict and rebuilt by the estimator itself.
-_MODULE_BUILDERS: dict[str, dict[str, Callable[[Any], torch.nn.Module]]] = {
-    "sknmtune.NMTuneClassifier": {"module_": _rebuild_nmtune_module},
-    "sknmtune.NMTuneRegressor": {"module_": _rebuild_regressor_module},
-}
+    Fitted modules are code: the file stores their weights, and the estimator's own
+    ``__sknmtune_rebuild__(attribute)`` builds the architecture they are loaded into.
+    """
+    names = getattr(cls, "__sknmtune_modules__", ())
+    return tuple(names) if callable(getattr(cls, "__sknmtune_rebuild__", None)) else ()
 
 
 def _check_backbone_spec(obj: Any) -> str | None:

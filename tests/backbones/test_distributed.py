@@ -115,6 +115,33 @@ def test_bad_arguments_are_refused(client):
         extract_distributed(ext, np.ones((2, 4)), client="spark")
     with pytest.raises(TypeError, match="torch Dataset"):
         extract_distributed(ext, torch.utils.data.TensorDataset(torch.ones(2, 4)), client=client)
+    for bad in (-1, 2**31, 1.5, True):
+        with pytest.raises(ValueError, match="mmap_threshold"):
+            extract_distributed(ext, np.ones((2, 4)), client=client, mmap_threshold=bad)
+
+
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+    def gnu_get_libc_version(self):
+        return b"2.99"
+
+    def mallopt(self, param, value):
+        self.calls.append((param, value.value))
+        return 1
+
+
+@pytest.mark.skipif(not os.sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
+def test_the_worker_allocator_is_given_the_mmap_threshold_once(monkeypatch):
+    libc = _FakeLibc()
+    monkeypatch.setattr(_distributed.ctypes, "CDLL", lambda name: libc)
+    monkeypatch.setattr(_distributed, "_MMAP_THRESHOLD_SET", [])
+    _distributed._set_mmap_threshold(None)  # None: the allocator is left alone
+    assert libc.calls == []
+    _distributed._set_mmap_threshold(64 << 20)
+    _distributed._set_mmap_threshold(1 << 20)  # later chunks of the same process do not change it again
+    assert libc.calls == [(-3, 64 << 20)]
 
 
 # ------------------------------------------------------------------------------------------------ worker faults
