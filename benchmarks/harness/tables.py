@@ -58,23 +58,31 @@ def matched(records: list[dict[str, Any]], methods: Iterable[str]) -> list[dict[
 def target_table(records: list[dict[str, Any]], probe: str, head: str = "recommended",
                  baselines: tuple[str, ...] = ("lp", "mlp")) -> str:
     """The heads issue's target, per backbone family, on matched units: ``head`` >= the best of the
-    ``baselines`` and ``probe`` - 0.5 pt on mean ID and on mean OOD accuracy; ``head`` - ``probe``; the
+    ``baselines`` and ``probe`` - 0.5 pt on mean ID and on mean OOD accuracy, with the paired difference to that
+    best head over (task, backbone, test domain, seed) units and its bootstrap interval; ``head`` - ``probe``; the
     ratio of mean fit times ``head`` / ``probe`` (one fit per unit; wall clock as recorded)."""
     compared = (head, probe, *baselines)
     recs = matched(records, compared)
     if not recs:
         return f"(no unit has finished all of {', '.join(compared)} yet)"
+    from sknmtune.evaluation import paired_difference
+
     acc = family_summary(recs)
     lines = [f"| backbone family | role | `{head}` | best of {', '.join(f'`{m}`' for m in (*baselines, probe))} "
-             f"| gap (pp) | ≥ best − 0.5? | `{head}` − `{probe}` (pp) |", "|---|---|---|---|---|---|---|"]
+             f"| gap (pp) | ≥ best − 0.5? | paired `{head}` − best, 95 % CI (units) | `{head}` − `{probe}` (pp) |",
+             "|---|---|---|---|---|---|---|---|"]
     for fam in families_in(recs):
+        in_family = [r for r in recs if fam == "all" or r["family"] == fam]
         for role in ("ID", "OOD"):
             if (fam, head, role) not in acc:
                 continue
             best_m = max((*baselines, probe), key=lambda m: acc.get((fam, m, role), (-1.0,))[0])
             h, b, p = acc[(fam, head, role)][0], acc[(fam, best_m, role)][0], acc[(fam, probe, role)][0]
+            d = paired_difference(in_family, head, best_m, role=role, units=("task", "backbone", "test_domain", "seed"))
             lines.append(f"| {fam} | {role} | {fmt(h)} | {fmt(b)} (`{best_m}`) | {100 * (h - b):+.2f} "
-                         f"| {'yes' if h - b >= -0.005 else 'no'} | {100 * (h - p):+.2f} |")
+                         f"| {'yes' if h - b >= -0.005 else 'no'} "
+                         f"| {100 * d.mean:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] ({d.n_units}) "
+                         f"| {100 * (h - p):+.2f} |")
     secs = {m: [r["fit_seconds"] for r in recs if r["method"] == m and r["role"] == "ID"] for m in (head, probe)}
     n_units = len({(r["task"], r["backbone"], r["seed"]) for r in recs})
     lines += ["", f"{n_units} matched (task, backbone, seed) units. Mean fit time: `{head}` {np.mean(secs[head]):.1f} s, "
