@@ -7,8 +7,12 @@ slows both alike; the ratio of medians is the number to read::
 
     .venv/bin/python benchmarks/fit_time.py                       # dtd10 + pacs-photo, EfficientNet-Lite0, 2 repeats
     .venv/bin/python benchmarks/fit_time.py --tasks flowers102 --repeats 1
+    .venv/bin/python benchmarks/fit_time.py --profile              # + where NMTuneClassifierCV's time goes
 
-Results: ``benchmarks/results/fit_time.json``. Features come from ``benchmarks/accuracy_imagenet.py``'s cache
+Results: ``benchmarks/results/fit_time.json``; with ``--profile`` also ``fit_time_profile.json``: one more
+``NMTuneClassifierCV()`` fit per task under ``cProfile``, its time split into torch's compiled kernels (matmuls,
+autograd's backward, the optimizer step, the eigendecomposition: work that batching candidates into one network
+would not remove on one thread) and the Python around them (skorch, the loss bookkeeping, data batching). Features come from ``benchmarks/accuracy_imagenet.py``'s cache
 (extracted on first use).
 """
 
@@ -36,6 +40,27 @@ from benchmarks._io import log, read_json, write_json  # noqa: E402
 
 RESULT = _ROOT / "benchmarks" / "results" / "fit_time.json"
 METHODS = ("logreg_cv", "recommended")
+PROFILE = _ROOT / "benchmarks" / "results" / "fit_time_profile.json"
+
+
+def profile_fit(estimator, X, y) -> dict:
+    """Wall time of ``estimator.fit(X, y)`` under cProfile and the part spent inside torch's C++ functions."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    estimator.fit(X, y)
+    profiler.disable()
+    total = time.perf_counter() - t0
+    kernels = sorted(((tt, name) for (file, _, name), (_, _, tt, _, _) in pstats.Stats(profiler).stats.items()
+                      if file == "~" and "torch" in name), reverse=True)
+    inside = sum(tt for tt, _ in kernels)
+    return {"seconds": total, "torch_kernel_seconds": inside, "torch_kernel_share": inside / total,
+            "top_kernels": [{"name": name, "seconds": tt} for tt, name in kernels[:8]],
+            "candidate_mean_fit_seconds": [float(v) for v in estimator.cv_results_["mean_fit_time"]],
+            "candidates": [str(p) for p in estimator.cv_results_["params"]]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=["dtd10", "pacs-photo"], choices=sorted(ai.TASKS))
     parser.add_argument("--backbone", default="tf_efficientnet_lite0", choices=sorted(ai.BACKBONES))
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="also profile one NMTuneClassifierCV() fit per task")
     args = parser.parse_args(argv)
 
     import torch
@@ -61,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
                 estimator.fit(X, y)
                 times[method].append(time.perf_counter() - t0)
                 log(f"{job.task.name}: {method} {times[method][-1]:.1f}s")
+        if args.profile:
+            prof = profile_fit(ai.make_estimator("recommended", 0, scale, "cpu"), X, y)
+            profiles = read_json(PROFILE, {"rows": []})["rows"]
+            profiles = [r for r in profiles if (r["task"], r["backbone"]) != (job.task.name, args.backbone)]
+            profiles.append({"task": job.task.name, "backbone": args.backbone, **prof,
+                             "load_average": list(os.getloadavg()), "finished": time.strftime("%Y-%m-%d %H:%M")})
+            write_json(PROFILE, {"benchmark": "fit_time --profile", "threads": 1, "rows": profiles})
+            log(f"{job.task.name}: profiled recommended fit {prof['seconds']:.1f}s, "
+                f"{100 * prof['torch_kernel_share']:.0f} % inside torch's kernels")
         med = {m: float(np.median(v)) for m, v in times.items()}
         rows.append({"task": job.task.name, "backbone": args.backbone, "n_train": len(y), "n_features": X.shape[1],
                      "repeats": args.repeats, "finished": time.strftime("%Y-%m-%d %H:%M"),

@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "PRESETS": "classifier",
     "NMTuneClassifierCV": "model_selection",
     "NMTuneRegressor": "regressor",
+    "make_voting_head": "voting",
+    "VOTING_MEMBERS": "voting",
     "logme": "transferability",
     "h_score": "transferability",
     "rank_backbones": "ranking",
@@ -79,6 +81,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from .backbones import DistributedExtractionError, extract_distributed
     from .cache import FeatureCache
     from .classifier import PRESETS, NMTuneClassifier
+    from .voting import VOTING_MEMBERS, make_voting_head
     from .heads import NMTuneHead
     from .losses import consistency_loss, covariance_loss, dominant_singular_value_loss
     from .model_selection import DEFAULT_PARAM_GRID, NMTuneClassifierCV

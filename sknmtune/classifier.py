@@ -325,6 +325,7 @@ class NMTuneClassifier(_NMTuneHeadMixin, ClassifierMixin, TransformerMixin, Base
 
     def _n_module_outputs(self) -> int:
         return len(self.classes_)
+
     _relative_constant_rule = False  # standardize: a feature with spread below 1e-12 is constant
 
     @_fit_context(prefer_skip_nested_validation=True)

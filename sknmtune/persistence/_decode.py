@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils import Bunch
 
 from .._utils import _restore_device, _seeded_global_rng
 from ..cache import FeatureCache
@@ -87,6 +88,12 @@ class _Decoder:
             except TypeError as exc:  # an unhashable key
                 raise _Malformed(f"malformed dict key at {where}") from exc
         return out
+
+    def _decode_bunch(self, value: dict, where: str) -> Bunch:
+        items = self._decode_dict(value, where)
+        if not all(isinstance(k, str) for k in items):
+            raise _Malformed(f"malformed bunch at {where} (its keys must be strings)")
+        return Bunch(**items)
 
     def _decode_scalar(self, value: dict, where: str) -> np.generic:
         dtype = _plain_dtype(self._field(value, "dtype", str, where), where)

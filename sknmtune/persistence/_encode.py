@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils import Bunch
 
 from ..cache import FeatureCache
 from ._format import (
@@ -52,6 +53,11 @@ class _Encoder:
             return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if type(value) is tuple:
             return {_KIND: "tuple", "items": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        if type(value) is Bunch:  # VotingClassifier.named_estimators_: a dict with attribute access
+            return {
+                _KIND: "bunch",
+                "items": [[self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")] for k, v in value.items()],
+            }
         if type(value) is dict:
             return {
                 _KIND: "dict",

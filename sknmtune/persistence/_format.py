@@ -45,6 +45,8 @@ SAFE_CLASSES: dict[str, tuple[str, str]] = {
     "sklearn.impute.SimpleImputer": ("sklearn.impute", "SimpleImputer"),
     "sklearn.feature_selection.VarianceThreshold": ("sklearn.feature_selection", "VarianceThreshold"),
     "sklearn.linear_model.LogisticRegression": ("sklearn.linear_model", "LogisticRegression"),
+    "sklearn.linear_model.LogisticRegressionCV": ("sklearn.linear_model", "LogisticRegressionCV"),
+    "sklearn.ensemble.VotingClassifier": ("sklearn.ensemble", "VotingClassifier"),
     "sklearn.linear_model.RidgeClassifier": ("sklearn.linear_model", "RidgeClassifier"),
     "sklearn.svm.LinearSVC": ("sklearn.svm", "LinearSVC"),
     "sklearn.discriminant_analysis.LinearDiscriminantAnalysis": (
