@@ -7,7 +7,6 @@ import importlib
 import pkgutil
 
 import pytest
-import torch
 
 import sknmtune
 
@@ -18,14 +17,6 @@ def _modules() -> list[str]:
                   if not m.name.endswith(".__main__"))
 
 
-@pytest.fixture
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_the_package_has_docstring_examples():
     finder = doctest.DocTestFinder()
     examples = sum(len(t.examples) for name in _modules() for t in finder.find(importlib.import_module(name)))
@@ -33,7 +24,7 @@ def test_the_package_has_docstring_examples():
 
 
 @pytest.mark.parametrize("name", _modules())
-def test_docstring_examples_run(name, one_torch_thread):
+def test_docstring_examples_run(name):  # one torch thread: conftest.py
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=False)
     assert result.failed == 0, (

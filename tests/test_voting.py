@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.ensemble import VotingClassifier
@@ -13,14 +12,6 @@ from sklearn.model_selection import GridSearchCV
 from sknmtune import VOTING_MEMBERS, load, make_voting_head, save
 
 FAST = {"lp__max_epochs": 3, "mlp__max_epochs": 3, "nmtune-paper__max_epochs": 3}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
