@@ -12,8 +12,8 @@ slows both alike; the ratio of medians is the number to read::
 Results: ``benchmarks/results/fit_time.json``; with ``--profile`` also ``fit_time_profile.json``: one more
 ``NMTuneClassifierCV()`` fit per task under ``cProfile``, its time split into torch's compiled kernels (matmuls,
 autograd's backward, the optimizer step, the eigendecomposition: work that batching candidates into one network
-would not remove on one thread) and the Python around them (skorch, the loss bookkeeping, data batching). Features come from ``benchmarks/accuracy_imagenet.py``'s cache
-(extracted on first use).
+would not remove on one thread) and the Python around them (skorch, the loss bookkeeping, data batching).
+Features come from ``benchmarks/accuracy_imagenet.py``'s cache (extracted on first use).
 """
 
 from __future__ import annotations

@@ -211,9 +211,12 @@ def _check_args(transformer: Any, chunk_size: Any, resources: Any, mmap_threshol
     ):
         raise ValueError(f"resources must be None or a mapping of resource name -> amount >= 0; got {resources!r}.")
     if mmap_threshold is not None and (
-        isinstance(mmap_threshold, bool) or not isinstance(mmap_threshold, Integral) or not 0 <= mmap_threshold <= 2**31 - 1
+        isinstance(mmap_threshold, bool) or not isinstance(mmap_threshold, Integral)
+        or not 0 <= mmap_threshold <= 2**31 - 1
     ):
-        raise ValueError(f"mmap_threshold must be None or an integer number of bytes in [0, 2**31 - 1]; got {mmap_threshold!r}.")
+        raise ValueError(
+            f"mmap_threshold must be None or an integer number of bytes in [0, 2**31 - 1]; got {mmap_threshold!r}."
+        )
 
 
 def _resolve_engine(client: Any) -> tuple[str, Any]:

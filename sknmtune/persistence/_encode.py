@@ -53,14 +53,9 @@ class _Encoder:
             return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if type(value) is tuple:
             return {_KIND: "tuple", "items": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
-        if type(value) is Bunch:  # VotingClassifier.named_estimators_: a dict with attribute access
+        if type(value) in (dict, Bunch):  # a Bunch: VotingClassifier.named_estimators_, a dict with attribute access
             return {
-                _KIND: "bunch",
-                "items": [[self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")] for k, v in value.items()],
-            }
-        if type(value) is dict:
-            return {
-                _KIND: "dict",
+                _KIND: "dict" if type(value) is dict else "bunch",
                 "items": [[self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")] for k, v in value.items()],
             }
         if isinstance(value, np.generic):
