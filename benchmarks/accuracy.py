@@ -255,11 +255,11 @@ BACKBONES: dict[str, Backbone] = {
 
 
 METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default", "recommended",
-           "recommended-lambda0")
+           "recommended-lambda0", "voting")
 CLAIM_PAIRS = (("nmtune-paper", "lp"), ("nmtune-paper", "mlp"), ("nmtune-authors", "lp"), ("nmtune-authors", "mlp-authors"),
                ("nmtune-authors", "mlp"), ("nmtune-default", "lp"), ("nmtune-default", "mlp"), ("nmtune-default", "logreg"),
                ("recommended", "lp"), ("recommended", "mlp"), ("recommended", "logreg"),
-               ("recommended", "recommended-lambda0"))
+               ("recommended", "recommended-lambda0"), ("voting", "recommended"), ("voting", "logreg"))
 
 
 def make_estimator(method: str, seed: int, scale: AccuracyScale, device: str) -> Any:
@@ -279,7 +279,7 @@ def make_estimator(method: str, seed: int, scale: AccuracyScale, device: str) ->
         )
     from sknmtune import NMTuneClassifier
 
-    if method in driver.DEFAULT_METHODS:
+    if method in driver.DEFAULT_METHODS or method == "voting":
         return driver.default_estimator(method, seed, device)
     return NMTuneClassifier(**{**candidate_params(method, scale.max_epochs), "random_state": seed, "device": device})
 
@@ -320,6 +320,10 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
         "## The heads issue's target: `recommended` (NMTuneClassifierCV()) against the best baseline",
         "",
         target_table(records, probe="logreg"),
+        "",
+        "The same target for `voting` (`make_voting_head()`, the vote offered for data that may shift):",
+        "",
+        target_table(records, probe="logreg", head="voting"),
         "",
         "## Validation study (held-out split of the ID training data, seed 0): which NMTune candidate it prefers",
         "",

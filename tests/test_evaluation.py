@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sknmtune import NMTuneClassifier, singular_value_entropy
+from sknmtune import NMTuneClassifier, make_voting_head, singular_value_entropy
 from sknmtune.evaluation import evaluate_heads, summarize
 
 
@@ -33,6 +33,17 @@ def test_records_cover_heads_seeds_and_domains(data):
     assert lp["n_iter"] == 3 and lp["n_train"] == 200 and lp["n_test"] == 50
     logreg = next(r for r in records if r["method"] == "logreg")
     assert logreg["sve_Z"] is None or isinstance(logreg["sve_Z"], float)
+
+
+def test_a_vote_is_scored_and_seeded_but_records_no_representation_spectrum(data):
+    F, y, id_test, ood = data
+    head = make_voting_head(("logreg_cv", "lp"), device="cpu").set_params(lp__max_epochs=3)
+    records, fitted = evaluate_heads({"vote": head}, F, y, id_test=id_test, ood_tests=ood, seeds=(4,),
+                                     return_estimators=True)
+    assert fitted[("vote", 4)].named_estimators_["lp"].random_state == 4
+    assert {r["domain"] for r in records} == {"id", "shift"}
+    assert all(r["sve_Z"] is None and r["lsvr_Z"] is None and r["sve_F"] is not None for r in records)
+    assert all(r["accuracy"] > 0.5 for r in records)
 
 
 def test_seeds_reach_the_estimator_and_are_reproducible(data):

@@ -59,9 +59,10 @@ class AccuracyBenchmark:
 
 
 def default_estimator(method: str, seed: int, device: str) -> Any:
-    """``nmtune-default`` (``NMTuneClassifier()``), ``recommended`` (``NMTuneClassifierCV()``) or
-    ``recommended-lambda0`` (the same selection without the candidates that have ``reg_lambda > 0``)."""
-    from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV
+    """``nmtune-default`` (``NMTuneClassifier()``), ``recommended`` (``NMTuneClassifierCV()``),
+    ``recommended-lambda0`` (the same selection without the candidates that have ``reg_lambda > 0``) or
+    ``voting`` (``make_voting_head()``)."""
+    from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV, make_voting_head
 
     if method == "nmtune-default":
         return NMTuneClassifier(random_state=seed, device=device)
@@ -72,7 +73,9 @@ def default_estimator(method: str, seed: int, device: str) -> Any:
         grid = [{k: ([x for x in v if x == 0] if k == "reg_lambda" else v) for k, v in part.items()}
                 for part in DEFAULT_PARAM_GRID]
         return NMTuneClassifierCV(grid, random_state=seed)
-    raise ValueError(f"{method!r} is not one of {DEFAULT_METHODS}")
+    if method == "voting":
+        return make_voting_head(random_state=seed, device=device)
+    raise ValueError(f"{method!r} is not one of {(*DEFAULT_METHODS, 'voting')}")
 
 
 def spec(estimator: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from benchmarks.harness.tasks import JobFeatures
 __all__ = ["FIT_COSTS", "job_record", "run_benchmark"]
 
 #: seconds per fit per training row, roughly, on one thread (1280-d features): only orders the queue
-FIT_COSTS = {"mlp-authors": 0.062, "nmtune-authors": 0.060, "recommended": 0.043, "recommended-lambda0": 0.025,
+FIT_COSTS = {"mlp-authors": 0.062, "nmtune-authors": 0.060, "voting": 0.05, "recommended": 0.043, "recommended-lambda0": 0.025,
              "nmtune-paper": 0.018, "mlp": 0.015, "logreg_cv": 0.012, "nmtune-default": 0.011, "logreg": 0.005,
              "lp": 0.0015}
 DEFAULT_COST = 0.015

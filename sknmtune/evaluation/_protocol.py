@@ -66,6 +66,15 @@ def _fit_details(estimator: Any) -> dict[str, Any]:
     return details
 
 
+def _is_vote(estimator: Any) -> bool:
+    """Whether ``estimator`` is a scikit-learn voting ensemble: its ``transform`` stacks the members' outputs
+    (probabilities), not a representation of the features, so no ``Z`` spectrum is recorded for it."""
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    return isinstance(final, (VotingClassifier, VotingRegressor))
+
+
 def _z_spectrum(Z: np.ndarray, F: np.ndarray, spec_F: tuple[float, float]) -> tuple[float, float]:
     """The spectrum of ``Z``, reusing ``F``'s when ``Z`` is ``F`` (a linear probe's representation)."""
     if Z.shape == F.shape and np.array_equal(Z, F):
@@ -92,7 +101,7 @@ def _fit_and_score(
         estimator.fit(F_train, y_train, **(fit_params or {}))
     fit_seconds = time.perf_counter() - start
     details = _fit_details(estimator)
-    has_z = spectra and hasattr(estimator, "transform") and "chosen_C" not in details
+    has_z = spectra and hasattr(estimator, "transform") and "chosen_C" not in details and not _is_vote(estimator)
     records, probas = [], {}
     for role, domain, F, y in tests:
         if proba:
@@ -148,8 +157,9 @@ def evaluate_heads(
     seeds : iterable of int, default=(0,)
     spectra : bool, default=True
         Also record SVE / LSVR of ``F`` (computed once per test set) and of the head's ``Z``
-        (for heads with a ``transform`` method; ``None`` otherwise). When ``Z`` is ``F`` itself (a
-        linear probe) F's spectrum is reused.
+        (for heads with a ``transform`` method; ``None`` otherwise, and for a voting ensemble, whose
+        ``transform`` stacks its members' probabilities). When ``Z`` is ``F`` itself (a linear probe)
+        F's spectrum is reused.
     extra : mapping, optional
         Fields copied into every record (e.g. ``{"task": ..., "backbone": ...}``).
     return_estimators : bool, default=False
