@@ -13,7 +13,10 @@ date, torch threads, CPU affinity and the machine load before and after):
     implementation). Target: ``nmtune_ms / mlp_ms <= 1.2``. Stored as a ``step_cost`` list of
     ``{"device", "D", "batch", "nmtune_ms", "mlp_ms", "ratio", ...}``.
 ``regularizer_cost``
-    The three regularizers alone (forward + backward) per ``svd_method``.
+    The three regularizers alone (forward + backward) per ``svd_method``, and ``eigh_floor``: the
+    eigen-decomposition alone of the ``min(B, D)``-sized float64 Gram matrix, which any exact SVD term
+    pays. With both sections, ``step_cost_floor`` gives per step-cost row the lowest ratio an exact
+    spectrum allows, ``(mlp_ms + eigh_ms) / mlp_ms``.
 ``equivalence``
     The same NMTune head trained with the exact and the fast SVD term, 3 seeds: loss curves and
     test accuracy (the fast path must train like the exact one, within seed noise).
@@ -318,6 +321,17 @@ def _run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"spectral": _spectral_times(*args.spectral_shape)}
 
 
+def step_cost_floor(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per step-cost row, the lowest NMTune / MLP ratio an exact spectrum allows: ``(mlp + eigh) / mlp``,
+    with ``eigh`` the ``"eigh_floor"`` of the same (D, batch) in ``regularizer_cost`` (every other part of the
+    regularizers taken as free). Empty unless both sections are in ``payload``."""
+    floors = {(r["D"], r["batch"]): r["ms"]["eigh_floor"] for r in payload.get("regularizer_cost", []) if "eigh_floor" in r["ms"]}
+    return [{"arch": r["arch"], "D": r["D"], "batch": r["batch"], "mlp_ms": r["mlp_ms"],
+             "eigh_ms": floors[(r["D"], r["batch"])],
+             "lowest_exact_ratio": round((r["mlp_ms"] + floors[(r["D"], r["batch"])]) / r["mlp_ms"], 3)}
+            for r in payload.get("step_cost", []) if (r["D"], r["batch"]) in floors]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     default_threads = torch.get_num_threads()
@@ -350,6 +364,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         started, load_before = time.perf_counter(), list(os.getloadavg())
         payload.update(_run_section(name, args))
         payload["sections_meta"][name] = _section_meta(started, load_before, args)
+        if name in ("step_cost", "regularizer_cost"):
+            payload["step_cost_floor"] = step_cost_floor(payload)
         _write(payload, args.output)
     print(f"wrote {args.output}")
     return payload
