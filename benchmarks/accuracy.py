@@ -60,7 +60,9 @@ from benchmarks.harness import driver  # noqa: E402
 from benchmarks.harness.backbones import BackboneUnavailable  # noqa: E402
 from benchmarks.harness.figures import accuracy_figures  # noqa: E402
 from benchmarks.harness.io import ROOT, atomic_write_text, log, read_json  # noqa: E402
-from benchmarks.harness.tables import claims_table, detail_sections, summary_table, target_table  # noqa: E402
+from benchmarks.harness.tables import (  # noqa: E402
+    claims_table, detail_sections, summary_table, target_table, vote_target_section,
+)
 from benchmarks.harness.tasks import Scale, Task, TaskData, load_ood  # noqa: E402
 
 CHECKPOINT_DIR = ROOT / "benchmarks" / "checkpoints"
@@ -321,10 +323,7 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
         "",
         target_table(records, probe="logreg"),
         "",
-        "The same target for `voting` (`make_voting_head()`, the vote offered for data that may shift):",
-        "",
-        target_table(records, probe="logreg", head="voting"),
-        "",
+        *vote_target_section(records, probe="logreg"),
         "## Validation study (held-out split of the ID training data, seed 0): which NMTune candidate it prefers",
         "",
     ]

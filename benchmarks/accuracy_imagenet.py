@@ -48,7 +48,7 @@ from benchmarks.harness.figures import accuracy_figures  # noqa: E402
 from benchmarks.harness.io import atomic_write_text, log, read_json  # noqa: E402
 from benchmarks.harness.tables import (  # noqa: E402
     coverage_table, detail_sections, extraction_table, family_summary, fit_time_table, fmt, headline_table, methods_in,
-    paired_table, per_task_table, summary_table, target_table,
+    paired_table, per_task_table, summary_table, target_table, vote_target_section,
 )
 from benchmarks.harness.tasks import Scale, Task, TaskData, load_ood  # noqa: E402
 
@@ -296,10 +296,7 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
         "",
         target_table(records, probe="logreg_cv"),
         "",
-        "The same target for `voting` (`make_voting_head()`, the vote offered for data that may shift):",
-        "",
-        target_table(records, probe="logreg_cv", head="voting"),
-        "",
+        *vote_target_section(records, probe="logreg_cv"),
         "## Paired comparisons (mean accuracy difference, wins per test domain × seed)",
         "",
         paired_table(records, CLAIM_PAIRS, METHODS),

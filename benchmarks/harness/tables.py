@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["claims_table", "coverage_table", "detail_sections", "extraction_table", "families_in", "family_summary",
            "fit_time_table", "fmt", "headline_table", "matched", "mean_of", "methods_in", "paired_table", "paired_wins",
-           "per_domain_table", "per_task_table", "spectral_table", "summary_table", "target_table"]
+           "per_domain_table", "per_task_table", "spectral_table", "summary_table", "target_table", "vote_target_section"]
 
 
 def mean_of(values: Iterable[float | None]) -> float:
@@ -90,6 +90,14 @@ def target_table(records: list[dict[str, Any]], probe: str, head: str = "recomme
               "fits ran two at a time beside other jobs: see `benchmarks/results/fit_time.json` for a side-by-side "
               "measurement)."]
     return "\n".join(lines)
+
+
+def vote_target_section(records: list[dict[str, Any]], probe: str) -> list[str]:
+    """Report lines: :func:`target_table` for the ``voting`` method (``make_voting_head()``), when it has records."""
+    if not any(r["method"] == "voting" for r in records):
+        return []
+    return ["The same target for `voting` (`make_voting_head()`, the vote offered for data that may shift):", "",
+            target_table(records, probe=probe, head="voting"), ""]
 
 
 def methods_in(records: list[dict[str, Any]], order: Iterable[str]) -> list[str]:
