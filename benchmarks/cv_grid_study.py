@@ -194,6 +194,7 @@ def budget_table(rows):
 SUB_GRIDS = {
     "default grid": lambda p: p["mlp_depth"] == 2 or p["weight_decay"] == 0.0,
     "default + probes with weight decay": lambda p: True,
+    "default on raw features only": lambda p: (p["mlp_depth"] == 2 or p["weight_decay"] == 0.0) and not p["standardize"],
     "default without reg_lambda > 0": lambda p: p.get("reg_lambda", 0.0) == 0.0 and p.get("weight_decay", 0.0) == 0.0,
     "linear probes only": lambda p: p["mlp_depth"] == 0 and p["weight_decay"] == 0.0,
 }
