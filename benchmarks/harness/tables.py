@@ -96,7 +96,7 @@ def vote_target_section(records: list[dict[str, Any]], probe: str) -> list[str]:
     """Report lines: :func:`target_table` for the ``voting`` method (``make_voting_head()``), when it has records."""
     if not any(r["method"] == "voting" for r in records):
         return []
-    return ["The same target for `voting` (`make_voting_head()`, the vote offered for data that may shift):", "",
+    return ["The same target for `voting` (`make_voting_head()`, the recommended head for image features):", "",
             target_table(records, probe=probe, head="voting"), ""]
 
 
