@@ -20,18 +20,10 @@ SMALL_GRID = {"mlp_depth": [0, 2], "max_epochs": [40], "lr": [1e-2]}
 _EXPECTED = {k: v for k, v in SKLEARN_EXPECTED_FAILED_CHECKS.items() if k != "check_class_weight_classifiers"}
 
 
-@pytest.mark.extended
 @parametrize_with_checks([NMTuneClassifierCV()], expected_failed_checks=lambda est: _EXPECTED)
 def test_sklearn_estimator_checks(estimator, check):
-    # The full suite on the defaults users get: 6 candidates x 3 folds + the refit per fit call,
-    # about 30 CPU-minutes on these machines, so it runs in the extended lane (`pytest -m extended`).
-    check(estimator)
-
-
-@parametrize_with_checks([NMTuneClassifierCV(SMALL_GRID, cv=2)], expected_failed_checks=lambda est: _EXPECTED)
-def test_sklearn_estimator_checks_on_a_small_grid(estimator, check):
-    # Every code path of the wrapper (validation, delegation, fitted attributes, cloning, pickling)
-    # is independent of the grid's size: the default lane runs the suite on 2 candidates x 2 folds.
+    # The full suite on the defaults users get: 6 candidates x 3 folds + the refit per fit call
+    # (68 checks, about 3 minutes on 2 workers on these machines).
     check(estimator)
 
 

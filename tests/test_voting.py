@@ -25,13 +25,12 @@ def fitted(data):
     return make_voting_head(random_state=0).set_params(**FAST).fit(*data)
 
 
-@pytest.mark.extended
 @parametrize_with_checks([make_voting_head(random_state=0)])
 def test_sklearn_estimator_checks_on_the_default_vote(estimator, check):
     # scikit-learn's suite on the vote users get, seeded: the checks seed an estimator through its own
     # `random_state` parameter, which a VotingClassifier lacks, so the factory seeds the members instead.
-    # Every check fits four heads at their full budgets (59 checks, ~1.5 CPU-min): the extended lane
-    # (`pytest -m extended`). VotingClassifier's tags leave out the sample-weight equivalence check.
+    # Every check fits four heads at their full budgets (59 checks, ~1.5 CPU-min).
+    # VotingClassifier's tags leave out the sample-weight equivalence check.
     check(estimator)
 
 
