@@ -117,11 +117,14 @@ def summary_table(records: list[dict[str, Any]], order: Iterable[str]) -> str:
     lines = ["| backbone family | method | mean ID acc | mean OOD acc | ID macro-F1 | OOD macro-F1 |",
              "|---|---|---|---|---|---|"]
     for fam in families_in(records):
+        most = max(acc[(fam, m, "ID")][2] for m in methods if (fam, m, "ID") in acc)
         for m in methods:
             if (fam, m, "ID") not in acc:
                 continue
+            n_pairs = acc[(fam, m, "ID")][2]
+            name = m if n_pairs == most else f"{m} ({n_pairs} of {most} (task, backbone) pairs)"
             lines.append(
-                f"| {fam} | {m} | {fmt(*acc[(fam, m, 'ID')][:2])} | {fmt(*acc.get((fam, m, 'OOD'), (float('nan'), None))[:2])} "
+                f"| {fam} | {name} | {fmt(*acc[(fam, m, 'ID')][:2])} | {fmt(*acc.get((fam, m, 'OOD'), (float('nan'), None))[:2])} "
                 f"| {fmt(*f1[(fam, m, 'ID')][:2])} | {fmt(*f1.get((fam, m, 'OOD'), (float('nan'), None))[:2])} |"
             )
     return "\n".join(lines)
