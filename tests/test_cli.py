@@ -113,6 +113,35 @@ def test_fit_saves_a_model_with_the_requested_parameters(fitted_model, capsys):
     assert list(model.classes_) == list(range(10))
 
 
+def test_fit_head_vote_saves_the_recommended_image_head_with_member_overrides(digits_files, tmp_path, capsys):
+    from sklearn.ensemble import VotingClassifier
+
+    out = tmp_path / "vote.skn"
+    assert main(["fit", str(digits_files / "train.npz"), "-o", str(out), "--head", "vote", "--seed", "3",
+                 "--device", "cpu", "--set", "lp__max_epochs=2", "--set", "mlp__max_epochs=2",
+                 "--set", "nmtune-paper__max_epochs=2"]) == 0
+    assert "fitted make_voting_head() on 600 x" in capsys.readouterr().out
+    model = load(out)
+    assert isinstance(model, VotingClassifier) and model.voting == "soft"
+    assert [m.max_epochs for m in model.estimators_[1:]] == [2, 2, 2]
+    assert {m.random_state for m in model.estimators_[1:]} == {3}
+    assert main(["predict", str(out), str(digits_files / "test.npy"), "-o", str(tmp_path / "p.npy"), "--proba"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict_proba(np.load(digits_files / "test.npy")),
+                               rtol=1e-6)
+
+
+def test_fit_head_cv_saves_the_selection_head(digits_files, tmp_path):
+    from sknmtune import NMTuneClassifierCV
+
+    out = tmp_path / "cv.skn"
+    grid = '[{"mlp_depth": [0], "max_epochs": [2, 3]}]'
+    assert main(["fit", str(digits_files / "train.npz"), "-o", str(out), "--head", "cv", "--seed", "0",
+                 "--device", "cpu", "--set", f"param_grid={grid}", "--set", "cv=2"]) == 0
+    model = load(out)
+    assert isinstance(model, NMTuneClassifierCV) and model.cv == 2 and model.random_state == 0
+    assert model.estimator.device == "cpu" and model.best_params_["max_epochs"] in (2, 3)
+
+
 def test_predict_writes_the_estimators_predictions(digits_files, fitted_model, tmp_path, capsys):
     model = load(fitted_model)
     X = np.load(digits_files / "test.npy")
@@ -358,6 +387,12 @@ def test_demo_on_an_images_folder_with_a_named_backbone(tmp_path, capsys):
         (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--set", "nonsense"], "--set expects KEY=VALUE"),
         (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--preset", "nope"], "Unknown preset 'nope'"),
         (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--epochs", "0"], "expected a positive integer"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--head", "vote", "--preset", "lp"],
+         "--preset go with --head preset; with --head vote use --set"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--head", "cv", "--epochs", "3"], "--epochs go with --head preset"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--head", "vote", "--set", "mlp__bogus=1"],
+         "unknown parameter(s) mlp__bogus for --set; VotingClassifier takes"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--head", "svm"], "invalid choice: 'svm'"),
         (["predict", "{d}/missing.joblib", "{d}/test.npy", "-o", "{d}/p.npy"], "model file not found"),
         (["predict", "{d}/model.skn", "{d}/test.npy", "-o", "{d}/p.txt"], "use .npy, .csv"),
         (["demo", "--noise-rates", "0,2"], "fractions in [0, 1)"),

@@ -18,10 +18,13 @@ def _add_parser(sub: Any) -> argparse.ArgumentParser:
         "fit",
         help="train a head on features + labels and save the model",
         description=(
-            "Fit NMTuneClassifier.from_preset(PRESET, **overrides) on FEATURES and save it with\n"
-            "sknmtune.persistence.save. Any estimator parameter can be set with --set KEY=VALUE."
+            "Fit a head on FEATURES and save it with sknmtune.persistence.save: by default\n"
+            "NMTuneClassifier.from_preset(PRESET); --head cv fits NMTuneClassifierCV() and --head vote\n"
+            "make_voting_head(), the heads the benchmarks recommend (vote: image features; cv: text and\n"
+            "other features). Any parameter of the chosen head can be set with --set KEY=VALUE."
         ),
-        epilog="Example: sknmtune fit feats.npz --preset nmtune-paper --set reg_lambda=0.05 -o model.skn",
+        epilog=("Examples: sknmtune fit feats.npz --preset nmtune-paper --set reg_lambda=0.05 -o model.skn\n"
+                "          sknmtune fit feats.npz --head vote --seed 0 -o model.skn"),
         formatter_class=_Formatter,
     )
     _add_common(fit)
@@ -31,22 +34,33 @@ def _add_parser(sub: Any) -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", metavar="FILE", required=True, help="model file to write (e.g. model.skn)")
     fit.add_argument("--format", choices=("skn", "joblib"), default="skn",
                      help="skn: the safe sknmtune format; joblib: a pickle (loading it needs --trusted)")
-    fit.add_argument("--preset", metavar="NAME", default="nmtune-paper",
-                     help="named configuration of NMTuneClassifier: " + _PRESETS_FIELD)
+    fit.add_argument("--head", choices=_HEADS, default="preset",
+                     help="preset: NMTuneClassifier.from_preset(--preset); cv: NMTuneClassifierCV(); vote: make_voting_head()")
+    fit.add_argument("--preset", metavar="NAME", default=None,
+                     help="named configuration of NMTuneClassifier (--head preset; default nmtune-paper): " + _PRESETS_FIELD)
     fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override an estimator parameter, e.g. --set reg_lambda=0.01 --set mlp_depth=3")
-    fit.add_argument("--epochs", metavar="N", dest="max_epochs", type=_positive_int, default=None, help="shortcut for --set max_epochs=N")
-    fit.add_argument("--seed", metavar="N", dest="random_state", type=int, default=None, help="shortcut for --set random_state=N")
+                     help="override a parameter of the head, e.g. --set reg_lambda=0.01 --set mlp_depth=3, "
+                          "or a member's with --head vote: --set mlp__max_epochs=50")
+    fit.add_argument("--epochs", metavar="N", dest="max_epochs", type=_positive_int, default=None,
+                     help="shortcut for --set max_epochs=N (--head preset)")
+    fit.add_argument("--seed", metavar="N", dest="random_state", type=int, default=None, help="random_state of the head (of every member of a vote)")
     _add_device(fit)
     fit.set_defaults(func=_cmd_fit)
     return fit
 
 
+_HEADS = ("preset", "cv", "vote")
+
+
 def _parse_param(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE a Python literal (``0.01``, ``True``, ``None``) or a string."""
+    """``KEY=VALUE`` with VALUE a Python literal (``0.01``, ``True``, ``None``) or a string.
+
+    KEY is a parameter name, or ``member__name`` for a member of a vote (whose names may hold a hyphen:
+    ``nmtune-paper__max_epochs``); whether the head has it is checked against its parameters.
+    """
     key, sep, value = text.partition("=")
     key = key.strip()
-    if not sep or not key.isidentifier():
+    if not sep or not key.replace("-", "_").isidentifier():
         raise _UsageError(f"--set expects KEY=VALUE (e.g. reg_lambda=0.01), got {text!r}.")
     try:
         parsed = ast.literal_eval(value.strip())
@@ -55,31 +69,57 @@ def _parse_param(text: str) -> tuple[str, Any]:
     return key, parsed
 
 
+def _unfitted_head(args: argparse.Namespace) -> tuple[Any, str]:
+    """The head ``--head`` names, with ``--seed``, ``--device`` and ``--set`` applied; and its label."""
+    if args.head != "preset":
+        given = [flag for flag, value in (("--preset", args.preset), ("--epochs", args.max_epochs)) if value is not None]
+        if given:
+            raise _UsageError(f"{' and '.join(given)} go with --head preset; with --head {args.head} use --set.")
+    overrides = dict(_parse_param(p) for p in args.set)
+    if args.head == "preset":
+        from ..classifier import NMTuneClassifier
+
+        for name in ("max_epochs", "random_state", "device"):
+            if getattr(args, name) is not None:
+                overrides.setdefault(name, getattr(args, name))
+        preset = args.preset or "nmtune-paper"
+        head, label = NMTuneClassifier.from_preset(preset), repr(preset)
+    elif args.head == "cv":
+        from ..classifier import NMTuneClassifier
+        from ..model_selection import NMTuneClassifierCV
+
+        base = NMTuneClassifier(device=args.device) if args.device not in (None, "auto") else None
+        head, label = NMTuneClassifierCV(estimator=base, random_state=args.random_state), "NMTuneClassifierCV()"
+    else:
+        from ..voting import make_voting_head
+
+        head = make_voting_head(random_state=args.random_state, device=args.device or "auto")
+        label = "make_voting_head()"
+    known = head.get_params(deep=True)
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        own = [k for k in head.get_params(deep=False) if k != "estimators"]
+        members = [name for name, _ in getattr(head, "estimators", [])]
+        raise _UsageError(
+            f"unknown parameter(s) {', '.join(unknown)} for --set; {type(head).__name__} takes {', '.join(own)}"
+            + (f", and MEMBER__PARAMETER for its members {', '.join(members)}" if members else "") + "."
+        )
+    return head.set_params(**overrides), label
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from ..classifier import NMTuneClassifier
     from ..persistence import _check_model_path, save
 
     out = _check_model_path(args.output, args.format)  # before training: a wrong name fails at once
     X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
-    overrides = dict(_parse_param(p) for p in args.set)
-    unknown = sorted(set(overrides) - set(NMTuneClassifier().get_params()))
-    if unknown:
-        raise _UsageError(
-            f"unknown parameter(s) {', '.join(unknown)} for --set; NMTuneClassifier takes "
-            f"{', '.join(NMTuneClassifier().get_params())}."
-        )
-    for name in ("max_epochs", "random_state", "device"):
-        value = getattr(args, name)
-        if value is not None:
-            overrides.setdefault(name, value)
-    clf = NMTuneClassifier.from_preset(args.preset, **overrides)
+    clf, label = _unfitted_head(args)
     start = time.perf_counter()
     clf.fit(X, y)
     seconds = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
     save(clf, out, format=args.format)
     print(
-        f"fitted {args.preset!r} on {X.shape[0]} x {X.shape[1]} features, {len(clf.classes_)} classes "
+        f"fitted {label} on {X.shape[0]} x {X.shape[1]} features, {len(clf.classes_)} classes "
         f"in {seconds:.1f}s; training accuracy {clf.score(X, y):.4f} -> {out}"
     )
     return 0
