@@ -111,8 +111,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from ..persistence import _check_model_path, save
 
     out = _check_model_path(args.output, args.format)  # before training: a wrong name fails at once
+    clf, label = _unfitted_head(args)  # so do wrong options
     X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
-    clf, label = _unfitted_head(args)
     start = time.perf_counter()
     clf.fit(X, y)
     seconds = time.perf_counter() - start
