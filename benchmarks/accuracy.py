@@ -281,7 +281,7 @@ def make_estimator(method: str, seed: int, scale: AccuracyScale, device: str) ->
         )
     from sknmtune import NMTuneClassifier
 
-    if method in driver.DEFAULT_METHODS or method == "voting":
+    if method in driver.PACKAGE_METHODS:
         return driver.default_estimator(method, seed, device)
     return NMTuneClassifier(**{**candidate_params(method, scale.max_epochs), "random_state": seed, "device": device})
 

@@ -212,7 +212,7 @@ def make_estimator(method: str, seed: int, scale: ImageNetScale, device: str) ->
         )
     import sknmtune
 
-    if method in driver.DEFAULT_METHODS or method == "voting":
+    if method in driver.PACKAGE_METHODS:
         return driver.default_estimator(method, seed, device)
     if method not in PRESET_METHODS:
         raise ValueError(f"unknown method {method!r}; choose among {METHODS}")

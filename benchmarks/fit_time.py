@@ -39,16 +39,7 @@ from benchmarks.harness.tasks import extract_jobs  # noqa: E402
 from benchmarks._io import log, read_json, write_json  # noqa: E402
 
 RESULT = _ROOT / "benchmarks" / "results" / "fit_time.json"
-METHODS = ("logreg_cv", "recommended", "voting")
-
-
-def make(method: str, scale) -> object:
-    """The estimator of ``method``: the ImageNet benchmark's, or ``make_voting_head()`` for ``"voting"``."""
-    if method == "voting":
-        from sknmtune import make_voting_head
-
-        return make_voting_head(random_state=0, device="cpu")
-    return ai.make_estimator(method, 0, scale, "cpu")
+METHODS = ("logreg_cv", "recommended", "voting")  # the ImageNet benchmark's methods of those names
 PROFILE = _ROOT / "benchmarks" / "results" / "fit_time_profile.json"
 
 
@@ -94,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {m: [] for m in methods}
         for repeat in range(args.repeats):
             for method in methods if repeat % 2 == 0 else methods[::-1]:
-                estimator = make(method, scale)
+                estimator = ai.make_estimator(method, 0, scale, "cpu")
                 t0 = time.perf_counter()
                 estimator.fit(X, y)
                 times[method].append(time.perf_counter() - t0)
                 log(f"{job.task.name}: {method} {times[method][-1]:.1f}s")
         if args.profile:
-            prof = profile_fit(make("recommended", scale), X, y)
+            prof = profile_fit(ai.make_estimator("recommended", 0, scale, "cpu"), X, y)
             profiles = read_json(PROFILE, {"rows": []})["rows"]
             profiles = [r for r in profiles if (r["task"], r["backbone"]) != (job.task.name, args.backbone)]
             profiles.append({"task": job.task.name, "backbone": args.backbone, **prof,

@@ -28,12 +28,15 @@ from benchmarks.harness.io import RESULTS_DIR, clean, log, read_json, write_json
 from benchmarks.harness.runner import run_benchmark
 from benchmarks.harness.tasks import JobFeatures, Scale, Task, extract_jobs
 
-__all__ = ["DEFAULT_METHODS", "AccuracyBenchmark", "default_estimator", "kept_for_refit", "machine", "main",
-           "method_list", "spec", "stale_methods"]
+__all__ = ["DEFAULT_METHODS", "PACKAGE_METHODS", "AccuracyBenchmark", "default_estimator", "kept_for_refit", "machine",
+           "main", "method_list", "spec", "stale_methods"]
 
 #: methods whose configuration is the package's own defaults: their records carry a ``spec`` and are
 #: refitted when the package's defaults change
 DEFAULT_METHODS = ("nmtune-default", "recommended", "recommended-lambda0")
+#: methods built by :func:`default_estimator`: the package's defaults, and ``voting`` (``make_voting_head()``,
+#: whose records carry no ``spec``: its members' parameters are the package's presets)
+PACKAGE_METHODS = (*DEFAULT_METHODS, "voting")
 _SKIP_PARAMS = ("verbose", "device", "random_state")
 
 
@@ -75,7 +78,7 @@ def default_estimator(method: str, seed: int, device: str) -> Any:
         return NMTuneClassifierCV(grid, random_state=seed)
     if method == "voting":
         return make_voting_head(random_state=seed, device=device)
-    raise ValueError(f"{method!r} is not one of {(*DEFAULT_METHODS, 'voting')}")
+    raise ValueError(f"{method!r} is not one of {PACKAGE_METHODS}")
 
 
 def spec(estimator: Any) -> dict[str, Any]:

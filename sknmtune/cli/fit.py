@@ -11,6 +11,9 @@ from ._errors import _UsageError
 from ._io import _features_and_labels
 from ._options import _PRESETS_FIELD, _add_common, _add_device, _add_label_column, _Formatter, _positive_int
 
+#: the heads ``--head`` names: a preset of NMTuneClassifier, NMTuneClassifierCV(), make_voting_head()
+_HEADS = ("preset", "cv", "vote")
+
 
 def _add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``fit`` on the ``sknmtune`` subparsers; returns its parser."""
@@ -47,9 +50,6 @@ def _add_parser(sub: Any) -> argparse.ArgumentParser:
     _add_device(fit)
     fit.set_defaults(func=_cmd_fit)
     return fit
-
-
-_HEADS = ("preset", "cv", "vote")
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
