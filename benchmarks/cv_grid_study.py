@@ -14,12 +14,20 @@ training split, so selection rules (best mean, one-standard-error towards the li
     .venv/bin/python benchmarks/cv_grid_study.py rule --seeds 0 1 --jobs 2
     .venv/bin/python benchmarks/cv_grid_study.py rule --suite first --seeds 0 --jobs 2   # MiniLM, CIFAR ResNets
     .venv/bin/python benchmarks/cv_grid_study.py ensemble --seeds 0 1 --jobs 2
+    .venv/bin/python benchmarks/cv_grid_study.py race --seeds 0 1 --jobs 2
+    .venv/bin/python benchmarks/cv_grid_study.py race --suite first --seeds 0 --jobs 2
     .venv/bin/python benchmarks/cv_grid_study.py report
 
 ``ensemble``: whether soft-voting several candidates beats refitting one. For every unit the ``rule`` study
 already scored, the default grid's candidates are refitted on the training split (the model seed
 ``NMTuneClassifierCV`` would use) and ensembles chosen from the stored cross-validation scores (members within
 one standard error of the best, the top 2 / 3, the best of each head family, all) are scored on validation.
+
+``race``: whether ``NMTuneClassifierCV`` may stop scoring candidates that trail after the first fold. The
+default grid's inner cross-validation is run in full (``racing=None``) and every candidate's per-fold scores and
+fit time stored; dropping after fold 1 every candidate more than a margin behind the best is then simulated
+offline (the survivors' folds are the same fits), and the selection, its validation accuracy (the ``rule``
+study's refit of the same candidate with the same seed) and the fit time saved compared per margin.
 
 Results: ``benchmarks/results/cv_grid_study.json`` (rows keyed by study, task, backbone, seed; resumable) and the
 tables in ``cv_grid_study.md``.
@@ -98,6 +106,19 @@ def _rule(X, y, Xv, yv, seed, grid):
     return {"candidates": out, "best_index": int(np.argmax(r["mean_test_score"])), "cv_seconds": seconds}
 
 
+def _race(X, y, seed):
+    """Per-fold scores and mean fit seconds of every default-grid candidate (no racing), for the race study."""
+    from sknmtune import NMTuneClassifierCV
+
+    t0 = time.perf_counter()
+    cv = NMTuneClassifierCV(random_state=seed, racing=None).fit(X, y)
+    r = cv.cv_results_
+    n_folds = sum(k.startswith("split") and k.endswith("_test_score") for k in r)
+    return {"candidates": [{"params": params, "split_scores": [float(r[f"split{j}_test_score"][i]) for j in range(n_folds)],
+                            "mean_fit_seconds": float(r["mean_fit_time"][i])} for i, params in enumerate(r["params"])],
+            "cv_seconds": time.perf_counter() - t0}
+
+
 def _model_seed(seed):
     """The seed ``NMTuneClassifierCV(random_state=seed)`` trains its candidates with (its second draw)."""
     return int(np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=2)[1])
@@ -163,6 +184,8 @@ def _unit(study, job, seed, grid):
         result = _budget(X, y, Xv, yv, seed)
     elif study == "ensemble":
         result = _ensemble(X, y, Xv, yv, seed, grid)
+    elif study == "race":
+        result = _race(X, y, seed)
     else:
         result = _rule(X, y, Xv, yv, seed, grid)
     return {"study": study, "task": job.task.name, "backbone": job.backbone.name, "seed": seed,
@@ -265,6 +288,65 @@ def ensemble_table(rows):
     return "\n".join(lines)
 
 
+#: racing margins the ``race`` study simulates (accuracy points / 100); None: every candidate on every fold
+RACING_MARGINS = (None, 0.10, 0.05, 0.03, 0.02, 0.01, 0.0)
+
+
+def _raced_selection(cands, margin, rule):
+    """The candidate ``NMTuneClassifierCV(racing=margin, selection=rule)`` selects from stored per-fold scores,
+    and the share of the candidates' fold-fit seconds racing saves."""
+    from sknmtune.model_selection import _one_standard_error
+
+    scores = np.array([c["split_scores"] for c in cands], dtype=float)
+    if margin is not None:
+        scores[scores[:, 0] < scores[:, 0].max() - margin, 1:] = np.nan
+    results = {f"split{j}_test_score": scores[:, j] for j in range(scores.shape[1])}
+    with np.errstate(invalid="ignore"):
+        results.update(mean_test_score=scores.mean(axis=1), std_test_score=scores.std(axis=1))
+    pick = int(np.nanargmax(results["mean_test_score"])) if rule == "best" else _one_standard_error(results)
+    fitted = np.isfinite(scores).sum(axis=1)
+    seconds = np.array([c["mean_fit_seconds"] for c in cands])
+    return pick, 1 - float((fitted * seconds).sum() / (scores.shape[1] * seconds).sum())
+
+
+def race_table(rows, rule_rows):
+    """Per racing margin: units whose selection changes, the selection's mean validation accuracy, the time saved."""
+    if not rows:
+        return "Not run yet."
+    lines = [f"{len(rows)} units (ImageNet tasks x 2 backbones x 2 seeds; text and CIFAR ResNets x 1 seed). Racing "
+             "drops after the first fold every candidate more than the margin below the best first-fold score; "
+             "validation accuracy (%) of the selected candidate refitted on the training split (the `rule` study's "
+             "refit, same seed); fold-fit time saved over the units.", "",
+             "| racing margin | selection | units with another selection | val acc (%) | Δ vs no racing (pt) "
+             "| fold-fit time saved |", "|---|---|---|---|---|---|"]
+    mismatched = 0
+    for rule in ("one_standard_error", "best"):
+        base_acc = None
+        for margin in RACING_MARGINS:
+            changed, accs, saved, weights = 0, [], [], []
+            for r in rows:
+                cands = r["result"]["candidates"]
+                rule_cands = {repr(sorted(c["params"].items())): c for c in
+                              _default_candidates(rule_rows[(r["task"], r["backbone"], r["seed"])])}
+                val = [rule_cands[repr(sorted(c["params"].items()))] for c in cands]
+                mismatched += margin is None and rule == "best" and any(
+                    abs(v["cv_mean"] - np.mean(c["split_scores"])) > 1e-9 for v, c in zip(val, cands))
+                pick, share = _raced_selection(cands, margin, rule)
+                changed += pick != _raced_selection(cands, None, rule)[0]
+                accs.append(val[pick]["val_accuracy"])
+                total = sum(c["mean_fit_seconds"] * len(c["split_scores"]) for c in cands)
+                saved.append(share * total)
+                weights.append(total)
+            acc = _mean(accs)
+            base_acc = acc if margin is None else base_acc
+            lines.append(f"| {'none' if margin is None else f'{margin:g}'} | {rule} | {changed} / {len(rows)} "
+                         f"| {acc:.2f} | {acc - base_acc:+.2f} | {100 * sum(saved) / sum(weights):.0f} % |")
+    if mismatched:
+        lines += ["", f"**{mismatched} unit(s) whose cross-validated scores differ from the rule study's**: the "
+                  "validation accuracies above are not those of the same fits."]
+    return "\n".join(lines)
+
+
 def report(path: Path) -> str:
     rows = read_json(path, {"rows": []})["rows"]
     text = ("# NMTuneClassifierCV's grid and selection rule (validation splits only)\n\n"
@@ -272,14 +354,17 @@ def report(path: Path) -> str:
             "## MLP candidates' training budget\n\n" + budget_table([r for r in rows if r["study"] == "budget"])
             + "\n\n## Selection rule and sub-grids\n\n" + rule_table([r for r in rows if r["study"] == "rule"])
             + "\n\n## Soft-voting ensembles of the default grid's candidates\n\n"
-            + ensemble_table([r for r in rows if r["study"] == "ensemble"]) + "\n")
+            + ensemble_table([r for r in rows if r["study"] == "ensemble"])
+            + "\n\n## Racing: dropping trailing candidates after the first fold\n\n"
+            + race_table([r for r in rows if r["study"] == "race"],
+                         {(r["task"], r["backbone"], r["seed"]): r for r in rows if r["study"] == "rule"}) + "\n")
     atomic_write_text(path.with_suffix(".md"), text)
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("study", choices=["budget", "rule", "ensemble", "report"], help="report: tables from the JSON only")
+    parser.add_argument("study", choices=["budget", "rule", "ensemble", "race", "report"], help="report: tables from the JSON only")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--suite", choices=["imagenet", "first"], default="imagenet",
                         help="accuracy_imagenet.py's units (default) or accuracy.py's (text, CIFAR ResNets)")

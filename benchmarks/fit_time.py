@@ -8,12 +8,20 @@ slows both alike; the ratio of medians is the number to read::
     .venv/bin/python benchmarks/fit_time.py                       # dtd10 + pacs-photo, EfficientNet-Lite0, 2 repeats
     .venv/bin/python benchmarks/fit_time.py --tasks flowers102 --repeats 1
     .venv/bin/python benchmarks/fit_time.py --profile              # + where NMTuneClassifierCV's time goes
+    .venv/bin/python benchmarks/fit_time.py --batching-bound       # what training the candidates together can save
 
 Results: ``benchmarks/results/fit_time.json``; with ``--profile`` also ``fit_time_profile.json``: one more
 ``NMTuneClassifierCV()`` fit per task under ``cProfile``, its time split into torch's compiled kernels (matmuls,
 autograd's backward, the optimizer step, the eigendecomposition: work that batching candidates into one network
 would not remove on one thread) and the Python around them (skorch, the loss bookkeeping, data batching).
 Features come from ``benchmarks/accuracy_imagenet.py``'s cache (extracted on first use).
+
+``--batching-bound`` (``fit_time_batching.json``) measures the most that fitting the inner cross-validation's
+MLP heads as one batched network could save on this CPU: ``M`` copies of the default grid's MLP candidate
+(``NMTuneClassifier(mlp_depth=2, max_hidden_width=512)``'s module for the task's shape) trained for the same
+number of AdamW steps on their own rows, (a) one after the other in a bare torch loop, (b) stacked with
+``torch.func.stack_module_state`` and ``vmap`` (one forward, backward and optimizer step for all ``M``), and
+(c) one ``NMTuneClassifier.fit`` per copy (the skorch loop, with its validation pass), per step.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from benchmarks._io import log, read_json, write_json  # noqa: E402
 RESULT = _ROOT / "benchmarks" / "results" / "fit_time.json"
 METHODS = ("logreg_cv", "recommended", "voting")  # the ImageNet benchmark's methods of those names
 PROFILE = _ROOT / "benchmarks" / "results" / "fit_time_profile.json"
+BATCHING = _ROOT / "benchmarks" / "results" / "fit_time_batching.json"
 
 
 def profile_fit(estimator, X, y) -> dict:
@@ -63,6 +72,72 @@ def profile_fit(estimator, X, y) -> dict:
             "candidates": [str(p) for p in estimator.cv_results_["params"]]}
 
 
+def batching_bound(n_rows: int, n_features: int, n_classes: int, *, n_models: int = 12, epochs: int = 10,
+                   batch_size: int = 64, repeats: int = 3) -> dict:
+    """Seconds per training step of ``n_models`` MLP heads: sequential bare loop, vmap-batched, skorch fits."""
+    import copy
+
+    import torch
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+    from sknmtune import NMTuneClassifier
+
+    est = NMTuneClassifier(mlp_depth=2, reg_lambda=0.0, max_hidden_width=512, early_stopping=False,
+                           max_epochs=epochs, batch_size=batch_size, random_state=0)
+    torch.manual_seed(0)
+    models = [est._build_module(n_features, n_classes) for _ in range(n_models)]
+    X = torch.randn(n_models, n_rows, n_features)
+    y = torch.randint(0, n_classes, (n_models, n_rows))
+    steps = epochs * -(-n_rows // batch_size)
+    batches = [[torch.randint(0, n_rows, (batch_size,)) for _ in range(steps)] for _ in range(n_models)]
+
+    def sequential() -> None:
+        for m, model in enumerate(copy.deepcopy(models)):
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+            for idx in batches[m]:
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(X[m, idx])[0], y[m, idx]).backward()
+                opt.step()
+
+    def batched() -> None:
+        params, buffers = stack_module_state(copy.deepcopy(models))
+        params = {k: v.detach().requires_grad_(False) for k, v in params.items()}
+        template = copy.deepcopy(models[0]).to("meta")
+
+        def loss(p, b, xb, yb):
+            return torch.nn.functional.cross_entropy(functional_call(template, (p, b), (xb,))[0], yb)
+
+        step = vmap(grad_and_value(loss))
+        opt = torch.optim.AdamW(list(params.values()), lr=1e-3, weight_decay=1e-4)
+        rows = torch.arange(n_models)[:, None]
+        for s in range(steps):
+            idx = torch.stack([batches[m][s] for m in range(n_models)])
+            grads, _ = step(params, buffers, X[rows, idx], y[rows, idx])
+            for name, value in params.items():
+                value.grad = grads[name]
+            opt.step()
+
+    def skorch_fits() -> None:
+        for m in range(n_models):
+            NMTuneClassifier(**{**est.get_params(), "random_state": m}).fit(X[m].numpy(), y[m].numpy())
+
+    seconds: dict[str, list[float]] = {"sequential": [], "batched": [], "skorch": []}
+    runs = (("sequential", sequential), ("batched", batched), ("skorch", skorch_fits))
+    for _, run in runs:  # warm-up: first-call costs (allocator, kernel selection) out of the timings
+        run()
+    for _ in range(repeats):  # interleaved, so a noisy machine slows all three alike
+        for name, run in runs:
+            t0 = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - t0)
+    per_step = {k: float(np.median(v)) / (n_models * steps) for k, v in seconds.items()}
+    return {"n_models": n_models, "n_rows": n_rows, "n_features": n_features, "n_classes": n_classes,
+            "hidden_width": est._hidden_width(n_features), "steps_per_model": steps, "batch_size": batch_size,
+            "repeats": repeats, "seconds": seconds, "seconds_per_model_step": per_step,
+            "batched_over_sequential": per_step["batched"] / per_step["sequential"],
+            "skorch_over_sequential": per_step["skorch"] / per_step["sequential"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["dtd10", "pacs-photo"], choices=sorted(ai.TASKS))
@@ -71,11 +146,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
                         help="estimators timed side by side (logreg_cv is always one of them)")
     parser.add_argument("--profile", action="store_true", help="also profile one NMTuneClassifierCV() fit per task")
+    parser.add_argument("--batching-bound", action="store_true",
+                        help="only measure what batching the candidates' fits could save (fit_time_batching.json)")
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(1)
+    if args.batching_bound:
+        rows = []
+        for n_rows, n_classes in ((432, 10), (600, 7)):  # a DTD-10 / PACS-photo fold's training rows (90 % of 2/3)
+            rows.append(batching_bound(n_rows, 1280, n_classes))
+            log(f"batching bound {n_rows}x1280, {n_classes} classes: batched / sequential "
+                f"{rows[-1]['batched_over_sequential']:.2f}, skorch / sequential {rows[-1]['skorch_over_sequential']:.2f}")
+        write_json(BATCHING, {"benchmark": "fit_time --batching-bound", "threads": 1, "torch": torch.__version__,
+                              "rows": rows, "load_average_at_end": list(os.getloadavg()),
+                              "finished": time.strftime("%Y-%m-%d %H:%M")})
+        return 0
     scale = ai.SCALES["full"]
     jobs, _ = extract_jobs([ai.TASKS[t] for t in args.tasks], [ai.BACKBONES[args.backbone]], scale, "cpu", [])
     rows = []
