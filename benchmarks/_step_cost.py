@@ -12,7 +12,8 @@ timed for three variants of the same architecture, side by side:
 
 Variants are interleaved block by block (a block is a few steps ending in a device sync), so
 machine noise hits all of them alike; the ratio is the median of the per-round paired ratios.
-:func:`training_equivalence` checks that the fast path trains like the exact one.
+:func:`training_equivalence` checks that the fast path trains like the exact one, and
+:func:`batching_bound` what training several heads as one batched network could save.
 """
 
 from __future__ import annotations
@@ -280,3 +281,78 @@ def training_equivalence(arch: str = "authors", n_features: int = 256, n_train: 
         "max_accuracy_gap_same_seed": float(max(abs(a - b) for a, b in zip(acc["exact"], acc["fused"]))),
         "max_loss_curve_gap_same_seed": float(curve_gap),
     }
+
+
+def batching_bound(n_rows: int, n_features: int, n_classes: int, *, device: torch.device | str = "cpu",
+                   n_models: int = 12, epochs: int = 10, batch_size: int = 64, repeats: int = 3) -> dict:
+    """What training ``n_models`` heads as one batched network could save over fitting them one by one.
+
+    ``n_models`` copies of ``NMTuneClassifierCV``'s default MLP candidate (``mlp_depth=2``, hidden width capped
+    at 512) for ``n_features`` inputs, each with its own rows and mini-batches, trained for the same AdamW steps
+    (fused kernel, as the heads) three ways, interleaved: one after the other in a bare torch loop, stacked with
+    ``torch.func.stack_module_state`` + ``vmap`` (one forward, backward and optimizer step for all), and one
+    ``NMTuneClassifier.fit`` each (the package's skorch loop; same epochs, no early stopping). Returns seconds per
+    model and step of each and the ratios to the bare loop.
+    """
+    import copy
+
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+    from sknmtune import NMTuneClassifier
+
+    device = torch.device(device)
+    est = NMTuneClassifier(mlp_depth=2, reg_lambda=0.0, max_hidden_width=512, early_stopping=False,
+                           max_epochs=epochs, batch_size=batch_size, random_state=0, device=str(device))
+    torch.manual_seed(0)
+    models = [est._build_module(n_features, n_classes).to(device) for _ in range(n_models)]
+    X = torch.randn(n_models, n_rows, n_features, device=device)
+    y = torch.randint(0, n_classes, (n_models, n_rows), device=device)
+    steps = epochs * -(-n_rows // batch_size)
+    batches = [[torch.randint(0, n_rows, (batch_size,), device=device) for _ in range(steps)] for _ in range(n_models)]
+
+    def sequential() -> None:
+        for m, model in enumerate(copy.deepcopy(models)):
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4, fused=True)
+            for idx in batches[m]:
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(X[m, idx])[0], y[m, idx]).backward()
+                opt.step()
+
+    def batched() -> None:
+        params, buffers = stack_module_state(copy.deepcopy(models))
+        params = {k: v.detach().requires_grad_(False) for k, v in params.items()}
+        template = copy.deepcopy(models[0]).to("meta")
+
+        def loss(p, b, xb, yb):
+            return torch.nn.functional.cross_entropy(functional_call(template, (p, b), (xb,))[0], yb)
+
+        step = vmap(grad_and_value(loss))
+        opt = torch.optim.AdamW(list(params.values()), lr=1e-3, weight_decay=1e-4, fused=True)
+        rows = torch.arange(n_models, device=device)[:, None]
+        for s in range(steps):
+            idx = torch.stack([batches[m][s] for m in range(n_models)])
+            grads, _ = step(params, buffers, X[rows, idx], y[rows, idx])
+            for name, value in params.items():
+                value.grad = grads[name]
+            opt.step()
+
+    def skorch_fits() -> None:
+        for m in range(n_models):
+            NMTuneClassifier(**{**est.get_params(), "random_state": m}).fit(X[m].cpu().numpy(), y[m].cpu().numpy())
+
+    seconds: dict[str, list[float]] = {"sequential": [], "batched": [], "skorch": []}
+    runs = (("sequential", sequential), ("batched", batched), ("skorch", skorch_fits))
+    for _, run in runs:  # warm-up: first-call costs (allocator, kernel selection) out of the timings
+        run()
+    for _ in range(repeats):  # interleaved, so a noisy machine slows all three alike
+        for name, run in runs:
+            t0 = time.perf_counter()
+            run()
+            _sync(device)
+            seconds[name].append(time.perf_counter() - t0)
+    per_step = {k: float(np.median(v)) / (n_models * steps) for k, v in seconds.items()}
+    return {"device": str(device), "n_models": n_models, "n_rows": n_rows, "n_features": n_features, "n_classes": n_classes,
+            "hidden_width": est._hidden_width(n_features), "steps_per_model": steps, "batch_size": batch_size,
+            "repeats": repeats, "seconds": seconds, "seconds_per_model_step": per_step,
+            "batched_over_sequential": per_step["batched"] / per_step["sequential"],
+            "skorch_over_sequential": per_step["skorch"] / per_step["sequential"]}

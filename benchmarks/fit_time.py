@@ -17,11 +17,8 @@ would not remove on one thread) and the Python around them (skorch, the loss boo
 Features come from ``benchmarks/accuracy_imagenet.py``'s cache (extracted on first use).
 
 ``--batching-bound`` (``fit_time_batching.json``) measures the most that fitting the inner cross-validation's
-MLP heads as one batched network could save on this CPU: ``M`` copies of the default grid's MLP candidate
-(``NMTuneClassifier(mlp_depth=2, max_hidden_width=512)``'s module for the task's shape) trained for the same
-number of AdamW steps on their own rows, (a) one after the other in a bare torch loop, (b) stacked with
-``torch.func.stack_module_state`` and ``vmap`` (one forward, backward and optimizer step for all ``M``), and
-(c) one ``NMTuneClassifier.fit`` per copy (the skorch loop, with its validation pass), per step.
+MLP heads as one ``vmap``-batched network could save on this CPU, per model and step, against fitting them one by
+one (``benchmarks/_step_cost.py``'s ``batching_bound``; DTD-10 and PACS-photo fold shapes).
 """
 
 from __future__ import annotations
@@ -47,7 +44,8 @@ from benchmarks.harness.tasks import extract_jobs  # noqa: E402
 from benchmarks._io import log, read_json, write_json  # noqa: E402
 
 RESULT = _ROOT / "benchmarks" / "results" / "fit_time.json"
-METHODS = ("logreg_cv", "recommended", "voting")  # the ImageNet benchmark's methods of those names
+# the ImageNet benchmark's methods of those names, and NMTuneClassifierCV() without racing (every candidate on every fold)
+METHODS = ("logreg_cv", "recommended", "voting", "recommended-no-racing")
 PROFILE = _ROOT / "benchmarks" / "results" / "fit_time_profile.json"
 BATCHING = _ROOT / "benchmarks" / "results" / "fit_time_batching.json"
 
@@ -72,70 +70,11 @@ def profile_fit(estimator, X, y) -> dict:
             "candidates": [str(p) for p in estimator.cv_results_["params"]]}
 
 
-def batching_bound(n_rows: int, n_features: int, n_classes: int, *, n_models: int = 12, epochs: int = 10,
-                   batch_size: int = 64, repeats: int = 3) -> dict:
-    """Seconds per training step of ``n_models`` MLP heads: sequential bare loop, vmap-batched, skorch fits."""
-    import copy
-
-    import torch
-    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
-
-    from sknmtune import NMTuneClassifier
-
-    est = NMTuneClassifier(mlp_depth=2, reg_lambda=0.0, max_hidden_width=512, early_stopping=False,
-                           max_epochs=epochs, batch_size=batch_size, random_state=0)
-    torch.manual_seed(0)
-    models = [est._build_module(n_features, n_classes) for _ in range(n_models)]
-    X = torch.randn(n_models, n_rows, n_features)
-    y = torch.randint(0, n_classes, (n_models, n_rows))
-    steps = epochs * -(-n_rows // batch_size)
-    batches = [[torch.randint(0, n_rows, (batch_size,)) for _ in range(steps)] for _ in range(n_models)]
-
-    def sequential() -> None:
-        for m, model in enumerate(copy.deepcopy(models)):
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-            for idx in batches[m]:
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(model(X[m, idx])[0], y[m, idx]).backward()
-                opt.step()
-
-    def batched() -> None:
-        params, buffers = stack_module_state(copy.deepcopy(models))
-        params = {k: v.detach().requires_grad_(False) for k, v in params.items()}
-        template = copy.deepcopy(models[0]).to("meta")
-
-        def loss(p, b, xb, yb):
-            return torch.nn.functional.cross_entropy(functional_call(template, (p, b), (xb,))[0], yb)
-
-        step = vmap(grad_and_value(loss))
-        opt = torch.optim.AdamW(list(params.values()), lr=1e-3, weight_decay=1e-4)
-        rows = torch.arange(n_models)[:, None]
-        for s in range(steps):
-            idx = torch.stack([batches[m][s] for m in range(n_models)])
-            grads, _ = step(params, buffers, X[rows, idx], y[rows, idx])
-            for name, value in params.items():
-                value.grad = grads[name]
-            opt.step()
-
-    def skorch_fits() -> None:
-        for m in range(n_models):
-            NMTuneClassifier(**{**est.get_params(), "random_state": m}).fit(X[m].numpy(), y[m].numpy())
-
-    seconds: dict[str, list[float]] = {"sequential": [], "batched": [], "skorch": []}
-    runs = (("sequential", sequential), ("batched", batched), ("skorch", skorch_fits))
-    for _, run in runs:  # warm-up: first-call costs (allocator, kernel selection) out of the timings
-        run()
-    for _ in range(repeats):  # interleaved, so a noisy machine slows all three alike
-        for name, run in runs:
-            t0 = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - t0)
-    per_step = {k: float(np.median(v)) / (n_models * steps) for k, v in seconds.items()}
-    return {"n_models": n_models, "n_rows": n_rows, "n_features": n_features, "n_classes": n_classes,
-            "hidden_width": est._hidden_width(n_features), "steps_per_model": steps, "batch_size": batch_size,
-            "repeats": repeats, "seconds": seconds, "seconds_per_model_step": per_step,
-            "batched_over_sequential": per_step["batched"] / per_step["sequential"],
-            "skorch_over_sequential": per_step["skorch"] / per_step["sequential"]}
+def make_estimator(method: str, scale) -> object:
+    """The ImageNet benchmark's estimator of that name (seed 0, CPU), or ``NMTuneClassifierCV(racing=None)``."""
+    if method == "recommended-no-racing":
+        return ai.make_estimator("recommended", 0, scale, "cpu").set_params(racing=None)
+    return ai.make_estimator(method, 0, scale, "cpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     if args.batching_bound:
+        from benchmarks._step_cost import batching_bound
+
         rows = []
         for n_rows, n_classes in ((432, 10), (600, 7)):  # a DTD-10 / PACS-photo fold's training rows (90 % of 2/3)
             rows.append(batching_bound(n_rows, 1280, n_classes))
@@ -172,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {m: [] for m in methods}
         for repeat in range(args.repeats):
             for method in methods if repeat % 2 == 0 else methods[::-1]:
-                estimator = ai.make_estimator(method, 0, scale, "cpu")
+                estimator = make_estimator(method, scale)
                 t0 = time.perf_counter()
                 estimator.fit(X, y)
                 times[method].append(time.perf_counter() - t0)

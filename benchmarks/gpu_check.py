@@ -14,6 +14,10 @@ the JSON is rewritten after every section, so a run cut short still reports what
     The three regularizers alone (forward + backward) per ``svd_method``.
 ``equivalence`` (``--suite``)
     The same NMTune head trained on CUDA with the exact and the fast SVD term, 3 seeds.
+``batching`` (``--suite``)
+    What fitting ``NMTuneClassifierCV``'s fold heads as one batched network would save on this device
+    (``benchmarks/_step_cost.py``'s ``batching_bound``: 18 copies of the default MLP candidate for a DTD-10
+    fold, 1280-d, trained one by one, ``vmap``-batched and through ``NMTuneClassifier.fit``).
 ``extraction`` (without ``--suite``)
     timm ``resnet50`` (random init) on uint8 224x224 images: a bare torch loop against
     ``FrozenBackboneTransformer`` with fp32, bf16, bf16 + channels_last (+ ``torch.compile``).
@@ -67,6 +71,7 @@ if str(_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` and `sknm
 from benchmarks._step_cost import (  # noqa: E402
     ARCHITECTURES,
     EQUIVALENCE_CONFIGS,
+    batching_bound,
     regularizer_cost,
     step_cost,
     training_equivalence,
@@ -435,6 +440,14 @@ def _slug(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name).strip("_") or "cuda"
 
 
+def batching(device: torch.device, smoke: bool) -> dict:
+    kwargs = dict(n_models=3, epochs=1, repeats=1) if smoke else dict(n_models=18, epochs=10, repeats=3)
+    row = batching_bound(48 if smoke else 432, 32 if smoke else 1280, 10, device=device, **kwargs)
+    log(f"batching: ms per model-step {({k: round(1e3 * v, 3) for k, v in row['seconds_per_model_step'].items()})}, "
+        f"batched / one by one {row['batched_over_sequential']:.2f}")
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="the JSON file (default: <out-dir>/gpu_check_<gpu>.json)")
@@ -462,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     section(results, "environment", environment, device)
     if args.suite:
         for name, fn in (("step_cost_detail", step_costs), ("regularizer_cost", regularizer_costs),
-                         ("equivalence", equivalence), ("nmtune", nmtune)):
+                         ("equivalence", equivalence), ("batching", batching), ("nmtune", nmtune)):
             section(results, name, fn, device, args.smoke)
             if name == "step_cost_detail":  # the issue's schema: one flat list at the top level
                 results["step_cost"] = [

@@ -61,8 +61,8 @@ def make_voting_head(
     ----------
     members : sequence of str, default=("logreg_cv", "lp", "mlp", "nmtune-paper")
         At least two distinct names of :data:`VOTING_MEMBERS`. The default is the vote that the
-        PACS domain-shift benchmark measured; its fit costs the sum of its members' fits (1.1-1.3x
-        one :class:`~sknmtune.NMTuneClassifierCV` fit on 1280-d image features, ``benchmarks/fit_time.py``).
+        PACS domain-shift benchmark measured; its fit costs the sum of its members' fits (1.4x one
+        :class:`~sknmtune.NMTuneClassifierCV` fit on 1280-d image features, ``benchmarks/fit_time.py``).
     random_state : int or None, default=None
         Seeds every NMTune member's initialization and batches (the logistic-regression probe is
         deterministic); the same integer gives the same ensemble.

@@ -23,3 +23,15 @@ def test_imagenet_extraction_section_reports_throughput_and_the_projection():
         assert row["finite"] and row["shape"] == [res["n_images"], 1280]
         assert row["images_per_s"] > 0
         assert row["projected_benchmark_seconds"] == pytest.approx(gpu_check.IMAGENET_BENCHMARK_IMAGES / row["images_per_s"])
+
+
+def test_batching_section_times_the_three_ways_of_training_the_same_heads():
+    import torch
+
+    from benchmarks import gpu_check
+
+    row = gpu_check.batching(torch.device("cpu"), smoke=True)
+    assert row["n_models"] == 3 and row["steps_per_model"] == 1
+    per_step = row["seconds_per_model_step"]
+    assert set(per_step) == {"sequential", "batched", "skorch"} and all(v > 0 for v in per_step.values())
+    assert row["batched_over_sequential"] == pytest.approx(per_step["batched"] / per_step["sequential"])

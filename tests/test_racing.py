@@ -99,6 +99,7 @@ def test_auto_races_accuracy_on_folds_of_200_rows_or_more_only():
     clf = NMTuneClassifierCV()
     assert clf.racing == "auto"
     assert clf._racing_margin(200) == 0.03 and clf._racing_margin(199) is None
+    assert clf._racing_margin(10_000, grouped=True) is None  # one held-out domain is no evidence about the others
     assert NMTuneClassifierCV(scoring="balanced_accuracy")._racing_margin(10_000) is None
     assert NMTuneClassifierCV(racing=0.1)._racing_margin(5) == 0.1
     assert NMTuneClassifierCV(racing=None)._racing_margin(10_000) is None
@@ -107,3 +108,19 @@ def test_auto_races_accuracy_on_folds_of_200_rows_or_more_only():
     X, y = _data(600)  # folds of 200 rows: the weak candidate is raced out
     scores = NMTuneClassifierCV(GRID, random_state=0).fit(X, y).cv_results_["mean_test_score"]
     assert np.isnan(scores[0]) and np.isfinite(scores[1:]).any()
+
+
+@pytest.mark.parametrize("selection", ["one_standard_error", "best"])
+def test_the_race_study_simulates_what_the_estimator_selects(full, selection):
+    """benchmarks/cv_grid_study.py decides the default margin from full searches; its simulation must agree."""
+    from benchmarks.cv_grid_study import _raced_selection
+
+    X, y, _ = full
+    reference = NMTuneClassifierCV(GRID, random_state=0, selection=selection).fit(X, y).cv_results_
+    cands = [{"split_scores": [reference[f"split{j}_test_score"][i] for j in range(3)], "mean_fit_seconds": 1.0}
+             for i in range(len(reference["params"]))]
+    for margin in (0.0, 0.05, 1.0):
+        raced = NMTuneClassifierCV(GRID, random_state=0, selection=selection, racing=margin).fit(X, y)
+        pick, saved = _raced_selection(cands, margin, selection)
+        assert raced.best_index_ == pick
+        assert saved == pytest.approx(np.isnan(raced.cv_results_["split1_test_score"]).sum() * 2 / (3 * len(cands)))
