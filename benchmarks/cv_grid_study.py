@@ -16,6 +16,8 @@ training split, so selection rules (best mean, one-standard-error towards the li
     .venv/bin/python benchmarks/cv_grid_study.py ensemble --seeds 0 1 --jobs 2
     .venv/bin/python benchmarks/cv_grid_study.py race --seeds 0 1 --jobs 2
     .venv/bin/python benchmarks/cv_grid_study.py race --suite first --seeds 0 --jobs 2
+    .venv/bin/python benchmarks/cv_grid_study.py race --suite pacs --seeds 0 --jobs 2   # domain_shift.py's fits
+    .venv/bin/python benchmarks/cv_grid_study.py race --suite pacs --tasks lodo single --seeds 1 2 3 4 --jobs 2
     .venv/bin/python benchmarks/cv_grid_study.py report
 
 ``ensemble``: whether soft-voting several candidates beats refitting one. For every unit the ``rule`` study
@@ -163,8 +165,41 @@ def _ensemble(X, y, Xv, yv, seed, cands):
     return {"rules": out, "candidate_val_accuracy": [float(np.mean(classes[p.argmax(1)] == yv)) for p in probas]}
 
 
+def _pacs_jobs(kinds, backbones):
+    """The training sets ``domain_shift.py`` fits ``NMTuneClassifierCV()`` on (center crops, the full scale):
+    multi-source (``lodo:<target>``), its leave-one-source-out selection fits (``lodo-selection:<target>/<held>``)
+    and single source (``single:<source>``); ``kinds`` a subset of those three prefixes. No validation split: only
+    the race study (inner cross-validation scores) runs on them."""
+    from types import SimpleNamespace
+
+    from benchmarks import domain_shift as ds
+
+    scale, kinds = ds.SCALES["full"], set(kinds or ("lodo", "lodo-selection", "single"))
+    jobs = []
+    for name in backbones or scale.backbones:
+        feats = ds.features(name, scale, device="cpu")
+        units = []
+        for target in scale.lodo_targets:
+            sources = [d for d in ds.DOMAINS if d != target]
+            units.append(("lodo", f"lodo:{target}", sources))
+            units += [("lodo-selection", f"lodo-selection:{target}/{held}", [d for d in sources if d != held])
+                      for held in sources]
+        for kind, task, domains in units:
+            if kind in kinds:
+                V, y, _ = ds._train_sets(feats, domains, "train")
+                jobs.append(SimpleNamespace(task=SimpleNamespace(name=task), backbone=SimpleNamespace(name=name),
+                                            splits={"train": (np.ascontiguousarray(V[:, 0]), y)}))
+        for source in scale.single_sources if "single" in kinds else ():
+            V, y, p = feats[source]
+            jobs.append(SimpleNamespace(task=SimpleNamespace(name=f"single:{source}"), backbone=SimpleNamespace(name=name),
+                                        splits={"train": (np.ascontiguousarray(V[p.single_train, 0]), y[p.single_train])}))
+    return jobs
+
+
 def _jobs(suite, tasks, backbones):
     """Cached features of every (task, backbone) unit of one benchmark suite."""
+    if suite == "pacs":
+        return _pacs_jobs(tasks, backbones)
     if suite == "imagenet":
         return extract_jobs([ai.TASKS[t] for t in tasks or ai.ALL_TASKS],
                             [ai.BACKBONES[b] for b in backbones or ai.ALL_BACKBONES], ai.SCALES["full"], "cpu", [])[0]
@@ -178,7 +213,7 @@ def _unit(study, job, seed, grid):
     import torch
 
     torch.set_num_threads(1)
-    (X, y), (Xv, yv) = job.splits["train"], job.splits["val"]
+    (X, y), (Xv, yv) = job.splits["train"], job.splits.get("val", (None, None))
     t0 = time.perf_counter()
     if study == "budget":
         result = _budget(X, y, Xv, yv, seed)
@@ -315,10 +350,12 @@ def race_table(rows, rule_rows):
         return "Not run yet."
     scored = [r for r in rows if (r["task"], r["backbone"], r["seed"]) in rule_rows]
     units = sorted({(r["backbone"], r["seed"]) for r in rows})
+    accuracy_note = (f"Validation accuracy (%) of the selected candidate refitted on the training split: the `rule` "
+                     f"study's refit (same seed) on the {len(scored)} units it covers." if scored else
+                     "No validation split here (the selection is compared, not scored).")
     lines = [f"{len(rows)} units ({', '.join(f'{b} seed {s}' for b, s in units)}). Racing drops after the first fold "
-             "every candidate more than the margin below the best first-fold score. Validation accuracy (%) of the "
-             f"selected candidate refitted on the training split: the `rule` study's refit (same seed) on the "
-             f"{len(scored)} units it covers. Fold-fit time saved: over all units.", "",
+             f"every candidate more than the margin below the best first-fold score. {accuracy_note} "
+             "Fold-fit time saved: over all units.", "",
              "| racing margin | selection | units with another selection | val acc (%) | Δ vs no racing (pt) "
              "| fold-fit time saved |", "|---|---|---|---|---|---|"]
     drift = 0.0
@@ -340,16 +377,20 @@ def race_table(rows, rule_rows):
                     accs.append(val[pick]["val_accuracy"])
             acc = _mean(accs)
             base_acc = acc if margin is None else base_acc
+            accuracy = f"{acc:.2f} | {acc - base_acc:+.2f}" if accs else "- | -"
             lines.append(f"| {'none' if margin is None else f'{margin:g}'} | {rule} | {changed} / {len(rows)} "
-                         f"| {acc:.2f} | {acc - base_acc:+.2f} | {100 * saved / total:.0f} % |")
-    lines += ["", f"The race study's cross-validated means differ from the rule study's by at most {100 * drift:.2f} "
-              "points (the MLP candidates' float rounding between runs; the probes are identical), so its refits "
-              "stand for the same candidates."]
+                         f"| {accuracy} | {100 * saved / total:.0f} % |")
+    if scored:
+        lines += ["", f"The race study's cross-validated means differ from the rule study's by at most {100 * drift:.2f} "
+                  "points (the MLP candidates' float rounding between runs; the probes are identical), so its refits "
+                  "stand for the same candidates."]
     return "\n".join(lines)
 
 
 def report(path: Path) -> str:
     rows = read_json(path, {"rows": []})["rows"]
+    race = [r for r in rows if r["study"] == "race"]
+    rule_rows = {(r["task"], r["backbone"], r["seed"]): r for r in rows if r["study"] == "rule"}
     text = ("# NMTuneClassifierCV's grid and selection rule (validation splits only)\n\n"
             "Generated by `benchmarks/cv_grid_study.py report` from `cv_grid_study.json`.\n\n"
             "## MLP candidates' training budget\n\n" + budget_table([r for r in rows if r["study"] == "budget"])
@@ -357,8 +398,9 @@ def report(path: Path) -> str:
             + "\n\n## Soft-voting ensembles of the default grid's candidates\n\n"
             + ensemble_table([r for r in rows if r["study"] == "ensemble"])
             + "\n\n## Racing: dropping trailing candidates after the first fold\n\n"
-            + race_table([r for r in rows if r["study"] == "race"],
-                         {(r["task"], r["backbone"], r["seed"]): r for r in rows if r["study"] == "rule"}) + "\n")
+            + race_table([r for r in race if ":" not in r["task"]], rule_rows)
+            + "\n\n### On the PACS domain-shift benchmark's training sets\n\n"
+            + race_table([r for r in race if ":" in r["task"]], rule_rows) + "\n")
     atomic_write_text(path.with_suffix(".md"), text)
     return text
 
@@ -367,9 +409,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("study", choices=["budget", "rule", "ensemble", "race", "report"], help="report: tables from the JSON only")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--suite", choices=["imagenet", "first"], default="imagenet",
-                        help="accuracy_imagenet.py's units (default) or accuracy.py's (text, CIFAR ResNets)")
-    parser.add_argument("--tasks", nargs="+", help="subset of the suite's tasks")
+    parser.add_argument("--suite", choices=["imagenet", "first", "pacs"], default="imagenet",
+                        help="accuracy_imagenet.py's units (default), accuracy.py's (text, CIFAR ResNets) or "
+                             "domain_shift.py's training sets (race study only)")
+    parser.add_argument("--tasks", nargs="+", help="subset of the suite's tasks (pacs: of lodo, lodo-selection, single)")
     parser.add_argument("--backbones", nargs="+", help="subset of the suite's backbones")
     parser.add_argument("--out", type=Path, default=RESULT)
     parser.add_argument("--jobs", type=int, default=1)
@@ -378,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.study == "report":
         print(report(args.out))
         return 0
+    if args.suite == "pacs" and args.study != "race":
+        parser.error("--suite pacs has no validation splits: only the race study runs on it")
     jobs = _jobs(args.suite, args.tasks, args.backbones)
     rows = read_json(args.out, {"rows": []})["rows"]
     done = {(r["study"], r["task"], r["backbone"], r["seed"]) for r in rows}

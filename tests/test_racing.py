@@ -101,6 +101,7 @@ def test_auto_races_accuracy_on_folds_of_200_rows_or_more_only():
     assert clf._racing_margin(200) == 0.03 and clf._racing_margin(199) is None
     assert clf._racing_margin(10_000, grouped=True) is None  # one held-out domain is no evidence about the others
     assert NMTuneClassifierCV(scoring="balanced_accuracy")._racing_margin(10_000) is None
+    assert NMTuneClassifierCV(ensemble="families")._racing_margin(10_000) is None  # members need every full score
     assert NMTuneClassifierCV(racing=0.1)._racing_margin(5) == 0.1
     assert NMTuneClassifierCV(racing=None)._racing_margin(10_000) is None
     X, y = _data(180)  # folds of 60 rows: no racing by default
