@@ -186,7 +186,7 @@ def _pacs_jobs(kinds, backbones):
                       for held in sources]
         for kind, task, domains in units:
             if kind in kinds:
-                V, y, _ = ds._train_sets(feats, domains, "train")
+                V, y, _ = ds.train_sets(feats, domains, "train")
                 jobs.append(SimpleNamespace(task=SimpleNamespace(name=task), backbone=SimpleNamespace(name=name),
                                             splits={"train": (np.ascontiguousarray(V[:, 0]), y)}))
         for source in scale.single_sources if "single" in kinds else ():

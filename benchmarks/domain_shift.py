@@ -170,7 +170,7 @@ def _key(r: dict[str, Any]) -> tuple:
     return (r["protocol"], r["backbone"], r["unit"], r["selection"], r["method"], r["seed"])
 
 
-def _train_sets(feats: dict, domains: list[str], part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def train_sets(feats: dict, domains: list[str], part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views, labels and source domain of the ``part`` rows of ``domains``, concatenated."""
     rows = [getattr(feats[d][2], part) for d in domains]
     V = np.concatenate([feats[d][0][r] for d, r in zip(domains, rows)])
@@ -256,8 +256,8 @@ def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: 
         # multi-source leave-one-domain-out
         for target in scale.lodo_targets if {"lodo", "lodo-selection"} & set(protocols) else ():
             sources = [d for d in DOMAINS if d != target]
-            V, y, g = _train_sets(feats, sources, "train")
-            Vv, yv, _ = _train_sets(feats, sources, "val")
+            V, y, g = train_sets(feats, sources, "train")
+            Vv, yv, _ = train_sets(feats, sources, "val")
             extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": "train-domain",
                      "sources": "+".join(sources)}
             if "lodo" in protocols:
@@ -266,7 +266,7 @@ def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: 
                           validation=(_center(Vv), yv))
             for held in sources if "lodo-selection" in protocols else ():  # leave-one-domain-out selection over the sources
                 rest = [d for d in sources if d != held]
-                V2, y2, g2 = _train_sets(feats, rest, "train")
+                V2, y2, g2 = train_sets(feats, rest, "train")
                 extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": f"lodo:{held}",
                          "sources": "+".join(rest)}
                 _evaluate(store, methods, scale.lodo_selection_seeds, V2, y2, scale, n_jobs, device, extra, groups=g2,
