@@ -125,3 +125,22 @@ def test_the_race_study_simulates_what_the_estimator_selects(full, selection):
         pick, saved = _raced_selection(cands, margin, selection)
         assert raced.best_index_ == pick
         assert saved == pytest.approx(np.isnan(raced.cv_results_["split1_test_score"]).sum() * 2 / (3 * len(cands)))
+
+
+def test_racing_passes_weights_to_every_fit_and_trains_on_views(monkeypatch):
+    X, y = _data()
+    views = np.stack([X, X + 0.01, X - 0.01], axis=1)  # (n, 3, D): index 0 the center crop
+    weights = np.linspace(0.5, 1.5, len(y))
+    seen = []
+    original = NMTuneClassifier.fit
+
+    def recording_fit(self, X, y, sample_weight=None):
+        seen.append((np.ndim(X), None if sample_weight is None else len(sample_weight)))
+        return original(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(NMTuneClassifier, "fit", recording_fit)
+    clf = NMTuneClassifierCV(GRID, random_state=0, racing=0.05).fit(views, y, sample_weight=weights)
+    assert np.isnan(clf.cv_results_["mean_test_score"]).any()  # something was raced out
+    assert all(ndim == 3 and n is not None for ndim, n in seen)  # every fit saw the views axis and weights
+    assert seen[-1][1] == len(y)  # the refit: all rows
+    assert clf.predict(X).shape == (len(y),)
