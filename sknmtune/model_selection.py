@@ -11,6 +11,7 @@ training features only and refits the selected one on all of them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
 
@@ -104,8 +105,8 @@ def _pooled(first: np.ndarray, mean: np.ndarray, std: np.ndarray, n_rest: int) -
     return np.where(alone, first, total), np.where(alone, 0.0, np.sqrt(var))
 
 
-def _raced_search(make_search: Any, grid: Any, splits: list, margin: float, data: Any, y: np.ndarray,
-                  fit_params: dict) -> dict[str, Any]:
+def _raced_search(make_search: Callable[[Any, list], GridSearchCV], grid: Any, splits: list, margin: float, data: Any,
+                  y: np.ndarray, fit_params: dict) -> dict[str, Any]:
     """``cv_results_`` of a grid search that scores every candidate on the first split, then only the
     candidates within ``margin`` of the best first-split score on the other splits.
 
