@@ -90,6 +90,11 @@ def _budget(X, y, Xv, yv, seed):
     return out
 
 
+def _n_folds(cv_results):
+    """Number of cross-validation splits in a ``cv_results_`` (its ``split<i>_test_score`` keys)."""
+    return sum(k.startswith("split") and k.endswith("_test_score") for k in cv_results)
+
+
 def _rule(X, y, Xv, yv, seed, grid):
     from sknmtune import NMTuneClassifier, NMTuneClassifierCV
 
@@ -97,7 +102,7 @@ def _rule(X, y, Xv, yv, seed, grid):
     cv = NMTuneClassifierCV(grid, random_state=seed).fit(X, y)
     seconds = time.perf_counter() - t0
     r = cv.cv_results_
-    n_folds = sum(k.startswith("split") and k.endswith("_test_score") for k in r)
+    n_folds = _n_folds(r)
     out = []
     for i, params in enumerate(r["params"]):
         # what NMTuneClassifierCV refits when it picks candidate i: its model seed, the grid's parameters
@@ -115,7 +120,7 @@ def _race(X, y, seed):
     t0 = time.perf_counter()
     cv = NMTuneClassifierCV(random_state=seed, racing=None).fit(X, y)
     r = cv.cv_results_
-    n_folds = sum(k.startswith("split") and k.endswith("_test_score") for k in r)
+    n_folds = _n_folds(r)
     return {"candidates": [{"params": params, "split_scores": [float(r[f"split{j}_test_score"][i]) for j in range(n_folds)],
                             "mean_fit_seconds": float(r["mean_fit_time"][i])} for i, params in enumerate(r["params"])],
             "cv_seconds": time.perf_counter() - t0}
@@ -349,6 +354,8 @@ def race_table(rows, rule_rows):
     if not rows:
         return "Not run yet."
     scored = [r for r in rows if (r["task"], r["backbone"], r["seed"]) in rule_rows]
+    unraced = {rule: [_raced_selection(r["result"]["candidates"], None, rule)[0] for r in rows]
+               for rule in ("one_standard_error", "best")}
     units = sorted({(r["backbone"], r["seed"]) for r in rows})
     accuracy_note = (f"Validation accuracy (%) of the selected candidate refitted on the training split: the `rule` "
                      f"study's refit (same seed) on the {len(scored)} units it covers." if scored else
@@ -363,13 +370,13 @@ def race_table(rows, rule_rows):
         base_acc = None
         for margin in RACING_MARGINS:
             changed, accs, saved, total = 0, [], 0.0, 0.0
-            for r in rows:
+            for r, unraced_pick in zip(rows, unraced[rule]):
                 cands = r["result"]["candidates"]
                 pick, share = _raced_selection(cands, margin, rule)
-                changed += pick != _raced_selection(cands, None, rule)[0]
+                changed += pick != unraced_pick
                 seconds = sum(c["mean_fit_seconds"] * len(c["split_scores"]) for c in cands)
                 saved, total = saved + share * seconds, total + seconds
-                if r in scored:
+                if (r["task"], r["backbone"], r["seed"]) in rule_rows:
                     refits = {repr(sorted(c["params"].items())): c for c in
                               _default_candidates(rule_rows[(r["task"], r["backbone"], r["seed"])])}
                     val = [refits[repr(sorted(c["params"].items()))] for c in cands]

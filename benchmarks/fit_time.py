@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 times[method].append(time.perf_counter() - t0)
                 log(f"{job.task.name}: {method} {times[method][-1]:.1f}s")
         if args.profile:
-            prof = profile_fit(ai.make_estimator("recommended", 0, scale, "cpu"), X, y)
+            prof = profile_fit(make_estimator("recommended", scale), X, y)
             profiles = read_json(PROFILE, {"rows": []})["rows"]
             profiles = [r for r in profiles if (r["task"], r["backbone"]) != (job.task.name, args.backbone)]
             profiles.append({"task": job.task.name, "backbone": args.backbone, **prof,

@@ -117,24 +117,21 @@ def _raced_search(make_search: Callable[[Any, list], GridSearchCV], grid: Any, s
     first = make_search(grid, splits[:1]).fit(data, y, **fit_params).cv_results_
     scores = np.asarray(first["split0_test_score"], dtype=float)
     keep = np.flatnonzero(scores >= np.nanmax(scores) - margin) if np.isfinite(scores).any() else np.arange(scores.size)
-    params = {key: value for key, value in first.items() if key.startswith("param")}
-    results: dict[str, Any] = {}
     table = np.full((scores.size, len(splits)), np.nan)
     table[:, 0] = scores
-    times = {}
-    if len(splits) > 1 and keep.size:
+    rest_times = {kind: (np.full(scores.size, np.nan), np.full(scores.size, np.nan)) for kind in ("fit", "score")}
+    if len(splits) > 1:
         rest = make_search([{name: [value] for name, value in first["params"][i].items()} for i in keep],
                            splits[1:]).fit(data, y, **fit_params).cv_results_
         for j in range(1, len(splits)):
             table[keep, j] = rest[f"split{j - 1}_test_score"]
-        for kind in ("fit", "score"):
-            mean, std = np.full(scores.size, np.nan), np.full(scores.size, np.nan)
+        for kind, (mean, std) in rest_times.items():
             mean[keep], std[keep] = rest[f"mean_{kind}_time"], rest[f"std_{kind}_time"]
-            times[kind] = _pooled(np.asarray(first[f"mean_{kind}_time"], dtype=float), mean, std, len(splits) - 1)
-    for kind in ("fit", "score"):
-        results[f"mean_{kind}_time"], results[f"std_{kind}_time"] = times.get(
-            kind, (np.asarray(first[f"mean_{kind}_time"], dtype=float), np.zeros(scores.size)))
-    results.update(params)  # the key order of GridSearchCV's cv_results_
+    results: dict[str, Any] = {}
+    for kind, (mean, std) in rest_times.items():  # a dropped candidate's time is its first-split fit's
+        results[f"mean_{kind}_time"], results[f"std_{kind}_time"] = _pooled(
+            np.asarray(first[f"mean_{kind}_time"], dtype=float), mean, std, len(splits) - 1)
+    results.update((key, value) for key, value in first.items() if key.startswith("param"))  # GridSearchCV's key order
     for j in range(len(splits)):
         results[f"split{j}_test_score"] = table[:, j]
     with np.errstate(invalid="ignore"):
