@@ -265,13 +265,13 @@ SUB_GRIDS = {
 
 def _pick(cands, rule):
     """Index of the candidate ``rule`` refits: the best mean CV score, or the first within one standard error."""
-    from sknmtune.model_selection import _one_standard_error
+    from sknmtune.heads import one_standard_error
 
     mean = [c["cv_mean"] for c in cands]
     if rule == "best":
         return int(np.argmax(mean))
     # the rule divides the std by sqrt(number of split columns): with one column it is the stored standard error
-    return _one_standard_error({"mean_test_score": mean, "std_test_score": [c["cv_se"] for c in cands],
+    return one_standard_error({"mean_test_score": mean, "std_test_score": [c["cv_se"] for c in cands],
                                 "split0_test_score": None})
 
 
@@ -335,7 +335,7 @@ RACING_MARGINS = (None, 0.10, 0.05, 0.03, 0.02, 0.01, 0.0)
 def _raced_selection(cands, margin, rule):
     """The candidate ``NMTuneClassifierCV(racing=margin, selection=rule)`` selects from stored per-fold scores,
     and the share of the candidates' fold-fit seconds racing saves."""
-    from sknmtune.model_selection import _one_standard_error
+    from sknmtune.heads import one_standard_error
 
     scores = np.array([c["split_scores"] for c in cands], dtype=float)
     if margin is not None:
@@ -343,7 +343,7 @@ def _raced_selection(cands, margin, rule):
     results = {f"split{j}_test_score": scores[:, j] for j in range(scores.shape[1])}
     with np.errstate(invalid="ignore"):
         results.update(mean_test_score=scores.mean(axis=1), std_test_score=scores.std(axis=1))
-    pick = int(np.nanargmax(results["mean_test_score"])) if rule == "best" else _one_standard_error(results)
+    pick = int(np.nanargmax(results["mean_test_score"])) if rule == "best" else one_standard_error(results)
     fitted = np.isfinite(scores).sum(axis=1)
     seconds = np.array([c["mean_fit_seconds"] for c in cands])
     return pick, 1 - float((fitted * seconds).sum() / (scores.shape[1] * seconds).sum())

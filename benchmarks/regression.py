@@ -85,7 +85,7 @@ def make_estimator(method: str, seed: int) -> Any:
         from sklearn.preprocessing import StandardScaler
 
         return make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS))
-    from sknmtune.regressor import NMTuneRegressor
+    from sknmtune.heads import NMTuneRegressor
 
     params = {"linear": {"mlp_depth": 0}, "mlp": {"reg_lambda": 0.0}, "nmtune": {}}[method]
     return NMTuneRegressor(**params, random_state=seed, device="cpu")

@@ -24,20 +24,20 @@ _EXPORTS: dict[str, str] = {
     "extract_distributed": "backbones",
     "DistributedExtractionError": "backbones",
     "FeatureCache": "cache",
-    "NMTuneClassifier": "classifier",
-    "PRESETS": "classifier",
-    "NMTuneClassifierCV": "model_selection",
-    "NMTuneRegressor": "regressor",
-    "make_voting_head": "voting",
-    "VOTING_MEMBERS": "voting",
+    "NMTuneClassifier": "heads",
+    "PRESETS": "heads",
+    "NMTuneClassifierCV": "heads",
+    "NMTuneRegressor": "heads",
+    "make_voting_head": "heads",
+    "VOTING_MEMBERS": "heads",
     "logme": "transferability",
     "h_score": "transferability",
     "rank_backbones": "ranking",
     "TransferabilityScorer": "scoring",
-    "DEFAULT_PARAM_GRID": "model_selection",
+    "DEFAULT_PARAM_GRID": "heads",
     "NMTuneHead": "heads",
     "SpectralScorer": "scoring",
-    "TrainingDivergedError": "_training",
+    "TrainingDivergedError": "heads",
     "consistency_loss": "losses",
     "covariance_loss": "losses",
     "dominant_singular_value_loss": "losses",
@@ -57,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "load": "persistence",
     "ModelFileError": "persistence",
     "evaluate_heads": "evaluation",
+    "make_head": "heads",
+    "head_names": "heads",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
@@ -76,20 +78,27 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
-    from ._training import TrainingDivergedError
     from .backbones import FrozenBackboneTransformer
     from .backbones import DistributedExtractionError, extract_distributed
     from .cache import FeatureCache
-    from .classifier import PRESETS, NMTuneClassifier
-    from .voting import VOTING_MEMBERS, make_voting_head
-    from .heads import NMTuneHead
+    from .heads import (
+        DEFAULT_PARAM_GRID,
+        PRESETS,
+        VOTING_MEMBERS,
+        NMTuneClassifier,
+        NMTuneClassifierCV,
+        NMTuneHead,
+        NMTuneRegressor,
+        TrainingDivergedError,
+        head_names,
+        make_head,
+        make_voting_head,
+    )
     from .losses import consistency_loss, covariance_loss, dominant_singular_value_loss
-    from .model_selection import DEFAULT_PARAM_GRID, NMTuneClassifierCV
     from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
     from .evaluation import evaluate_heads
     from .persistence import ModelFileError, load, save
     from .ranking import rank_backbones
-    from .regressor import NMTuneRegressor
     from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum
     from .scoring import SpectralScorer, TransferabilityScorer
     from .spectral import (

@@ -6,6 +6,8 @@ import contextlib
 import threading
 import warnings
 from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
 from contextvars import ContextVar
 
 import torch
@@ -58,7 +60,7 @@ _GLOBAL_RNG_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
-def _seeded_global_rng(seed: int | None, devices: list[int] | tuple[int, ...] = ()) -> Iterator[None]:
+def seeded_global_rng(seed: int | None, devices: list[int] | tuple[int, ...] = ()) -> Iterator[None]:
     """Hold the global-RNG lock, fork torch's global RNG (CPU and ``devices``) and seed it.
 
     On exit the caller's RNG state is restored and the lock released, so code that builds a module
@@ -72,8 +74,8 @@ def _seeded_global_rng(seed: int | None, devices: list[int] | tuple[int, ...] = 
 
 
 @contextlib.contextmanager
-def _loading_onto(device: torch.device | None) -> Iterator[None]:
-    """While active, :func:`_restore_device` puts every module on ``device`` (``None``: as requested).
+def loading_onto(device: torch.device | None) -> Iterator[None]:
+    """While active, :func:`restore_device` puts every module on ``device`` (``None``: as requested).
 
     ``load(..., map_location=...)`` wraps its unpickling in this, so a model saved with
     ``device="cuda"`` and loaded with ``map_location="cpu"`` never touches the GPU (and does not
@@ -86,7 +88,7 @@ def _loading_onto(device: torch.device | None) -> Iterator[None]:
         _LOAD_DEVICE.reset(token)
 
 
-def _available_device(requested: str | torch.device | None) -> torch.device | None:
+def available_device(requested: str | torch.device | None) -> torch.device | None:
     """``resolve_device(requested)`` when that device exists here (CUDA index included), else ``None``."""
     try:
         device = resolve_device(requested)
@@ -97,14 +99,14 @@ def _available_device(requested: str | torch.device | None) -> torch.device | No
     return device
 
 
-def _restore_device(module: torch.nn.Module, requested: str | torch.device | None, what: str) -> str | torch.device:
+def restore_device(module: torch.nn.Module, requested: str | torch.device | None, what: str) -> str | torch.device:
     """Put an unpickled ``module`` on the device its owner's ``device`` parameter asks for.
 
     Pickles hold CPU tensors. On unpickling, the module moves to ``requested`` (resolved as for
     training: ``"auto"`` is CUDA, then MPS, then CPU) when that device exists here, so a model
     trained and reloaded on a GPU machine predicts bit-identically. When it does not exist (a
     CUDA model opened on a CPU-only machine, ``"cuda:3"`` on a one-GPU machine), the module stays
-    on the CPU and a :class:`UserWarning` names the device. Inside :func:`_loading_onto` the module
+    on the CPU and a :class:`UserWarning` names the device. Inside :func:`loading_onto` the module
     goes to that device instead, silently.
 
     Parameters
@@ -126,11 +128,11 @@ def _restore_device(module: torch.nn.Module, requested: str | torch.device | Non
     Examples
     --------
     >>> import torch
-    >>> from sknmtune._utils import _restore_device
-    >>> _restore_device(torch.nn.Linear(2, 2), "cpu", "a head")
+    >>> from sknmtune._utils import restore_device
+    >>> restore_device(torch.nn.Linear(2, 2), "cpu", "a head")
     'cpu'
     """
-    available = _available_device(requested)
+    available = available_device(requested)
     override = _LOAD_DEVICE.get()
     if override is not None:
         module.to(override)
@@ -147,3 +149,23 @@ def _restore_device(module: torch.nn.Module, requested: str | torch.device | Non
         return "cpu"
     module.to(available)
     return requested
+
+
+def moved_names(old: str, new: ModuleType, names: tuple[str, ...]) -> tuple[Any, Any]:
+    """``(__getattr__, __dir__)`` for a module ``old`` whose public ``names`` moved to the module ``new``.
+
+    The old module keeps working (imports, and pickles that name the old path), with a
+    :class:`DeprecationWarning` that names the new home.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in names:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        warnings.warn(f"{old}.{name} moved to {new.__name__}.{name}; import it from there (or from 'sknmtune').",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(new, name)
+
+    def __dir__() -> list[str]:
+        return sorted(names)
+
+    return __getattr__, __dir__

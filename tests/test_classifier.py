@@ -9,14 +9,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknmtune import PRESETS, NMTuneClassifier, TrainingDivergedError
-from sknmtune._head_base import sklearn_expected_failed_checks
+from sknmtune.heads import sklearn_expected_failed_checks
 from sknmtune.heads import NMTuneHead
 
 FAST = dict(max_epochs=4, batch_size=32, random_state=0)
 
 
 # scikit-learn's own checks run on the defaults users get, unmodified; two expected failures,
-# explained in sknmtune._head_base.SKLEARN_EXPECTED_FAILED_CHECKS.
+# explained in sknmtune.heads.SKLEARN_EXPECTED_FAILED_CHECKS.
 @parametrize_with_checks([NMTuneClassifier()], expected_failed_checks=sklearn_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -240,7 +240,7 @@ def test_head_module_is_the_public_nmtunehead(digits):
 # ------------------------------------------------------------ adaptive training
 def test_early_stopping_restores_the_best_validation_epoch(digits):
     """The fitted weights are those of the epoch with the lowest held-out cross-entropy."""
-    from sknmtune._training import _validation_split
+    from sknmtune.heads._training import _validation_split
 
     X, y, _, _ = digits
     clf = NMTuneClassifier(early_stopping=True, n_iter_no_change=3, max_epochs=60, lr=3e-2, random_state=0).fit(X, y)
@@ -264,7 +264,7 @@ def test_plateau_stopping_and_fixed_budget():
 
 
 def test_auto_early_stopping_needs_enough_rows():
-    from sknmtune.classifier import AUTO_EARLY_STOPPING_MIN_SAMPLES as N
+    from sknmtune.heads import AUTO_EARLY_STOPPING_MIN_SAMPLES as N
 
     X, y = make_blobs(N, n_features=3, centers=2, random_state=0)
     small = NMTuneClassifier(max_epochs=2, random_state=0).fit(X[: N - 1], y[: N - 1])

@@ -120,7 +120,7 @@ def test_fit_head_vote_saves_the_recommended_image_head_with_member_overrides(di
     assert main(["fit", str(digits_files / "train.npz"), "-o", str(out), "--head", "vote", "--seed", "3",
                  "--device", "cpu", "--set", "lp__max_epochs=2", "--set", "mlp__max_epochs=2",
                  "--set", "nmtune-paper__max_epochs=2"]) == 0
-    assert "fitted make_voting_head() on 600 x" in capsys.readouterr().out
+    assert "fitted 'vote' (make_voting_head()" in capsys.readouterr().out
     model = load(out)
     assert isinstance(model, VotingClassifier) and model.voting == "soft"
     assert [m.max_epochs for m in model.estimators_[1:]] == [2, 2, 2]
@@ -392,7 +392,7 @@ def test_demo_on_an_images_folder_with_a_named_backbone(tmp_path, capsys):
         (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--head", "cv", "--epochs", "3"], "--epochs go with --head preset"),
         (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--head", "vote", "--set", "mlp__bogus=1"],
          "unknown parameter(s) mlp__bogus for --set; VotingClassifier takes"),
-        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--head", "svm"], "invalid choice: 'svm'"),
+        (["fit", "{d}/train.npz", "-o", "{d}/m.skn", "--head", "svm"], "unknown --head 'svm'"),
         (["predict", "{d}/missing.joblib", "{d}/test.npy", "-o", "{d}/p.npy"], "model file not found"),
         (["predict", "{d}/model.skn", "{d}/test.npy", "-o", "{d}/p.txt"], "use .npy, .csv"),
         (["demo", "--noise-rates", "0,2"], "fractions in [0, 1)"),

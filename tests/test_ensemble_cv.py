@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sknmtune import NMTuneClassifierCV
-from sknmtune.model_selection import _family
+from sknmtune.heads import head_family
 
 GRID = {"mlp_depth": [0, 2], "reg_lambda": [0.0, 1.0], "max_epochs": [4], "early_stopping": [False]}
 
@@ -21,12 +21,12 @@ def test_families_vote_the_best_candidate_of_each_family_and_reuse_the_selected_
     X, y = _data()
     clf = NMTuneClassifierCV(GRID, random_state=0, ensemble="families").fit(X, y)
     params = [{**clf.best_estimator_.get_params(), **clf.cv_results_["params"][i]} for i in clf.ensemble_indices_]
-    families = [_family(p) for p in params]
+    families = [head_family(p) for p in params]
     assert sorted(families) == ["mlp", "nmtune", "probe"]
     scores = clf.cv_results_["mean_test_score"]
     for i, family in zip(clf.ensemble_indices_, families):  # each member is its family's best candidate
         rivals = [j for j, p in enumerate(clf.cv_results_["params"])
-                  if _family({**clf.best_estimator_.get_params(), **p}) == family]
+                  if head_family({**clf.best_estimator_.get_params(), **p}) == family]
         assert scores[i] == max(scores[j] for j in rivals)
     if clf.best_index_ in clf.ensemble_indices_:
         assert any(m is clf.best_estimator_ for m in clf.estimators_)

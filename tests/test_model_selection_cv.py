@@ -10,13 +10,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV
-from sknmtune._head_base import SKLEARN_EXPECTED_FAILED_CHECKS
-from sknmtune.model_selection import _one_standard_error
+from sknmtune.heads import SKLEARN_EXPECTED_FAILED_CHECKS
+from sknmtune.heads import one_standard_error
 
 SMALL_GRID = {"mlp_depth": [0, 2], "max_epochs": [40], "lr": [1e-2]}
 
 
-# The candidates' expected failures (sknmtune._head_base.SKLEARN_EXPECTED_FAILED_CHECKS) are the wrapper's too.
+# The candidates' expected failures (sknmtune.heads.SKLEARN_EXPECTED_FAILED_CHECKS) are the wrapper's too.
 _EXPECTED = {k: v for k, v in SKLEARN_EXPECTED_FAILED_CHECKS.items() if k != "check_class_weight_classifiers"}
 
 
@@ -64,11 +64,11 @@ def _cv_results(means, stds, n_folds=3):
 
 def test_one_standard_error_refits_the_first_candidate_close_to_the_best():
     # best 0.80 with fold std 0.0346 over 3 folds: standard error 0.02, threshold 0.78
-    assert _one_standard_error(_cv_results([0.70, 0.785, 0.80, 0.79], [0.0, 0.0, 0.0346, 0.0])) == 1
-    assert _one_standard_error(_cv_results([0.70, 0.775, 0.80, 0.79], [0.0, 0.0, 0.0346, 0.0])) == 2
-    assert _one_standard_error(_cv_results([0.9, 0.8], [0.5, 0.0])) == 0  # the best is first
+    assert one_standard_error(_cv_results([0.70, 0.785, 0.80, 0.79], [0.0, 0.0, 0.0346, 0.0])) == 1
+    assert one_standard_error(_cv_results([0.70, 0.775, 0.80, 0.79], [0.0, 0.0, 0.0346, 0.0])) == 2
+    assert one_standard_error(_cv_results([0.9, 0.8], [0.5, 0.0])) == 0  # the best is first
     # a failed candidate (error_score=nan) is never chosen and does not hide the others
-    assert _one_standard_error(_cv_results([np.nan, 0.6, 0.7], [np.nan, 0.0, 0.0])) == 2
+    assert one_standard_error(_cv_results([np.nan, 0.6, 0.7], [np.nan, 0.0, 0.0])) == 2
 
 
 def test_selection_best_callable_and_invalid():

@@ -26,7 +26,7 @@ from sknmtune.persistence import (
     FORMAT_VERSION,
     SAFE_CLASSES,
     ModelFileError,
-    _class_of,
+    class_of,
     get_untrusted_types,
     load,
     save,
@@ -119,7 +119,7 @@ def test_pipeline_round_trip_is_exact(tmp_path, data):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_every_allow_listed_sklearn_class_round_trips(tmp_path, data, name):
     X, y = data
-    cls = _class_of(name)
+    cls = class_of(name)
     if name == "sklearn.ensemble.VotingClassifier":  # a meta-estimator: members from the allow-list
         from sklearn.linear_model import LogisticRegression
         from sklearn.naive_bayes import GaussianNB
@@ -341,7 +341,7 @@ def test_load_with_map_location_moves_nested_models(tmp_path, data):
 
 
 def test_cross_validated_head_round_trips(tmp_path, data):
-    from sknmtune.model_selection import NMTuneClassifierCV
+    from sknmtune.heads import NMTuneClassifierCV
 
     X, y = data
     search = NMTuneClassifierCV({"reg_lambda": [0.0, 0.1], "mlp_depth": [0, 2]},

@@ -11,15 +11,16 @@ from sklearn.metrics import r2_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknmtune import NMTuneClassifier, TrainingDivergedError
-from sknmtune._head_base import HEAD_PARAMETER_CONSTRAINTS, sklearn_expected_failed_checks
+from sknmtune.heads import sklearn_expected_failed_checks
+from sknmtune.heads._base import HEAD_PARAMETER_CONSTRAINTS
 from sknmtune.heads import NMTuneHead
-from sknmtune.regressor import NMTuneRegressor
+from sknmtune.heads import NMTuneRegressor
 
 FAST = dict(max_epochs=15, batch_size=32, lr=1e-2, random_state=0)
 
 
 # scikit-learn's own checks run on the defaults users get, unmodified.
-# One expected failure, explained in sknmtune._head_base.SKLEARN_EXPECTED_FAILED_CHECKS (sample-weight equivalence).
+# One expected failure, explained in sknmtune.heads.SKLEARN_EXPECTED_FAILED_CHECKS (sample-weight equivalence).
 @parametrize_with_checks([NMTuneRegressor()], expected_failed_checks=sklearn_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -119,7 +120,7 @@ def test_huber_is_robust_to_outlying_targets():
 
 def test_early_stopping_restores_the_best_validation_epoch(data):
     """The fitted weights are those of the epoch with the lowest held-out error (standardized targets)."""
-    from sknmtune._training import _validation_split
+    from sknmtune.heads._training import _validation_split
 
     X, y, _, _ = data
     reg = NMTuneRegressor(early_stopping=True, n_iter_no_change=3, lr=1e-2, max_epochs=60, random_state=0).fit(X, y)

@@ -41,7 +41,7 @@ from sknmtune import (
 )
 from sknmtune.backbones import FrozenBackboneTransformer
 from sknmtune.cli import main
-from sknmtune.model_selection import NMTuneClassifierCV
+from sknmtune.heads import NMTuneClassifierCV
 from sknmtune.persistence import ModelFileError, load, save
 
 FAST = {"max_epochs": 1, "early_stopping": False, "device": "cpu", "random_state": 0, "hidden_ratio": 1.0, "batch_size": 16}

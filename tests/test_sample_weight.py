@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs, make_classification, make_regression
 from sklearn.utils.estimator_checks import check_class_weight_classifiers
 
 from sknmtune import NMTuneClassifier, NMTuneClassifierCV, NMTuneRegressor
-from sknmtune._training import _ArrayBatches, _ViewPairs
+from sknmtune.heads._training import _ArrayBatches, _ViewPairs
 
 # No batch statistics (no BatchNorm, no regularizers), one full batch per step, fixed budget: the
 # conditions under which a weight of k is exactly k repeated rows (up to float rounding).
@@ -94,7 +94,7 @@ def test_early_stopping_validation_loss_is_weighted(data, monkeypatch):
     clf = NMTuneClassifier(max_epochs=2, random_state=0, early_stopping=True, validation_fraction=0.3)
     clf.fit(X, y, sample_weight=w)
     # recompute the held-out loss of the restored epoch from the split train_head draws
-    from sknmtune._training import _validation_indices
+    from sknmtune.heads._training import _validation_indices
     seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
     _, valid = _validation_indices(y.astype(np.int64), 0.3, seed)
     logits = np.log(clf.predict_proba(X[valid]))

@@ -86,7 +86,7 @@ def test_cpu_fits_use_the_fused_adamw_kernel(data, monkeypatch):
 def test_single_threaded_cpu_training_flushes_subnormals_and_restores_the_setting(data, before, threads, monkeypatch):
     # Subnormal gradients made the late epochs of saturated heads 5x slower (docs/guide/gpu.md). The setting is
     # per thread, so multi-threaded fits leave it alone.
-    from sknmtune._training import _flushes_subnormals
+    from sknmtune.heads._training import _flushes_subnormals
 
     during = []
     original = torch.optim.AdamW.step

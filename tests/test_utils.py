@@ -1,4 +1,4 @@
-"""Where unpickled torch modules go: ``sknmtune._utils._restore_device`` and ``_loading_onto``.
+"""Where unpickled torch modules go: ``sknmtune._utils.restore_device`` and ``loading_onto``.
 
 CUDA is simulated with monkeypatch (``torch.cuda.is_available`` / ``device_count``) and a module
 that records the devices it is sent to, so these run on any machine; the ``gpu`` tests use a
@@ -13,7 +13,7 @@ import warnings
 import pytest
 import torch
 
-from sknmtune._utils import _loading_onto, _restore_device
+from sknmtune._utils import loading_onto, restore_device
 
 
 class _RecordingModule(torch.nn.Linear):
@@ -45,7 +45,7 @@ def test_cpu_and_auto_stay_on_the_cpu_without_warning(no_cuda, requested):
     module = _RecordingModule()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert _restore_device(module, requested, "NMTuneClassifier") is requested
+        assert restore_device(module, requested, "NMTuneClassifier") is requested
     assert module.sent_to == [torch.device("cpu")]
 
 
@@ -54,13 +54,13 @@ def test_available_cuda_is_restored(one_cuda, requested):
     module = _RecordingModule()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert _restore_device(module, requested, "NMTuneClassifier") is requested
+        assert restore_device(module, requested, "NMTuneClassifier") is requested
     assert [d.type for d in module.sent_to] == ["cuda"]
 
 
 def test_auto_goes_to_cuda_when_present(one_cuda):
     module = _RecordingModule()
-    assert _restore_device(module, "auto", "NMTuneClassifier") == "auto"
+    assert restore_device(module, "auto", "NMTuneClassifier") == "auto"
     assert module.sent_to == [torch.device("cuda")]
 
 
@@ -70,7 +70,7 @@ def test_missing_device_falls_back_to_cpu_with_a_warning(request, fixture, reque
     request.getfixturevalue(fixture)
     module = _RecordingModule()
     with pytest.warns(UserWarning, match=rf"NMTuneClassifier was saved with device='{requested}'.*loaded on the CPU"):
-        assert _restore_device(module, requested, "NMTuneClassifier") == "cpu"
+        assert restore_device(module, requested, "NMTuneClassifier") == "cpu"
     assert module.sent_to == [torch.device("cpu")]
 
 
@@ -78,18 +78,18 @@ def test_load_device_overrides_silently(no_cuda):
     module = _RecordingModule()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with _loading_onto(torch.device("cpu")):
+        with loading_onto(torch.device("cpu")):
             # the requested device is missing: the parameter becomes 'cpu' so a refit runs
-            assert _restore_device(module, "cuda", "NMTuneClassifier") == "cpu"
-            assert _restore_device(module, "auto", "NMTuneClassifier") == "auto"
+            assert restore_device(module, "cuda", "NMTuneClassifier") == "cpu"
+            assert restore_device(module, "auto", "NMTuneClassifier") == "auto"
     assert module.sent_to == [torch.device("cpu")] * 2
 
 
 def test_load_device_override_is_scoped(one_cuda):
     module = _RecordingModule()
-    with _loading_onto(torch.device("cpu")):
-        _restore_device(module, "cuda", "x")
-    _restore_device(module, "cuda", "x")
+    with loading_onto(torch.device("cpu")):
+        restore_device(module, "cuda", "x")
+    restore_device(module, "cuda", "x")
     assert [d.type for d in module.sent_to] == ["cpu", "cuda"]
 
 
@@ -111,5 +111,5 @@ def test_real_module_pickled_with_a_missing_device_loads_on_the_cpu(no_cuda):
 @pytest.mark.gpu
 def test_real_cuda_module_is_restored_on_cuda():
     module = torch.nn.Linear(3, 2)
-    assert _restore_device(module, "cuda", "x") == "cuda"
+    assert restore_device(module, "cuda", "x") == "cuda"
     assert next(module.parameters()).device.type == "cuda"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sknmtune import PRESETS, NMTuneClassifier, NMTuneClassifierCV, NMTuneRegressor
-from sknmtune._training import _ViewPairs
+from sknmtune.heads._training import _ViewPairs
 
 
 def _data(n=240, n_views=3, d=12, seed=0):
@@ -55,7 +55,7 @@ def test_view_pairs_are_two_distinct_augmented_views_per_row():
 
 
 def test_consistency_target_is_the_other_views_features(monkeypatch):
-    import sknmtune._training as training
+    import sknmtune.heads._training as training
 
     seen = []
     original = training.regularizer_terms

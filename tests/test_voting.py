@@ -42,11 +42,11 @@ def test_the_default_members_are_the_benchmarks_validated_vote():
     head = make_voting_head(random_state=3)
     assert isinstance(head, VotingClassifier) and head.voting == "soft"
     names = [name for name, _ in head.estimators]
-    benchmark = {"logreg": "logreg_cv", "lp": "lp", "mlp": "mlp", "nmtune-paper": "nmtune-paper"}
+    benchmark = {"logreg": "logreg-cv", "lp": "lp", "mlp": "mlp", "nmtune-paper": "nmtune-paper"}
     assert names == [benchmark[m] for m in ENSEMBLES["vote-4"]]
     for method in ("lp", "mlp", "nmtune-paper"):
         assert head.named_estimators[method].get_params() == make(method, 3).get_params()
-    ours, theirs = head.named_estimators["logreg_cv"][-1].get_params(), make("logreg", 3)[-1].get_params()
+    ours, theirs = head.named_estimators["logreg-cv"][-1].get_params(), make("logreg", 3)[-1].get_params()
     # the one difference: 5 unshuffled stratified folds instead of a seeded shuffle (a plain, storable int)
     assert ours.pop("cv") == 5 and theirs.pop("cv").get_n_splits() == 5
     assert {k: v for k, v in ours.items() if k != "Cs"} == {k: v for k, v in theirs.items() if k != "Cs"}
@@ -65,7 +65,7 @@ def test_predict_proba_is_the_mean_of_the_members_and_reproducible(data, fitted)
 
 def test_grid_search_over_a_members_parameter(data):
     X, y = data
-    head = make_voting_head(["logreg_cv", "lp"], random_state=0).set_params(lp__max_epochs=3)
+    head = make_voting_head(["logreg-cv", "lp"], random_state=0).set_params(lp__max_epochs=3)
     search = GridSearchCV(head, {"lp__lr": [1e-3, 1e-2]}, cv=2).fit(X, y)
     assert search.best_params_["lp__lr"] in (1e-3, 1e-2)
     assert clone(head).get_params()["lp__lr"] == head.get_params()["lp__lr"]

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._utils import _seeded_global_rng
+from .._utils import seeded_global_rng
 from ._checkpoint import load_into_model, read_checkpoint, state_digest
 from ._images import resolve_image_spec
 from ._module import layer_feature_fn
@@ -71,7 +71,7 @@ def create_timm_model(
                 "weights='/path/to/checkpoint.pth' (a state dict), or pretrained=False for a random initialization."
             ) from exc
         return model.eval()
-    with _seeded_global_rng(_INIT_SEED):
+    with seeded_global_rng(_INIT_SEED):
         model = timm.create_model(name, pretrained=False, **kwargs)
     if weights is not None:
         load_into_model(model, read_checkpoint(weights), source=f"weights file {os.fspath(weights)!r}")

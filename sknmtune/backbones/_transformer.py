@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from .._utils import _restore_device, resolve_device
+from .._utils import restore_device, resolve_device
 from ..cache import FeatureCache
 from ._images import AugmentedView, as_file_inputs, check_image_array
 from ._inputs import Inputs, _first, as_inputs, describe
@@ -347,7 +347,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Unpickle; a module backbone goes to the device ``device`` asks for (see ``_restore_device``).
+        """Unpickle; a module backbone goes to the device ``device`` asks for (see ``restore_device``).
 
         When that device does not exist here, the module stays on the CPU, ``device`` becomes
         ``"cpu"`` and a ``UserWarning`` names the missing device.
@@ -355,7 +355,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         super().__setstate__(state)
         module = self.__dict__.get("backbone")
         if _is_module(module):
-            self.device = _restore_device(module, self.__dict__.get("device", "auto"), f"{type(self).__name__}'s backbone")
+            self.device = restore_device(module, self.__dict__.get("device", "auto"), f"{type(self).__name__}'s backbone")
 
     def to_device(self, device: str | Any) -> FrozenBackboneTransformer:
         """Run on ``device`` from now on (sets ``device``; a module backbone is moved); returns self."""

@@ -27,7 +27,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keep hand-wrapped descriptions; show meaningful defaults (not None / False).
 
     A help text may name :data:`_PRESETS_FIELD`: it is replaced by the names of
-    :data:`sknmtune.classifier.PRESETS` when the help is printed (only then is the classifier,
+    :data:`sknmtune.heads.PRESETS` when the help is printed (only then is the classifier,
     and with it torch, imported).
     """
 
@@ -53,8 +53,8 @@ _PRESETS_FIELD = "{presets}"
 
 
 def _preset_names() -> tuple[str, ...]:
-    """The names of :data:`sknmtune.classifier.PRESETS` (imports the classifier, so torch)."""
-    from ..classifier import PRESETS
+    """The names of :data:`sknmtune.heads.PRESETS` (imports the classifier, so torch)."""
+    from ..heads import PRESETS
 
     return tuple(PRESETS)
 

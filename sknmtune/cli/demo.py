@@ -84,7 +84,7 @@ OOD_SHIFTS: dict[str, str] = {
 METHOD_NAMES: tuple[str, ...] = ("lp", "mlp", "nmtune")
 METHOD_LABELS: dict[str, str] = {"lp": "LP", "mlp": "MLP", "nmtune": "NMTune"}
 
-#: Which :data:`sknmtune.classifier.PRESETS` entry each head uses, per ``--config``.
+#: Which :data:`sknmtune.heads.PRESETS` entry each head uses, per ``--config``.
 CONFIGS: dict[str, dict[str, str]] = {
     "paper": {"lp": "lp", "mlp": "mlp", "nmtune": "nmtune-paper"},
     "authors": {"lp": "lp", "mlp": "mlp-authors", "nmtune": "nmtune-authors"},
@@ -193,9 +193,9 @@ def _pretrain(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int,
     import torch
 
     from .._pretraining import freeze, predict_labels, train_epochs
-    from .._utils import _seeded_global_rng
+    from .._utils import seeded_global_rng
 
-    with _seeded_global_rng(seed):  # leave the caller's global torch RNG untouched
+    with seeded_global_rng(seed):  # leave the caller's global torch RNG untouched
         model = _digits_cnn().to(device)
     X = torch.from_numpy(images[:, None]).to(device)
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
@@ -256,7 +256,7 @@ def compare_heads(
     Returns the records of :func:`~sknmtune.evaluation.evaluate_heads` and
     ``{"F": F_test, method: Z_test}`` for the spectrum plot; ``on_row`` gets each head's table row.
     """
-    from ..classifier import NMTuneClassifier
+    from ..heads import NMTuneClassifier
     from ..evaluation import evaluate_heads
 
     if config not in CONFIGS:

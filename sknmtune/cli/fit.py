@@ -11,8 +11,6 @@ from ._errors import _UsageError
 from ._io import _features_and_labels
 from ._options import _PRESETS_FIELD, _add_common, _add_device, _add_label_column, _Formatter, _positive_int
 
-#: the heads ``--head`` names: a preset of NMTuneClassifier, NMTuneClassifierCV(), make_voting_head()
-_HEADS = ("preset", "cv", "vote")
 
 
 def _add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -37,8 +35,9 @@ def _add_parser(sub: Any) -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", metavar="FILE", required=True, help="model file to write (e.g. model.skn)")
     fit.add_argument("--format", choices=("skn", "joblib"), default="skn",
                      help="skn: the safe sknmtune format; joblib: a pickle (loading it needs --trusted)")
-    fit.add_argument("--head", choices=_HEADS, default="preset",
-                     help="preset: NMTuneClassifier.from_preset(--preset); cv: NMTuneClassifierCV(); vote: make_voting_head()")
+    fit.add_argument("--head", metavar="NAME", default="preset",
+                     help="preset: NMTuneClassifier.from_preset(--preset); or a named head of sknmtune.heads.make_head, "
+                          "e.g. cv: NMTuneClassifierCV(), vote: make_voting_head(), logreg-cv: LogisticRegressionCV")
     fit.add_argument("--preset", metavar="NAME", default=None,
                      help="named configuration of NMTuneClassifier (--head preset; default nmtune-paper): " + _PRESETS_FIELD)
     fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -70,31 +69,26 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 
 def _unfitted_head(args: argparse.Namespace) -> tuple[Any, str]:
-    """The head ``--head`` names, with ``--seed``, ``--device`` and ``--set`` applied; and its label."""
+    """The head ``--head`` names (``preset``: ``--preset``; else a name of :func:`sknmtune.heads.make_head`), with
+    ``--seed``, ``--device`` and ``--set`` applied; and its label."""
+    from ..heads import PRESETS, head_names, head_spec, make_head
+
     if args.head != "preset":
         given = [flag for flag, value in (("--preset", args.preset), ("--epochs", args.max_epochs)) if value is not None]
         if given:
             raise _UsageError(f"{' and '.join(given)} go with --head preset; with --head {args.head} use --set.")
+        if args.head not in head_names():
+            raise _UsageError(f"unknown --head {args.head!r}; choose preset or one of {', '.join(head_names())}.")
     overrides = dict(_parse_param(p) for p in args.set)
+    name = (args.preset or "nmtune-paper") if args.head == "preset" else args.head
     if args.head == "preset":
-        from ..classifier import NMTuneClassifier
-
-        for name in ("max_epochs", "random_state", "device"):
-            if getattr(args, name) is not None:
-                overrides.setdefault(name, getattr(args, name))
-        preset = args.preset or "nmtune-paper"
-        head, label = NMTuneClassifier.from_preset(preset), repr(preset)
-    elif args.head == "cv":
-        from ..classifier import NMTuneClassifier
-        from ..model_selection import NMTuneClassifierCV
-
-        base = NMTuneClassifier(device=args.device) if args.device not in (None, "auto") else None
-        head, label = NMTuneClassifierCV(estimator=base, random_state=args.random_state), "NMTuneClassifierCV()"
-    else:
-        from ..voting import make_voting_head
-
-        head = make_voting_head(random_state=args.random_state, device=args.device or "auto")
-        label = "make_voting_head()"
+        if name not in PRESETS:
+            raise _UsageError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        if args.max_epochs is not None:
+            overrides.setdefault("max_epochs", args.max_epochs)
+    spec = head_spec(name)
+    head = make_head(name, random_state=args.random_state, device=args.device or "auto")
+    label = repr(name) if args.head == "preset" else f"{name!r} ({spec.label})"
     known = head.get_params(deep=True)
     unknown = sorted(set(overrides) - set(known))
     if unknown:

@@ -37,7 +37,7 @@ import joblib
 import numpy as np
 import torch
 
-from .._utils import _loading_onto, resolve_device
+from .._utils import loading_onto, resolve_device
 from .._version import __version__
 from ._decode import _Decoder
 from ._encode import _Encoder
@@ -50,7 +50,7 @@ from ._format import (
     SAFE_CLASSES,
     SUFFIX,
     ModelFileError,
-    _class_of,
+    class_of,
     _Malformed,
     _Refused,
 )
@@ -458,7 +458,7 @@ def load(
         if kind in ("pickle", "compressed pickle"):
             raise ModelFileError(path, _pickle_refusal())
         raise ModelFileError(path, _describe_other(head))
-    with _loading_onto(resolve_device(map_location) if map_location is not None else None):
+    with loading_onto(resolve_device(map_location) if map_location is not None else None):
         obj = _read_safe(path, trust, max_bytes) if kind == "zip" else _read_pickle(path)
     if map_location is not None:
         device = resolve_device(map_location)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.utils import Bunch
 
-from .._utils import _restore_device, _seeded_global_rng
+from .._utils import restore_device, seeded_global_rng
 from ..cache import FeatureCache
 from ._format import (
     _ARRAY_PREFIX,
@@ -21,7 +21,7 @@ from ._format import (
     _TRANSIENT,
     SAFE_CLASSES,
     _allowed_list,
-    _class_of,
+    class_of,
     _Malformed,
     _plain_dtype,
     module_attributes,
@@ -183,7 +183,7 @@ class _Decoder:
                 f"it names the class {name!r}{'' if where == 'model' else f' at {where}'}, which is not one of the "
                 f"classes the safe format loads ({_allowed_list()})"
             )
-        cls = _class_of(name)
+        cls = class_of(name)
         label = cls.__name__ if where == "model" else where
         its = f"its {cls.__name__}" + ("" if where == "model" else f" at {where}")
         params = self._field(value, "params", dict, where)
@@ -244,12 +244,12 @@ class _Decoder:
             raise _Malformed(f"it holds a torch module at {where} that this version of sknmtune cannot rebuild")
         state = {k: self._decode_tensor(v, f"{where}[{k!r}]") if isinstance(v, dict) else None for k, v in tensors.items()}
         try:
-            with _seeded_global_rng(None):  # the weights are overwritten; leave the caller's RNG alone
+            with seeded_global_rng(None):  # the weights are overwritten; leave the caller's RNG alone
                 module = obj.__sknmtune_rebuild__(key)
             module.load_state_dict(state, strict=True)
         except Exception as exc:  # wrong shapes, missing tensors, inconsistent attributes
             raise _Malformed(f"the weights at {where} do not fit the architecture ({' '.join(str(exc).split())})") from exc
         if isinstance(getattr(obj, "device", None), (str, torch.device)):
             # the device its `device` parameter asks for when it exists here, else the CPU with a warning
-            obj.device = _restore_device(module, obj.device, type(obj).__name__)
+            obj.device = restore_device(module, obj.device, type(obj).__name__)
         return module.eval()

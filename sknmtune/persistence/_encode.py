@@ -17,7 +17,7 @@ from ._format import (
     _BUILTIN_TYPES,
     _KIND,
     _allowed_list,
-    _safe_name,
+    safe_name,
     module_attributes,
 )
 from ._modules import init_kwargs, module_entry
@@ -116,7 +116,7 @@ class _Encoder:
         return {_KIND: "tensor", "dtype": str(t.dtype).removeprefix("torch."), "member": self._member(array.copy())}
 
     def _encode_estimator(self, obj: Any, where: str) -> Any:
-        name = _safe_name(type(obj))
+        name = safe_name(type(obj))
         label = type(obj).__name__ if where == "model" else where
         if name is None:
             raise TypeError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -23,38 +22,40 @@ _ARRAY_PREFIX = "arrays/"
 _PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pt", ".pth")
 _KIND = "__kind__"
 
+def _allowed_classes() -> dict[str, type]:
+    """The allow-list as classes: the package's estimators (from their subpackages' public names) and the
+    scikit-learn steps users put around them, named by their public import path."""
+    from sklearn import decomposition, discriminant_analysis, dummy, ensemble, feature_selection, impute
+    from sklearn import linear_model, naive_bayes, pipeline, preprocessing, svm
+
+    from ..backbones import FrozenBackboneTransformer
+    from ..heads import NMTuneClassifier, NMTuneClassifierCV, NMTuneRegressor
+
+    own = {f"sknmtune.{cls.__name__}": cls
+           for cls in (NMTuneClassifier, NMTuneClassifierCV, NMTuneRegressor, FrozenBackboneTransformer)}
+    steps = {
+        pipeline: ("Pipeline", "FeatureUnion"),
+        preprocessing: ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "Normalizer",
+                        "PowerTransformer", "LabelEncoder", "LabelBinarizer"),
+        decomposition: ("PCA", "TruncatedSVD"),
+        impute: ("SimpleImputer",),
+        feature_selection: ("VarianceThreshold",),
+        linear_model: ("LogisticRegression", "LogisticRegressionCV", "RidgeClassifier"),
+        ensemble: ("VotingClassifier",),
+        svm: ("LinearSVC",),
+        discriminant_analysis: ("LinearDiscriminantAnalysis",),
+        naive_bayes: ("GaussianNB",),
+        dummy: ("DummyClassifier",),
+    }
+    return {**own, **{f"{module.__name__}.{attr}": getattr(module, attr) for module, attrs in steps.items()
+                      for attr in attrs}}
+
+
+_ALLOWED: dict[str, type] = _allowed_classes()
+
 #: The classes the safe format stores: the name written in the file -> (module, attribute).
 #: Exact classes only (a subclass could change what loading does); anything else needs ``format="joblib"``.
-SAFE_CLASSES: dict[str, tuple[str, str]] = {
-    "sknmtune.NMTuneClassifier": ("sknmtune.classifier", "NMTuneClassifier"),
-    "sknmtune.NMTuneClassifierCV": ("sknmtune.model_selection", "NMTuneClassifierCV"),
-    "sknmtune.NMTuneRegressor": ("sknmtune.regressor", "NMTuneRegressor"),
-    "sknmtune.FrozenBackboneTransformer": ("sknmtune.backbones._transformer", "FrozenBackboneTransformer"),
-    "sklearn.pipeline.Pipeline": ("sklearn.pipeline", "Pipeline"),
-    "sklearn.pipeline.FeatureUnion": ("sklearn.pipeline", "FeatureUnion"),
-    "sklearn.preprocessing.StandardScaler": ("sklearn.preprocessing", "StandardScaler"),
-    "sklearn.preprocessing.MinMaxScaler": ("sklearn.preprocessing", "MinMaxScaler"),
-    "sklearn.preprocessing.MaxAbsScaler": ("sklearn.preprocessing", "MaxAbsScaler"),
-    "sklearn.preprocessing.RobustScaler": ("sklearn.preprocessing", "RobustScaler"),
-    "sklearn.preprocessing.Normalizer": ("sklearn.preprocessing", "Normalizer"),
-    "sklearn.preprocessing.PowerTransformer": ("sklearn.preprocessing", "PowerTransformer"),
-    "sklearn.preprocessing.LabelEncoder": ("sklearn.preprocessing", "LabelEncoder"),
-    "sklearn.preprocessing.LabelBinarizer": ("sklearn.preprocessing", "LabelBinarizer"),
-    "sklearn.decomposition.PCA": ("sklearn.decomposition", "PCA"),
-    "sklearn.decomposition.TruncatedSVD": ("sklearn.decomposition", "TruncatedSVD"),
-    "sklearn.impute.SimpleImputer": ("sklearn.impute", "SimpleImputer"),
-    "sklearn.feature_selection.VarianceThreshold": ("sklearn.feature_selection", "VarianceThreshold"),
-    "sklearn.linear_model.LogisticRegression": ("sklearn.linear_model", "LogisticRegression"),
-    "sklearn.linear_model.LogisticRegressionCV": ("sklearn.linear_model", "LogisticRegressionCV"),
-    "sklearn.ensemble.VotingClassifier": ("sklearn.ensemble", "VotingClassifier"),
-    "sklearn.linear_model.RidgeClassifier": ("sklearn.linear_model", "RidgeClassifier"),
-    "sklearn.svm.LinearSVC": ("sklearn.svm", "LinearSVC"),
-    "sklearn.discriminant_analysis.LinearDiscriminantAnalysis": (
-        "sklearn.discriminant_analysis", "LinearDiscriminantAnalysis",
-    ),
-    "sklearn.naive_bayes.GaussianNB": ("sklearn.naive_bayes", "GaussianNB"),
-    "sklearn.dummy.DummyClassifier": ("sklearn.dummy", "DummyClassifier"),
-}
+SAFE_CLASSES: dict[str, tuple[str, str]] = {name: (cls.__module__, cls.__name__) for name, cls in _ALLOWED.items()}
 
 _BACKBONE = "sknmtune.FrozenBackboneTransformer"
 
@@ -97,15 +98,15 @@ class _Refused(Exception):
 # --------------------------------------------------------------------------------------- class table
 
 
-def _class_of(name: str) -> type:
-    module, attr = SAFE_CLASSES[name]
-    return getattr(importlib.import_module(module), attr)
+def class_of(name: str) -> type:
+    """The allow-listed class of a name written in a file (a ``KeyError`` for any other name)."""
+    return _ALLOWED[name]
 
 
-def _safe_name(cls: type) -> str | None:
+def safe_name(cls: type) -> str | None:
     """The allow-list name of exactly ``cls`` (not of a subclass), or None."""
-    for name, (module, attr) in SAFE_CLASSES.items():
-        if attr == cls.__name__ and cls is _class_of(name):
+    for name, allowed in _ALLOWED.items():
+        if cls is allowed:
             return name
     return None
 

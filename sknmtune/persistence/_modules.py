@@ -76,9 +76,9 @@ def init_kwargs(module: torch.nn.Module) -> dict[str, Any]:
 
 def _construct(cls: type, kwargs: dict[str, Any]) -> torch.nn.Module:
     """``cls(**kwargs)``, on the meta device when the constructor allows it (no memory, no init cost)."""
-    from .._utils import _seeded_global_rng
+    from .._utils import seeded_global_rng
 
-    with _seeded_global_rng(None):  # leave the caller's RNG alone
+    with seeded_global_rng(None):  # leave the caller's RNG alone
         try:
             with torch.device("meta"):
                 return cls(**kwargs)
@@ -185,7 +185,7 @@ def untrusted_message(names: list[str]) -> str:
 
 def rebuild(module: str, qualname: str, kwargs: Any, state: dict[str, torch.Tensor], training: Any, where: str) -> torch.nn.Module:
     """Import the (trusted) class, construct it from ``kwargs`` and load ``state`` into it."""
-    from .._utils import _seeded_global_rng
+    from .._utils import seeded_global_rng
 
     name = f"{module}.{qualname}"
     try:
@@ -197,7 +197,7 @@ def rebuild(module: str, qualname: str, kwargs: Any, state: dict[str, torch.Tens
     if type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
         raise _Malformed(f"malformed constructor arguments at {where}")
     try:
-        with _seeded_global_rng(None):  # the weights are overwritten; leave the caller's RNG alone
+        with seeded_global_rng(None):  # the weights are overwritten; leave the caller's RNG alone
             net = cls(**kwargs)
         net.load_state_dict(state, strict=True)
     except Exception as exc:

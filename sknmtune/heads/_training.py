@@ -26,8 +26,8 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR
 from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 
-from ._utils import _seeded_global_rng
-from .losses import regularizer_terms
+from .._utils import seeded_global_rng
+from ..losses import regularizer_terms
 
 __all__ = ["RegularizerConfig", "StoppingConfig", "TrainedHead", "TrainingDivergedError", "copy_optimizer_state", "train_head"]
 
@@ -394,7 +394,7 @@ def train_head(
     )
     with ExitStack() as rng_section:
         # Build under the lock, on a forked and seeded global RNG (the caller's state is restored).
-        rng_section.enter_context(_seeded_global_rng(seed, fork_devices))
+        rng_section.enter_context(seeded_global_rng(seed, fork_devices))
         if module is None:
             module = build_module()
         if not _draws_from_global_rng(module):

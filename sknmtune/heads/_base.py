@@ -21,8 +21,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._training import RegularizerConfig, StoppingConfig, copy_optimizer_state, train_head
-from ._utils import _restore_device, resolve_device
-from .heads import NMTuneHead
+from .._utils import restore_device, resolve_device
+from ._module import NMTuneHead
 
 #: Below this many rows ``early_stopping="auto"`` trains on everything (the held-out split
 #: would hold fewer than 20 rows) and stops on the training loss's plateau instead.
@@ -394,4 +394,4 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
         super().__setstate__(state)
         module = self.__dict__.get("module_")
         if module is not None:
-            self.device = _restore_device(module, self.__dict__.get("device", "auto"), type(self).__name__)
+            self.device = restore_device(module, self.__dict__.get("device", "auto"), type(self).__name__)
