@@ -62,10 +62,15 @@ def test_paired_difference_verdicts_and_seed_summary():
             for s in range(5) for d in "ab" for m, v in (("a", 0.6), ("b", 0.5), ("c", 0.6))]
     noisy = [dict(r, accuracy=r["accuracy"] + (0.05 if (r["seed"] % 2) else -0.05)) if r["method"] == "c" else r
              for r in base]
-    assert paired_difference(base, "a", "b", role="ood").verdict == "reproduced"
-    assert paired_difference(base, "b", "a", role="ood").verdict == "refuted"
-    diff = paired_difference(noisy, "c", "a", role="ood")
+    # seeds declared independent (each its own split): the 10 units are the clusters
+    independent = {"clusters": ("domain", "seed", "task"), "bootstrap": "unit", "min_clusters": 6}
+    assert paired_difference(base, "a", "b", role="ood", **independent).verdict == "reproduced"
+    assert paired_difference(base, "b", "a", role="ood", **independent).verdict == "refuted"
+    diff = paired_difference(noisy, "c", "a", role="ood", **independent)
     assert diff.verdict == "inconclusive" and diff.low < 0 < diff.high and diff.n_units == 10
+    # by default seeds sharing a split are one cluster: 2 domains cannot decide anything
+    default = paired_difference(base, "a", "b", role="ood")
+    assert (default.n_clusters, default.few_clusters, default.p_value, default.verdict) == (2, True, 0.5, "inconclusive")
     assert paired_difference(base, "a", "zzz").verdict == "no data"
     summary = seed_summary(base)
     mean, std, n = summary[("a", "ood")]

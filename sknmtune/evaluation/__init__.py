@@ -5,14 +5,21 @@
   validation split: accuracy, macro-F1, the SVE / LSVR of the features ``F`` and of the head's
   representation ``Z`` and the fit time, as tidy records (one dict per head x seed x test set, ready for
   ``pandas.DataFrame``); ``on_record`` and ``skip`` make long runs resumable.
-* :func:`summarize` (per method and role), :func:`seed_summary` (mean ± std over seeds) and
-  :func:`paired_difference` (paired differences between two methods over matched units, with a
-  bootstrap interval and a verdict for a claim "a beats b").
+* :func:`summarize` (per method and role) and :func:`seed_summary` (mean ± std over seeds);
+* :func:`paired_difference` (two methods over matched units, with an interval that resamples the
+  independent clusters -- by default a unit without its seed -- their count, an exact sign-flip p-value, and
+  a verdict for "a beats b" that falls back on the exact test when clusters are too few), :func:`claim` and
+  :func:`paper_claims` (claims built from every comparison they need);
+* :func:`recommend_head` (the head to use, by one rule, from validation records) and
+  :func:`recommend_head_leaving_out` (the same decision per target domain on the units that never touch it).
 
 Roles are ``"id"``, ``"ood"`` and ``"val"``; :mod:`sknmtune.plotting` orders them that way.
 """
 
 from ._protocol import _spectrum, evaluate_heads
-from ._summary import PairedDifference, paired_difference, seed_summary, summarize
+from ._decision import HeadRecommendation, TargetLeftOut, recommend_head, recommend_head_leaving_out
+from ._statistics import MIN_CLUSTERS, Claim, PairedDifference, claim, paired_difference, paper_claims
+from ._summary import seed_summary, summarize
 
-__all__ = ["PairedDifference", "evaluate_heads", "paired_difference", "seed_summary", "summarize"]
+__all__ = ["Claim", "HeadRecommendation", "MIN_CLUSTERS", "PairedDifference", "TargetLeftOut", "claim", "evaluate_heads",
+           "paired_difference", "paper_claims", "recommend_head", "recommend_head_leaving_out", "seed_summary", "summarize"]
