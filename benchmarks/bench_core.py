@@ -59,13 +59,11 @@ import torch
 from threadpoolctl import threadpool_info
 
 import sknmtune
-from sknmtune import NMTuneClassifier, largest_singular_value_ratio, singular_value_entropy
+from sknmtune import largest_singular_value_ratio, singular_value_entropy
+from sknmtune.heads import make_head
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
-    sys.path.insert(0, str(_ROOT))
-
-from benchmarks._step_cost import (  # noqa: E402
+from benchmarks.harness.io import RESULTS_DIR
+from benchmarks.harness.step_cost import (
     ARCHITECTURES,
     EQUIVALENCE_CONFIGS,
     regularizer_cost,
@@ -73,7 +71,7 @@ from benchmarks._step_cost import (  # noqa: E402
     training_equivalence,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results" / "core.json"
+RESULTS = RESULTS_DIR / "core.json"
 SECTIONS = ("step_cost", "regularizer_cost", "equivalence", "fit", "profile", "spectral")
 PAIRS = {"nmtune-paper/mlp": ("nmtune-paper", "mlp"), "nmtune-authors/mlp-authors": ("nmtune-authors", "mlp-authors")}
 RATIO_TARGET = 1.2
@@ -126,7 +124,7 @@ def _write(payload: dict[str, Any], path: Path) -> None:
 
 # ------------------------------------------------------------ 1. fit times
 def _time_fit(preset: str, X: np.ndarray, y: np.ndarray, epochs: int) -> float:
-    clf = NMTuneClassifier.from_preset(preset, max_epochs=epochs, device="cpu", random_state=0)
+    clf = make_head(preset, random_state=0, device="cpu", max_epochs=epochs)
     start = time.perf_counter()
     clf.fit(X, y)
     elapsed = time.perf_counter() - start
@@ -169,7 +167,7 @@ def _profile_epoch(preset: str, n_features: int, n_samples: int, top: int = 12) 
     from torch.profiler import ProfilerActivity, profile
 
     X, y = _make_features(n_samples, n_features, seed=1)
-    clf = NMTuneClassifier.from_preset(preset, max_epochs=1, device="cpu", random_state=0)
+    clf = make_head(preset, random_state=0, device="cpu", max_epochs=1)
     start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         clf.fit(X, y)

@@ -38,27 +38,20 @@ tables in ``cv_grid_study.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
-_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
-    sys.path.pop(0)
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
+from joblib import Parallel, delayed
 
-import numpy as np  # noqa: E402
-from joblib import Parallel, delayed  # noqa: E402
+from benchmarks.harness import imagenet, pacs_domains, text_cifar
+from benchmarks.harness.io import RESULTS_DIR, atomic_write_text, log, read_json, write_json
+from benchmarks.harness.methods import cv_model_seed
+from benchmarks.harness.tasks import extract_jobs
 
-from benchmarks import accuracy_imagenet as ai  # noqa: E402
-from benchmarks.harness.tasks import extract_jobs  # noqa: E402
-from benchmarks._io import atomic_write_text, log, read_json, write_json  # noqa: E402
-
-RESULT = _ROOT / "benchmarks" / "results" / "cv_grid_study.json"
+RESULT = RESULTS_DIR / "cv_grid_study.json"
 BUDGETS = [(10, 1024), (5, 1024), (10, 512), (5, 512)]  # (n_iter_no_change, max_hidden_width)
 
 
@@ -68,20 +61,20 @@ def _rule_grid():
     Every candidate of a sub-grid is fitted on the same folds with the same model seed as
     ``NMTuneClassifierCV(sub_grid)`` would fit it, so sub-grids are compared offline.
     """
-    from sknmtune import DEFAULT_PARAM_GRID
+    from sknmtune.heads import DEFAULT_PARAM_GRID
 
     lp = dict(DEFAULT_PARAM_GRID[0], weight_decay=[0.0, 0.1, 1.0])
     return [lp, *DEFAULT_PARAM_GRID[1:]]
 
 
 def _budget(X, y, Xv, yv, seed):
-    from sknmtune import NMTuneClassifier
+    from sknmtune.heads import make_head
 
     out = []
     for lam in (0.0, 1.0):
         for patience, width in BUDGETS:
-            clf = NMTuneClassifier(mlp_depth=2, reg_lambda=lam, n_iter_no_change=patience, max_hidden_width=width,
-                                   random_state=seed)
+            clf = make_head("nmtune", random_state=seed, mlp_depth=2, reg_lambda=lam, n_iter_no_change=patience,
+                            max_hidden_width=width)
             t0 = time.perf_counter()
             clf.fit(X, y)
             out.append({"reg_lambda": lam, "n_iter_no_change": patience, "max_hidden_width": width,
@@ -96,17 +89,17 @@ def _n_folds(cv_results):
 
 
 def _rule(X, y, Xv, yv, seed, grid):
-    from sknmtune import NMTuneClassifier, NMTuneClassifierCV
+    from sknmtune.heads import make_head
 
     t0 = time.perf_counter()
-    cv = NMTuneClassifierCV(grid, random_state=seed).fit(X, y)
+    cv = make_head("cv", random_state=seed, param_grid=grid).fit(X, y)
     seconds = time.perf_counter() - t0
     r = cv.cv_results_
     n_folds = _n_folds(r)
     out = []
     for i, params in enumerate(r["params"]):
         # what NMTuneClassifierCV refits when it picks candidate i: its model seed, the grid's parameters
-        clf = NMTuneClassifier(random_state=cv.best_estimator_.random_state).set_params(**params).fit(X, y)
+        clf = make_head("nmtune", random_state=cv.best_estimator_.random_state, **params).fit(X, y)
         out.append({"params": params, "cv_mean": float(r["mean_test_score"][i]),
                     "cv_se": float(r["std_test_score"][i] / np.sqrt(n_folds)),
                     "cv_fit_seconds": float(r["mean_fit_time"][i]), "val_accuracy": float(clf.score(Xv, yv))})
@@ -115,10 +108,10 @@ def _rule(X, y, Xv, yv, seed, grid):
 
 def _race(X, y, seed):
     """Per-fold scores and mean fit seconds of every default-grid candidate (no racing), for the race study."""
-    from sknmtune import NMTuneClassifierCV
+    from sknmtune.heads import make_head
 
     t0 = time.perf_counter()
-    cv = NMTuneClassifierCV(random_state=seed, racing=None).fit(X, y)
+    cv = make_head("cv", random_state=seed, racing=None).fit(X, y)
     r = cv.cv_results_
     n_folds = _n_folds(r)
     return {"candidates": [{"params": params, "split_scores": [float(r[f"split{j}_test_score"][i]) for j in range(n_folds)],
@@ -126,43 +119,40 @@ def _race(X, y, seed):
             "cv_seconds": time.perf_counter() - t0}
 
 
-def _model_seed(seed):
-    """The seed ``NMTuneClassifierCV(random_state=seed)`` trains its candidates with (its second draw)."""
-    return int(np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=2)[1])
+def _best_of_each_family(cands):
+    """The best candidate (mean CV score) of each head family: probe, MLP tuning, NMTune."""
+    from sknmtune.heads import head_family
 
-
-def _family(params):
-    return "lp" if params["mlp_depth"] == 0 else ("nmtune" if params.get("reg_lambda", 0.0) > 0 else "mlp")
+    return [max((i for i, x in enumerate(cands) if head_family(x["params"]) == family), key=lambda i: cands[i]["cv_mean"])
+            for family in ("probe", "mlp", "nmtune")]
 
 
 #: ensembles compared by the ``ensemble`` study: name -> members' indices, from the candidates' CV scores
-ENSEMBLES = {
+ENSEMBLE_RULES = {
     "single (one standard error)": lambda c: [_pick(c, "one_standard_error")],
     "single (best)": lambda c: [_pick(c, "best")],
     "soft vote: within one standard error": lambda c: [
         i for i, x in enumerate(c) if x["cv_mean"] >= max(y["cv_mean"] for y in c) - c[_pick(c, "best")]["cv_se"]],
     "soft vote: top 2": lambda c: list(np.argsort([-x["cv_mean"] for x in c], kind="stable")[:2]),
     "soft vote: top 3": lambda c: list(np.argsort([-x["cv_mean"] for x in c], kind="stable")[:3]),
-    "soft vote: best of each family (lp, mlp, nmtune)": lambda c: [
-        max((i for i, x in enumerate(c) if _family(x["params"]) == f), key=lambda i: c[i]["cv_mean"])
-        for f in ("lp", "mlp", "nmtune")],
+    "soft vote: best of each family (lp, mlp, nmtune)": _best_of_each_family,
     "soft vote: all 6": lambda c: list(range(len(c))),
 }
 
 
 def _ensemble(X, y, Xv, yv, seed, cands):
-    """Refit the default grid's candidates on (X, y); validation accuracy of every ensemble in ENSEMBLES."""
-    from sknmtune import NMTuneClassifier
+    """Refit the default grid's candidates on (X, y); validation accuracy of every ensemble in ENSEMBLE_RULES."""
+    from sknmtune.heads import make_head
 
     probas, seconds = [], []
     for c in cands:
         t0 = time.perf_counter()
-        clf = NMTuneClassifier(random_state=_model_seed(seed)).set_params(**c["params"]).fit(X, y)
+        clf = make_head("nmtune", random_state=cv_model_seed(seed), **c["params"]).fit(X, y)
         seconds.append(time.perf_counter() - t0)
         probas.append(clf.predict_proba(Xv))
         classes = clf.classes_
     out = {}
-    for name, members in ENSEMBLES.items():
+    for name, members in ENSEMBLE_RULES.items():
         idx = [int(i) for i in members(cands)]
         pred = classes[np.mean([probas[i] for i in idx], axis=0).argmax(axis=1)]
         out[name] = {"members": idx, "val_accuracy": float(np.mean(pred == yv)),
@@ -170,34 +160,20 @@ def _ensemble(X, y, Xv, yv, seed, cands):
     return {"rules": out, "candidate_val_accuracy": [float(np.mean(classes[p.argmax(1)] == yv)) for p in probas]}
 
 
-def _pacs_jobs(kinds, backbones):
-    """The training sets ``domain_shift.py`` fits ``NMTuneClassifierCV()`` on (center crops, the full scale):
-    multi-source (``lodo:<target>``), its leave-one-source-out selection fits (``lodo-selection:<target>/<held>``)
-    and single source (``single:<source>``); ``kinds`` a subset of those three prefixes. No validation split: only
-    the race study (inner cross-validation scores) runs on them."""
-    from types import SimpleNamespace
-
-    from benchmarks import domain_shift as ds
-
-    scale, kinds = ds.SCALES["full"], set(kinds or ("lodo", "lodo-selection", "single"))
+def _pacs_jobs(protocols, backbones):
+    """The training sets ``benchmarks.domain_shift`` fits ``NMTuneClassifierCV()`` on (center crops, the full scale),
+    named ``lodo:<target>`` (multi-source), ``lodo-selection:<target>/<held>`` (its leave-one-source-out selection
+    fits) and ``single:<source>``; ``protocols`` a subset of those three prefixes. No validation split: only the
+    race study (inner cross-validation scores) runs on them."""
+    scale = pacs_domains.SCALES["full"]
+    names = {"lodo": "lodo:{unit}", "lodo-selection": "lodo-selection:{unit}/{held}", "single": "single:{unit}"}
     jobs = []
-    for name in backbones or scale.backbones:
-        feats = ds.features(name, scale, device="cpu")
-        units = []
-        for target in scale.lodo_targets:
-            sources = [d for d in ds.DOMAINS if d != target]
-            units.append(("lodo", f"lodo:{target}", sources))
-            units += [("lodo-selection", f"lodo-selection:{target}/{held}", [d for d in sources if d != held])
-                      for held in sources]
-        for kind, task, domains in units:
-            if kind in kinds:
-                V, y, _ = ds.train_sets(feats, domains, "train")
-                jobs.append(SimpleNamespace(task=SimpleNamespace(name=task), backbone=SimpleNamespace(name=name),
-                                            splits={"train": (np.ascontiguousarray(V[:, 0]), y)}))
-        for source in scale.single_sources if "single" in kinds else ():
-            V, y, p = feats[source]
-            jobs.append(SimpleNamespace(task=SimpleNamespace(name=f"single:{source}"), backbone=SimpleNamespace(name=name),
-                                        splits={"train": (np.ascontiguousarray(V[p.single_train, 0]), y[p.single_train])}))
+    for backbone in backbones or scale.backbones:
+        feats = pacs_domains.features(backbone, scale, device="cpu")
+        for ts in pacs_domains.training_sets(feats, scale, tuple(protocols or pacs_domains.PROTOCOLS)):
+            task = names[ts.protocol].format(unit=ts.unit, held=ts.held_out)
+            jobs.append(SimpleNamespace(task=SimpleNamespace(name=task), backbone=SimpleNamespace(name=backbone),
+                                        splits={"train": (pacs_domains.center(ts.V), ts.y)}))
     return jobs
 
 
@@ -206,28 +182,30 @@ def _jobs(suite, tasks, backbones):
     if suite == "pacs":
         return _pacs_jobs(tasks, backbones)
     if suite == "imagenet":
-        return extract_jobs([ai.TASKS[t] for t in tasks or ai.ALL_TASKS],
-                            [ai.BACKBONES[b] for b in backbones or ai.ALL_BACKBONES], ai.SCALES["full"], "cpu", [])[0]
-    from benchmarks import accuracy as acc
-
-    return extract_jobs([acc.TASKS[t] for t in tasks or acc.ALL_TASKS],
-                        [acc.BACKBONES[b] for b in backbones or acc.ALL_BACKBONES], acc.SCALES["full"], "auto", [])[0]
+        return extract_jobs([imagenet.TASKS[t] for t in tasks or imagenet.ALL_TASKS],
+                            [imagenet.BACKBONES[b] for b in backbones or imagenet.ALL_BACKBONES], imagenet.SCALES["full"],
+                            "cpu", [])[0]
+    return extract_jobs([text_cifar.TASKS[t] for t in tasks or text_cifar.ALL_TASKS],
+                        [text_cifar.BACKBONES[b] for b in backbones or text_cifar.ALL_BACKBONES], text_cifar.SCALES["full"],
+                        "auto", [])[0]
 
 
 def _unit(study, job, seed, grid):
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     (X, y), (Xv, yv) = job.splits["train"], job.splits.get("val", (None, None))
     t0 = time.perf_counter()
-    if study == "budget":
-        result = _budget(X, y, Xv, yv, seed)
-    elif study == "ensemble":
-        result = _ensemble(X, y, Xv, yv, seed, grid)
-    elif study == "race":
-        result = _race(X, y, seed)
-    else:
-        result = _rule(X, y, Xv, yv, seed, grid)
+    with threadpool_limits(limits=1):  # one BLAS thread per fit, as torch's
+        if study == "budget":
+            result = _budget(X, y, Xv, yv, seed)
+        elif study == "ensemble":
+            result = _ensemble(X, y, Xv, yv, seed, grid)
+        elif study == "race":
+            result = _race(X, y, seed)
+        else:
+            result = _rule(X, y, Xv, yv, seed, grid)
     return {"study": study, "task": job.task.name, "backbone": job.backbone.name, "seed": seed,
             "n_train": len(y), "result": result, "seconds": time.perf_counter() - t0}
 
@@ -318,10 +296,10 @@ def ensemble_table(rows):
              "refit seconds relative to the single one-standard-error pick, summed over units).", "",
              "| ensemble | " + " | ".join(groups) + " | mean | members | refit time |",
              "|---|" + "---|" * (len(groups) + 3)]
-    for name in ENSEMBLES:
+    for name in ENSEMBLE_RULES:
         accs = [_mean([x["val_accuracy"] for x in cells.get((name, g), [])]) for g in groups]
         every = [x for g in groups for x in cells.get((name, g), [])]
-        base = [x for g in groups for x in cells.get((next(iter(ENSEMBLES)), g), [])]
+        base = [x for g in groups for x in cells.get((next(iter(ENSEMBLE_RULES)), g), [])]
         lines.append(f"| {name} | " + " | ".join(f"{a:.2f}" for a in accs) + f" | {np.mean(accs):.2f} "
                      f"| {np.mean([len(x['members']) for x in every]):.1f} "
                      f"| {sum(x['refit_seconds'] for x in every) / sum(x['refit_seconds'] for x in base):.2f}x |")
@@ -332,7 +310,7 @@ def ensemble_table(rows):
 RACING_MARGINS = (None, 0.10, 0.05, 0.03, 0.02, 0.01, 0.0)
 
 
-def _raced_selection(cands, margin, rule):
+def raced_selection(cands, margin, rule):
     """The candidate ``NMTuneClassifierCV(racing=margin, selection=rule)`` selects from stored per-fold scores,
     and the share of the candidates' fold-fit seconds racing saves."""
     from sknmtune.heads import one_standard_error
@@ -354,7 +332,7 @@ def race_table(rows, rule_rows):
     if not rows:
         return "Not run yet."
     scored = [r for r in rows if (r["task"], r["backbone"], r["seed"]) in rule_rows]
-    unraced = {rule: [_raced_selection(r["result"]["candidates"], None, rule)[0] for r in rows]
+    unraced = {rule: [raced_selection(r["result"]["candidates"], None, rule)[0] for r in rows]
                for rule in ("one_standard_error", "best")}
     units = sorted({(r["backbone"], r["seed"]) for r in rows})
     accuracy_note = (f"Validation accuracy (%) of the selected candidate refitted on the training split: the `rule` "
@@ -372,7 +350,7 @@ def race_table(rows, rule_rows):
             changed, accs, saved, total = 0, [], 0.0, 0.0
             for r, unraced_pick in zip(rows, unraced[rule]):
                 cands = r["result"]["candidates"]
-                pick, share = _raced_selection(cands, margin, rule)
+                pick, share = raced_selection(cands, margin, rule)
                 changed += pick != unraced_pick
                 seconds = sum(c["mean_fit_seconds"] * len(c["split_scores"]) for c in cands)
                 saved, total = saved + share * seconds, total + seconds

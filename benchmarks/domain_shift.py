@@ -27,159 +27,33 @@ LP") uses :func:`sknmtune.evaluation.paired_difference` over (target domain x se
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
-    sys.path.pop(0)  # benchmarks/datasets.py must not shadow the `datasets` package
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from benchmarks.harness import io
+from benchmarks.harness import methods as hm
+from benchmarks.harness import pacs_domains as pacs
+from benchmarks.harness import report
+from benchmarks.harness.ensembles import ENSEMBLES, ProbaStore, vote_records
 
-from benchmarks import datasets as bd  # noqa: E402
-from benchmarks.harness import io  # noqa: E402
-from benchmarks.harness.ensembles import ENSEMBLES, ProbaStore, vote_records  # noqa: E402
-from benchmarks.harness.backbones import IMAGENET_BACKBONES  # noqa: E402
-
-DOMAINS = bd.PACS_DOMAINS
-N_VIEWS = 2  # augmented views per image (K): the fewest that give the authors' two distinct views per step
-
-
-@dataclass(frozen=True)
-class Scale:
-    """Sizes of one run; every subset is stratified with seed 0 (the same images for every seed)."""
-
-    name: str
-    seeds: tuple[int, ...]
-    backbones: tuple[str, ...]
-    domain_cap: int | None  # images per domain read (None: all)
-    source_train_cap: int | None  # training rows per source domain (lodo)
-    single_train_cap: int | None  # training rows of the single-source protocol
-    single_sources: tuple[str, ...]
-    lodo_targets: tuple[str, ...]
-    max_epochs: int | None  # None: each preset's own budget
-    lodo_selection_seeds: tuple[int, ...]  # seeds of the leave-one-domain-out selection fits
-    file_stem: str
-
-
-SCALES = {
-    "full": Scale("full", (0, 1, 2, 3, 4), tuple(IMAGENET_BACKBONES), None, 300, 1000, ("photo", "sketch"), DOMAINS,
-                  None, (0,), "domain_shift"),
-    # one backbone, one target and one source, 200 images per domain, 8 epochs: every code path in <= 10 min
-    "quick": Scale("quick", (0,), ("tf_efficientnet_lite0",), 200, 80, 80, ("photo",), ("photo",), 8,
-                   (0,), "domain_shift_quick"),
-}
-
-
-# =========================================================================== phase 1: features
-
-
-def load_domain(domain: str, cap: int | None) -> bd.Dataset:
-    return bd.subsample(bd.load_pacs_full(domain), cap, seed=0)
-
-
-def _split(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified ``(first, second)`` index split; the second part holds ``fraction`` of the rows."""
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(y))
-    first, second = train_test_split(idx, test_size=fraction, random_state=seed, stratify=y)
-    return np.sort(first), np.sort(second)
-
-
-def _cap(idx: np.ndarray, y: np.ndarray, cap: int | None) -> np.ndarray:
-    """At most ``cap`` of the rows ``idx`` (stratified on ``y[idx]``, seed 0); all of them when fewer than one
-    row per class would be dropped."""
-    if cap is None or len(idx) - cap < len(np.unique(y[idx])):
-        return idx
-    keep, _ = _split(y[idx], 1 - cap / len(idx))
-    return idx[keep]
-
-
-@dataclass(frozen=True)
-class Parts:
-    """Row indices of one domain: multi-source training and validation parts, single-source splits."""
-
-    train: np.ndarray  # a source's (capped) training rows in the multi-source protocol
-    val: np.ndarray  # a source's validation rows (20 %)
-    single_train: np.ndarray  # single-source protocol: training rows (capped 60 % part)
-    single_val: np.ndarray  # 20 %
-    single_test: np.ndarray  # 20 %
-
-    def view_rows(self, single: bool) -> np.ndarray:
-        """Rows that some protocol trains on: only these get augmented views."""
-        return np.union1d(self.train, self.single_train) if single else self.train
-
-
-def parts(y: np.ndarray, scale: Scale) -> Parts:
-    train, val = _split(y, 0.2)
-    rest, test = _split(y, 0.2)
-    single_train, single_val = _split(y[rest], 0.25)
-    return Parts(_cap(train, y, scale.source_train_cap), val,
-                 _cap(rest[single_train], y, scale.single_train_cap), rest[single_val], test)
-
-
-def features(name: str, scale: Scale, device: str = "auto") -> dict[str, tuple[np.ndarray, np.ndarray, Parts]]:
-    """``{domain: (V, y, parts)}`` for one backbone (extracted once, then read from the cache).
-
-    ``V`` is ``(n, 1 + K, D)``: the center crop of every image, and ``K`` augmented views of the rows a
-    protocol trains on (the other rows' views are NaN: views are extracted for training images only).
-    """
-    transformer = IMAGENET_BACKBONES[name].make(io.CACHE_DIR, device=device, views=N_VIEWS, random_state=0)
-    out = {}
-    for domain in DOMAINS:
-        data = load_domain(domain, scale.domain_cap)
-        split = parts(data.y, scale)
-        center = transformer.transform(data.X)
-        V = np.full((len(data), 1 + N_VIEWS, center.shape[1]), np.nan, dtype=np.float32)
-        V[:, 0] = center
-        rows = split.view_rows(domain in scale.single_sources)
-        V[rows] = transformer.transform_views(data.X[rows])
-        out[domain] = (V, data.y, split)
-    return out
-
-
-def extract(scale: Scale, device: str) -> dict[str, Any]:
-    """Fill the feature cache for every backbone; per-backbone timings and forward counts."""
-    timings = {}
-    for name in scale.backbones:
-        start = time.perf_counter()
-        feats = features(name, scale, device)
-        n_images = sum(len(y) for _, y, _ in feats.values())
-        n_views = sum(len(p.view_rows(d in scale.single_sources)) for d, (_, _, p) in feats.items())
-        timings[name] = {"images": n_images, "view_images": n_views, "forwards": n_images + N_VIEWS * n_views,
-                         "seconds": time.perf_counter() - start}
-        io.log(f"features {name}: {timings[name]}")
-    return timings
-
-
-# =========================================================================== phase 2: fits
-
+# =========================================================================== fits
 
 METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "mlp-authors-views", "nmtune-authors",
            "nmtune-authors-views", "nmtune-default", "nmtune-default-views", "recommended", "recommended-families",
            "recommended-groups")
 
 
-def _key(r: dict[str, Any]) -> tuple:
+def record_key(r: dict[str, Any]) -> tuple:
+    """The fit a record belongs to: (protocol, backbone, unit, selection, method, seed)."""
     return (r["protocol"], r["backbone"], r["unit"], r["selection"], r["method"], r["seed"])
 
 
-def train_sets(feats: dict, domains: list[str], part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views, labels and source domain of the ``part`` rows of ``domains``, concatenated."""
-    rows = [getattr(feats[d][2], part) for d in domains]
-    V = np.concatenate([feats[d][0][r] for d, r in zip(domains, rows)])
-    y = np.concatenate([feats[d][1][r] for d, r in zip(domains, rows)])
-    return V, y, np.concatenate([np.full(len(r), d) for d, r in zip(domains, rows)])
-
-
 def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...], V: np.ndarray, y: np.ndarray,
-              scale: Scale, n_jobs: int, device: str, extra: dict[str, Any], groups: np.ndarray | None = None,
+              scale: pacs.PacsScale, n_jobs: int, device: str, extra: dict[str, Any], groups: np.ndarray | None = None,
               **tests: Any) -> None:
     """Fit and score the pending (method, seed) pairs of one group; then its soft votes.
 
@@ -187,8 +61,6 @@ def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...],
     without them (single-source data).
     """
     from sknmtune.evaluation import evaluate_heads
-
-    from benchmarks.harness import methods as hm
 
     done = store.done()
     base = (extra["protocol"], extra["backbone"], extra["unit"], extra["selection"])
@@ -200,12 +72,11 @@ def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...],
         labels["val"] = tests["validation"][1]
     probas.put_labels(base, labels)
     pending = [m for m in methods if any(base + (m, s) not in done for s in seeds)
-               and (groups is not None or m not in hm.GROUP_METHODS)]
+               and (groups is not None or not hm.needs_groups(m))]
     if not pending:
         _votes(store, probas, base, seeds)
         return
-    heads = {m: hm.make(m, 0, max_epochs=scale.max_epochs, device=device) for m in pending}
-    center = np.ascontiguousarray(V[:, 0])
+    heads = {m: hm.build(m, 0, max_epochs=scale.max_epochs, device=device) for m in pending}
 
     def on_record(records: list[dict[str, Any]]) -> None:
         store.add(records)
@@ -215,12 +86,9 @@ def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...],
                f"fit {r['fit_seconds']:.1f}s  {scores}")
 
     evaluate_heads(
-        heads, center, y, seeds=seeds, spectra=False, extra=extra, n_jobs=n_jobs, costs=hm.COSTS,
+        heads, pacs.center(V), y, seeds=seeds, spectra=False, extra=extra, n_jobs=n_jobs, costs=hm.costs(pending),
         skip=lambda m, s: base + (m, s) in done, on_record=on_record,
-        train_by_method={
-            **{m: (V, y) for m in pending if m in hm.VIEW_METHODS},
-            **{m: (center, y, {"groups": groups}) for m in pending if m in hm.GROUP_METHODS},
-        },
+        train_by_method=hm.training_data(pending, V, y, groups),
         on_proba=lambda m, s, p: probas.put(base, m, s, p), **tests,
     )
     _votes(store, probas, base, seeds)
@@ -235,51 +103,42 @@ def _votes(store: io.RecordStore, probas: ProbaStore, base: tuple, seeds: tuple[
             if base + (name, seed) in done:
                 continue
             member_probas = {m: probas.get(base, m, seed) for m in members}
-            member_records = [r for r in store.records if _key(r)[:4] == base and r["method"] in members
+            member_records = [r for r in store.records if record_key(r)[:4] == base and r["method"] in members
                               and r["seed"] == seed]
             if any(p is None for p in member_probas.values()) or len({r["method"] for r in member_records}) < len(members):
                 continue
             store.add(vote_records(name, member_probas, labels, member_records))
 
 
-def _center(V: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(V[:, 0])
-
-
-def run_fits(scale: Scale, methods: list[str], n_jobs: int, device: str, store: io.RecordStore,
-             protocols: tuple[str, ...] = ("lodo", "lodo-selection", "single")) -> None:
+def run_fits(scale: pacs.PacsScale, methods: list[str], n_jobs: int, device: str, store: io.RecordStore,
+             protocols: tuple[str, ...] = pacs.PROTOCOLS) -> None:
     """Fit every pending (group, method, seed) of ``protocols`` ("lodo": the multi-source fits scored on the
     target and the sources' validation parts; "lodo-selection": the leave-one-domain-out fits over the
     sources; "single": single source)."""
     for name in scale.backbones:
-        feats = features(name, scale)
-        # multi-source leave-one-domain-out
-        for target in scale.lodo_targets if {"lodo", "lodo-selection"} & set(protocols) else ():
-            sources = [d for d in DOMAINS if d != target]
-            V, y, g = train_sets(feats, sources, "train")
-            Vv, yv, _ = train_sets(feats, sources, "val")
-            extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": "train-domain",
-                     "sources": "+".join(sources)}
-            if "lodo" in protocols:
-                _evaluate(store, methods, scale.seeds, V, y, scale, n_jobs, device, extra, groups=g,
-                          ood_tests={target: (_center(feats[target][0]), feats[target][1])},
-                          validation=(_center(Vv), yv))
-            for held in sources if "lodo-selection" in protocols else ():  # leave-one-domain-out selection over the sources
-                rest = [d for d in sources if d != held]
-                V2, y2, g2 = train_sets(feats, rest, "train")
-                extra = {"protocol": "lodo", "backbone": name, "unit": target, "selection": f"lodo:{held}",
-                         "sources": "+".join(rest)}
-                _evaluate(store, methods, scale.lodo_selection_seeds, V2, y2, scale, n_jobs, device, extra, groups=g2,
-                          ood_tests={held: (_center(feats[held][0]), feats[held][1])})
-        # single source -> the three other domains
-        for source in scale.single_sources if "single" in protocols else ():
-            Vs, ys, p = feats[source]
-            extra = {"protocol": "single", "backbone": name, "unit": source, "selection": "train-domain",
-                     "sources": source}
-            _evaluate(store, methods, scale.seeds, Vs[p.single_train], ys[p.single_train], scale, n_jobs, device, extra,
-                      id_test=(_center(Vs[p.single_test]), ys[p.single_test]),
-                      ood_tests={d: (_center(feats[d][0]), feats[d][1]) for d in DOMAINS if d != source},
-                      validation=(_center(Vs[p.single_val]), ys[p.single_val]))
+        feats = pacs.features(name, scale)
+        for ts in pacs.training_sets(feats, scale, protocols):
+            if ts.protocol == "lodo":  # multi-source: scored on the target and the sources' held-out parts
+                Vv, yv, _ = pacs.train_sets(feats, list(ts.sources), "val")
+                extra = {"protocol": "lodo", "backbone": name, "unit": ts.unit, "selection": "train-domain",
+                         "sources": "+".join(ts.sources)}
+                _evaluate(store, methods, scale.seeds, ts.V, ts.y, scale, n_jobs, device, extra, groups=ts.groups,
+                          ood_tests={ts.unit: (pacs.center(feats[ts.unit][0]), feats[ts.unit][1])},
+                          validation=(pacs.center(Vv), yv))
+            elif ts.protocol == "lodo-selection":  # leave-one-domain-out selection over the sources
+                extra = {"protocol": "lodo", "backbone": name, "unit": ts.unit, "selection": f"lodo:{ts.held_out}",
+                         "sources": "+".join(ts.sources)}
+                _evaluate(store, methods, scale.lodo_selection_seeds, ts.V, ts.y, scale, n_jobs, device, extra,
+                          groups=ts.groups,
+                          ood_tests={ts.held_out: (pacs.center(feats[ts.held_out][0]), feats[ts.held_out][1])})
+            else:  # single source -> the three other domains
+                Vs, ys, p = feats[ts.unit]
+                extra = {"protocol": "single", "backbone": name, "unit": ts.unit, "selection": "train-domain",
+                         "sources": ts.unit}
+                _evaluate(store, methods, scale.seeds, ts.V, ts.y, scale, n_jobs, device, extra,
+                          id_test=(pacs.center(Vs[p.single_test]), ys[p.single_test]),
+                          ood_tests={d: (pacs.center(feats[d][0]), feats[d][1]) for d in pacs.DOMAINS if d != ts.unit},
+                          validation=(pacs.center(Vs[p.single_val]), ys[p.single_val]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,15 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache:
         io.CACHE_DIR = Path(args.cache).resolve()
     results = Path(args.results_dir) if args.results_dir else io.RESULTS_DIR
-    scale = SCALES["quick" if args.quick else "full"]
+    scale = pacs.SCALES["quick" if args.quick else "full"]
     if args.backbones:
         scale = replace(scale, backbones=tuple(args.backbones.split(",")))
     if args.seeds:
         scale = replace(scale, seeds=tuple(int(s) for s in args.seeds.split(",")))
-    store = io.RecordStore(results / f"{scale.file_stem}.json", _key)
+    store = io.RecordStore(results / f"{scale.file_stem}.json", record_key)
     if not args.report:
         start = time.perf_counter()
-        timings = extract(scale, args.device)
+        timings = pacs.extract(scale, args.device)
         meta_path = results / f"{scale.file_stem}_meta.json"
         meta = io.read_json(meta_path, {})
         meta.setdefault("runs", []).append({"extraction": timings, "features_seconds": time.perf_counter() - start})
@@ -322,8 +181,6 @@ def main(argv: list[str] | None = None) -> int:
             run_fits(scale, methods, args.jobs, args.device, store, tuple(args.protocols.split(",")))
             meta["runs"][-1]["fits_seconds"] = time.perf_counter() - fit_start
             io.write_json(meta_path, meta)
-    from benchmarks.harness import report
-
     report.write_domain_shift_report(store.records, scale.file_stem, results, METHODS + tuple(ENSEMBLES))
     return 0
 

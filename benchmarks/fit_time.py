@@ -27,27 +27,19 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
-    sys.path.pop(0)
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from benchmarks.harness import imagenet
+from benchmarks.harness.io import RESULTS_DIR, ROOT, log, read_json, write_json
+from benchmarks.harness.methods import build as build_method
+from benchmarks.harness.tasks import extract_jobs
 
-from benchmarks import accuracy_imagenet as ai  # noqa: E402
-from benchmarks.harness.tasks import extract_jobs  # noqa: E402
-from benchmarks._io import log, read_json, write_json  # noqa: E402
-
-RESULT = _ROOT / "benchmarks" / "results" / "fit_time.json"
-# the ImageNet benchmark's methods of those names, and NMTuneClassifierCV() without racing (every candidate on every fold)
+RESULT = RESULTS_DIR / "fit_time.json"
+#: names of :data:`benchmarks.harness.methods.METHODS` (``recommended-no-racing``: every candidate on every fold)
 METHODS = ("logreg_cv", "recommended", "voting", "recommended-no-racing")
-PROFILE = _ROOT / "benchmarks" / "results" / "fit_time_profile.json"
-BATCHING = _ROOT / "benchmarks" / "results" / "fit_time_batching.json"
+PROFILE = RESULTS_DIR / "fit_time_profile.json"
+BATCHING = RESULTS_DIR / "fit_time_batching.json"
 
 
 def profile_fit(estimator, X, y) -> dict:
@@ -70,17 +62,10 @@ def profile_fit(estimator, X, y) -> dict:
             "candidates": [str(p) for p in estimator.cv_results_["params"]]}
 
 
-def make_estimator(method: str, scale) -> object:
-    """The ImageNet benchmark's estimator of that name (seed 0, CPU), or ``NMTuneClassifierCV(racing=None)``."""
-    if method == "recommended-no-racing":
-        return ai.make_estimator("recommended", 0, scale, "cpu").set_params(racing=None)
-    return ai.make_estimator(method, 0, scale, "cpu")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["dtd10", "pacs-photo"], choices=sorted(ai.TASKS))
-    parser.add_argument("--backbone", default="tf_efficientnet_lite0", choices=sorted(ai.BACKBONES))
+    parser.add_argument("--tasks", nargs="+", default=["dtd10", "pacs-photo"], choices=sorted(imagenet.TASKS))
+    parser.add_argument("--backbone", default="tf_efficientnet_lite0", choices=sorted(imagenet.BACKBONES))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
                         help="estimators timed side by side (logreg_cv is always one of them)")
@@ -90,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(limits=1)  # one BLAS thread as well: every method is timed on one thread
     if args.batching_bound:
-        from benchmarks._step_cost import batching_bound
+        from benchmarks.harness.step_cost import batching_bound
 
         rows = []
         for n_rows, n_classes in ((432, 10), (600, 7)):  # a DTD-10 / PACS-photo fold's training rows (90 % of 2/3)
@@ -104,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                               "rows": rows, "load_average_at_end": list(os.getloadavg()),
                               "finished": time.strftime("%Y-%m-%d %H:%M")})
         return 0
-    scale = ai.SCALES["full"]
-    jobs, _ = extract_jobs([ai.TASKS[t] for t in args.tasks], [ai.BACKBONES[args.backbone]], scale, "cpu", [])
+    scale = imagenet.SCALES["full"]
+    jobs, _ = extract_jobs([imagenet.TASKS[t] for t in args.tasks], [imagenet.BACKBONES[args.backbone]], scale, "cpu", [])
     rows = []
     for job in jobs:
         X, y = job.splits["train"]
@@ -113,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {m: [] for m in methods}
         for repeat in range(args.repeats):
             for method in methods if repeat % 2 == 0 else methods[::-1]:
-                estimator = make_estimator(method, scale)
+                estimator = build_method(method, 0, max_epochs=scale.max_epochs, device="cpu")
                 t0 = time.perf_counter()
                 estimator.fit(X, y)
                 times[method].append(time.perf_counter() - t0)
                 log(f"{job.task.name}: {method} {times[method][-1]:.1f}s")
         if args.profile:
-            prof = profile_fit(make_estimator("recommended", scale), X, y)
+            prof = profile_fit(build_method("recommended", 0, max_epochs=scale.max_epochs, device="cpu"), X, y)
             profiles = read_json(PROFILE, {"rows": []})["rows"]
             profiles = [r for r in profiles if (r["task"], r["backbone"]) != (job.task.name, args.backbone)]
             profiles.append({"task": job.task.name, "backbone": args.backbone, **prof,
@@ -141,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(RESULT, {"benchmark": "fit_time", "threads": 1, "rows": rows,
                         "median_ratio": overall, "load_average_at_end": list(os.getloadavg()),
                         "finished": time.strftime("%Y-%m-%d %H:%M")})
-    log(f"median ratio recommended / logreg_cv over {len(rows)} (task, backbone) pair(s): {overall:.2f} -> {RESULT.relative_to(_ROOT)}")
+    log(f"median ratio recommended / logreg_cv over {len(rows)} (task, backbone) pair(s): {overall:.2f} -> {RESULT.relative_to(ROOT)}")
     return 0
 
 

@@ -64,11 +64,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` and `sknmtune` importable
-    sys.path.insert(0, str(_ROOT))
-
-from benchmarks._step_cost import (  # noqa: E402
+from benchmarks.harness.hardware import torch_device
+from benchmarks.harness.io import RESULTS_DIR, ROOT, log
+from benchmarks.harness.step_cost import (
     ARCHITECTURES,
     EQUIVALENCE_CONFIGS,
     batching_bound,
@@ -77,15 +75,11 @@ from benchmarks._step_cost import (  # noqa: E402
     training_equivalence,
 )
 
-RESULTS_DIR = _ROOT / "benchmarks" / "results" / "gpu"
+GPU_RESULTS_DIR = RESULTS_DIR / "gpu"
 RATIO_TARGET = 1.2
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def section(results: dict, name: str, fn, *args) -> None:
@@ -242,8 +236,8 @@ def synthetic_classes(n: int, size: int, n_classes: int = 4, seed: int = 0) -> t
 def nmtune(device: torch.device, smoke: bool) -> dict:
     from sklearn.pipeline import Pipeline
 
-    from sknmtune import NMTuneClassifier
     from sknmtune.backbones import FrozenBackboneTransformer
+    from sknmtune.heads import make_head
     from sknmtune.persistence import load, save
 
     name, size, n = ("resnet18", 32, 96) if smoke else ("resnet50", 64, 2048)
@@ -253,7 +247,7 @@ def nmtune(device: torch.device, smoke: bool) -> dict:
                                     device=str(device))
     feats = ext.transform(images)
     res: dict = {"backbone": name, "image_size": size, "n_train": split, "n_test": n - split, "n_features": feats.shape[1]}
-    head = NMTuneClassifier(device=str(device), max_epochs=3, random_state=0)
+    head = make_head("nmtune", random_state=0, device=str(device), max_epochs=3)
     t0 = time.perf_counter()
     head.fit(feats[:split], y[:split])
     res["fit_seconds"] = time.perf_counter() - t0
@@ -285,7 +279,7 @@ def nmtune(device: torch.device, smoke: bool) -> dict:
         pipe = Pipeline([
             ("backbone", FrozenBackboneTransformer(name, pretrained=False, image_size=size, crop_pct=1.0,
                                                    batch_size=128, device=str(device))),
-            ("head", NMTuneClassifier(device=str(device), max_epochs=3, random_state=0)),
+            ("head", make_head("nmtune", random_state=0, device=str(device), max_epochs=3)),
         ]).fit(images[:split], y[:split])
         pipe_proba = pipe.predict_proba(images[split:])
         path = save(pipe, Path(tmp) / "pipe.skn")
@@ -365,9 +359,9 @@ def _node_id(junit_id: str) -> str:
     classname, name = junit_id.split("::", 1)
     parts = classname.split(".")
     for cut in range(len(parts), 0, -1):  # the longest prefix that is a file
-        candidate = Path(_ROOT, *parts[:cut]).with_suffix(".py")
+        candidate = Path(ROOT, *parts[:cut]).with_suffix(".py")
         if candidate.exists():
-            return "::".join([str(candidate.relative_to(_ROOT))] + parts[cut:] + [name])
+            return "::".join([str(candidate.relative_to(ROOT))] + parts[cut:] + [name])
     return junit_id
 
 
@@ -378,7 +372,7 @@ def _pytest(args: list[str], xml_path: Path, timeout: float, log_path: Path, env
     with open(log_path, "a") as out:
         out.write(f"\n$ {' '.join(cmd)}\n")
         out.flush()
-        proc = subprocess.Popen(cmd, cwd=_ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             rc = proc.wait(timeout=timeout)
             timed_out = False
@@ -398,7 +392,7 @@ def _pytest(args: list[str], xml_path: Path, timeout: float, log_path: Path, env
 
 def suite(device: torch.device, smoke: bool, timeout: float, workers: int, log_dir: Path) -> dict:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(_ROOT)) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(ROOT)) if p)
     log_path = log_dir / "pytest.log"
     start = time.perf_counter()
     res: dict = {"log": log_path.name}
@@ -451,7 +445,7 @@ def batching(device: torch.device, smoke: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="the JSON file (default: <out-dir>/gpu_check_<gpu>.json)")
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--out-dir", type=Path, default=GPU_RESULTS_DIR)
     parser.add_argument("--suite", action="store_true",
                         help="run the test suite and the step-cost benchmarks (instead of the extraction benchmark)")
     parser.add_argument("--suite-timeout", type=float, default=390.0, help="seconds for all pytest runs together")
@@ -459,9 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; runs on a CPU in about a minute")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    from sknmtune._utils import resolve_device
-
-    device = resolve_device(args.device)
+    device = torch_device(args.device)
     if device.type != "cuda" and not args.smoke:
         log("warning: no CUDA device; numbers below are for " + str(device))
     out = args.out or args.out_dir / f"gpu_check_{_slug(device)}.json"

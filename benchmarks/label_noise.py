@@ -16,23 +16,19 @@ Results: ``benchmarks/results/label_noise.json`` (records) and ``label_noise.md`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
-    sys.path.pop(0)  # benchmarks/datasets.py must not shadow the `datasets` package
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks import accuracy_imagenet as ai  # noqa: E402
-from benchmarks.harness.io import RESULTS_DIR, log, read_json, write_json  # noqa: E402
-from benchmarks.harness.tasks import extract_jobs  # noqa: E402
+from benchmarks.harness import imagenet
+from benchmarks.harness.io import RESULTS_DIR, log, read_json, write_json
+from benchmarks.harness.methods import build as build_method
+from benchmarks.harness.tasks import extract_jobs
 
 RESULTS = RESULTS_DIR / "label_noise.json"
 REPORT = RESULTS_DIR / "label_noise.md"
@@ -46,10 +42,10 @@ def run(args: argparse.Namespace) -> None:
     from sknmtune import symmetric_label_noise
     from sknmtune.evaluation import evaluate_heads
 
-    scale = ai.SCALES["full"]
-    torch.set_num_threads(min(2, __import__("os").cpu_count() or 1))
-    tasks = [ai.TASKS[t] for t in args.tasks]
-    backbones = [ai.BACKBONES[b] for b in args.backbones]
+    scale = imagenet.SCALES["full"]
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    tasks = [imagenet.TASKS[t] for t in args.tasks]
+    backbones = [imagenet.BACKBONES[b] for b in args.backbones]
     jobs, _ = extract_jobs(tasks, backbones, scale, args.extract_device, skipped=[])
     torch.set_num_threads(1)
     records: list[dict[str, Any]] = read_json(RESULTS, [])
@@ -64,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
                 if unit in done:
                     continue
                 y_noisy = symmetric_label_noise(y_train, rate, random_state=seed)[0] if rate > 0 else y_train
-                heads = {m: ai.make_estimator(m, seed, scale, "cpu") for m in METHODS}
+                heads = {m: build_method(m, seed, max_epochs=scale.max_epochs, device="cpu") for m in METHODS}
                 t0 = time.perf_counter()
                 new = evaluate_heads(
                     heads, F_train, y_noisy, id_test=(F_test, y_test), ood_tests=ood, seeds=[seed],
@@ -134,8 +130,8 @@ def render(records: list[dict[str, Any]], path: Path = REPORT) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=list(ai.ALL_TASKS), choices=ai.ALL_TASKS)
-    parser.add_argument("--backbones", nargs="+", default=["mobilenetv2_100"], choices=ai.ALL_BACKBONES)
+    parser.add_argument("--tasks", nargs="+", default=list(imagenet.ALL_TASKS), choices=imagenet.ALL_TASKS)
+    parser.add_argument("--backbones", nargs="+", default=["mobilenetv2_100"], choices=imagenet.ALL_BACKBONES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--extract-device", default="auto")
     parser.add_argument("--report", action="store_true", help="only re-render the report")

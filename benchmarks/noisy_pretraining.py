@@ -32,7 +32,6 @@ the pre-training recipe and the head presets are fixed before any test number is
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,21 +39,15 @@ from typing import Any
 
 import torch
 
-_ROOT = Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:  # run as a script: make `benchmarks.*` and `sknmtune` importable
-    sys.path.insert(0, str(_ROOT))
+from benchmarks.harness.backbones import CHECKPOINT_DIR
+from benchmarks.harness.hardware import torch_device
+from benchmarks.harness.io import CACHE_DIR, RESULTS_DIR, log, read_json, write_json
+from benchmarks.harness.noisy_pretraining.cifar10 import DEFAULT_CIFAR_DIR, cifar10_available
+from benchmarks.harness.noisy_pretraining.downstream import run_downstream
+from benchmarks.harness.noisy_pretraining.report import write_report
+from benchmarks.harness.noisy_pretraining.training import DownstreamConfig, PretrainConfig, run_pretraining
 
-from benchmarks._cifar import DEFAULT_CIFAR_DIR, cifar10_available  # noqa: E402
-from benchmarks._io import log as _log  # noqa: E402
-from benchmarks._io import read_json as _read_json  # noqa: E402
-from benchmarks._io import write_json as _write_json  # noqa: E402
-from benchmarks.noisy_report import write_report  # noqa: E402
-from benchmarks.noisy_downstream import run_downstream  # noqa: E402
-from benchmarks.noisy_training import DownstreamConfig, PretrainConfig, run_pretraining  # noqa: E402
-
-_DEFAULT_RESULTS = _ROOT / "benchmarks" / "results" / "noisy_pretraining"
-_DEFAULT_CHECKPOINTS = _ROOT / "benchmarks" / "checkpoints"
-_DEFAULT_CACHE = _ROOT / "benchmarks" / "cache"
+_DEFAULT_RESULTS = RESULTS_DIR / "noisy_pretraining"
 
 
 _PROFILES: dict[str, dict[str, Any]] = {
@@ -111,7 +104,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=str(DEFAULT_CIFAR_DIR), help="folder holding train_jpg.zip and test_jpg.zip")
     p.add_argument("--results-dir", help="where JSON, figures and claims.md go")
     p.add_argument("--checkpoint-dir", help="where <arch>_noise<gamma>.pt state dicts go")
-    p.add_argument("--cache-dir", default=str(_DEFAULT_CACHE), help="decoded datasets and feature cache")
+    p.add_argument("--cache-dir", default=str(CACHE_DIR), help="decoded datasets and feature cache")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--threads", type=int, help="torch/BLAS threads; default 1 on CPU (robust when cores are shared: "
                    "oversubscribed threads ran ~10x slower in our measurements), torch's default on a GPU; 0 = torch default")
@@ -132,9 +125,9 @@ def main(argv=None) -> int:
     prof = _PROFILES[profile]
     sub = {"cpu": "", "full": "full", "tiny": "tiny"}[profile]
     if args.results_dir is None:
-        args.results_dir = str(_DEFAULT_CACHE / "noisy_pretraining_tiny" if profile == "tiny" else _DEFAULT_RESULTS / sub)
+        args.results_dir = str(CACHE_DIR / "noisy_pretraining_tiny" if profile == "tiny" else _DEFAULT_RESULTS / sub)
     if args.checkpoint_dir is None:
-        args.checkpoint_dir = str(_DEFAULT_CHECKPOINTS / sub)
+        args.checkpoint_dir = str(CHECKPOINT_DIR / sub)
     threads_before, limiter = torch.get_num_threads(), None
     if args.threads is None:
         args.threads = 0 if (args.full or (args.device != "cpu" and torch.cuda.is_available())) else 1
@@ -159,11 +152,9 @@ def _run(args: argparse.Namespace, profile: str, prof: dict[str, Any]) -> int:
     Path(args.results_dir).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
-    from sknmtune._utils import resolve_device
-
-    device = resolve_device(args.device)
+    device = torch_device(args.device)
     if profile == "full" and device.type != "cuda":
-        _log(f"--full is sized for a GPU but runs on {device}")
+        log(f"--full is sized for a GPU but runs on {device}")
     pc = dict(prof["pretrain"])
     for k in ("epochs", "n_train", "batch_size", "lr"):
         if getattr(args, k) is not None:
@@ -184,12 +175,12 @@ def _run(args: argparse.Namespace, profile: str, prof: dict[str, Any]) -> int:
                             pacs_test_fraction=0.4, mnist_test_fraction=0.8, **dc)
     if args.authors_seeds is None:
         args.authors_seeds = list(dcfg.seeds if cuda else dcfg.seeds[:1])
-    _log(f"profile={profile} device={device} threads={torch.get_num_threads()} arch={cfg.arch} gammas={list(gammas)} "
+    log(f"profile={profile} device={device} threads={torch.get_num_threads()} arch={cfg.arch} gammas={list(gammas)} "
          f"results={args.results_dir} checkpoints={args.checkpoint_dir}")
 
     if not args.report_only:
         if args.skip_pretraining:
-            pre = _read_json(Path(args.results_dir) / "pretraining.json")
+            pre = read_json(Path(args.results_dir) / "pretraining.json")
         else:
             if not cifar10_available(args.data_dir):
                 print(f"CIFAR-10 zips not found in {args.data_dir} (train_jpg.zip, test_jpg.zip); nothing to do.", flush=True)
@@ -206,19 +197,19 @@ def _run(args: argparse.Namespace, profile: str, prof: dict[str, Any]) -> int:
     if not args.skip_downstream:
         report = write_report(args, profile)
         for c in report["claims"]:
-            _log(f"{c['verdict']:>20}  {c['ref']}: {c['claim']}  [{c['numbers']}]")
+            log(f"{c['verdict']:>20}  {c['ref']}: {c['claim']}  [{c['numbers']}]")
     wall = time.perf_counter() - t_start
     if args.report_only:
-        _log(f"report rebuilt in {wall:.0f}s; results in {args.results_dir}")
+        log(f"report rebuilt in {wall:.0f}s; results in {args.results_dir}")
         return 0
     timing_path = Path(args.results_dir) / "timing.json"
-    timing = _read_json(timing_path)
+    timing = read_json(timing_path)
     timing.setdefault("invocations", []).append({
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - wall)), "wall_seconds": round(wall, 1),
         "argv": args.argv, "threads": torch.get_num_threads(),
     })
-    _write_json(timing_path, timing)
-    _log(f"done in {wall / 60:.1f} min; results in {args.results_dir}")
+    write_json(timing_path, timing)
+    log(f"done in {wall / 60:.1f} min; results in {args.results_dir}")
     return 0
 
 

@@ -48,68 +48,48 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
-    sys.path.pop(0)  # benchmarks/datasets.py must not shadow the `datasets` package
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks import accuracy as acc  # noqa: E402
-from benchmarks import datasets as bd  # noqa: E402
-from benchmarks.harness.backbones import BackboneUnavailable  # noqa: E402
-from benchmarks.harness.driver import machine  # noqa: E402
-from benchmarks.harness.io import CACHE_DIR, RESULTS_DIR, clean, log, read_json, write_json  # noqa: E402
-from benchmarks.harness.runner import run_benchmark  # noqa: E402
-from benchmarks.harness.tasks import JobFeatures, Scale, Task, TaskData  # noqa: E402
+from benchmarks import datasets as bd
+from benchmarks.harness import imagenet, text_cifar
+from benchmarks.harness.backbones import CIFAR_RESNETS, BackboneUnavailable
+from benchmarks.harness.hardware import machine
+from benchmarks.harness.io import CACHE_DIR, RESULTS_DIR, ROOT, clean, log, read_json, write_json
+from benchmarks.harness.methods import METHODS
+from benchmarks.harness.methods import build as build_method
+from benchmarks.harness.ranking_report import GROUPS, HEADS, SCORES, TIE_RTOL, render
+from benchmarks.harness.runner import run_benchmark
+from benchmarks.harness.tasks import JobFeatures, Scale, Task, TaskData
 
 OUT_JSON = RESULTS_DIR / "ranking.json"
 OUT_MD = RESULTS_DIR / "ranking.md"
 FITS_JSON = RESULTS_DIR / "ranking_fits.json"
 
 TASKS = ("pacs-photo", "pacs-sketch")
-CIFAR_BACKBONES = ("cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56")
-IMAGENET_BACKBONES = ("tf_efficientnet_lite0", "mobilenetv2_100")
-# score -> (label, direction: +1 higher predicts better, -1 lower predicts better)
-from benchmarks.ranking_report import GROUPS, HEADS, SCORES, TIE_RTOL, render  # noqa: E402,F401
-
+CIFAR_BACKBONES = tuple(CIFAR_RESNETS)
+IMAGENET_BACKBONES = imagenet.ALL_BACKBONES
 IMAGENET_HEADS = {"lp": "lp", "nmtune": "nmtune-authors"}  # the same configurations as accuracy.py's LP / NMTune
 
 
 # =========================================================================== backbones and data
 
 
-def _cifar_backbone(name: str) -> Any:
-    return acc.BACKBONES.get(name) or acc.Backbone(
-        name, "image", "vision: CIFAR ResNet", f"CIFAR-10 ResNet-{name.removeprefix('cifar_resnet')} (akamaster), 64-d pooled")
-
-
-def _imagenet_module() -> Any:
-    try:
-        from benchmarks import accuracy_imagenet
-    except ImportError as exc:  # the ImageNet benchmark is optional here
-        raise BackboneUnavailable(f"benchmarks/accuracy_imagenet.py is not importable ({exc})") from exc
-    return accuracy_imagenet
-
-
 def _make(name: str) -> tuple[Any, Any]:
     """(backbone description with .name / .family, FrozenBackboneTransformer) for one backbone name."""
     if name in IMAGENET_BACKBONES:
-        backbone = _imagenet_module().BACKBONES[name]
+        backbone = imagenet.BACKBONES[name]
         return backbone, backbone.make(CACHE_DIR, device="cpu")
-    backbone = _cifar_backbone(name)
+    backbone = CIFAR_RESNETS[name]
     return backbone, backbone.make(CACHE_DIR)
 
 
 def _task_data(task: Task, backbone_name: str, scale: Scale, with_ood: bool) -> TaskData:
-    """The task's splits as accuracy.py builds them; 128 px PACS images for the ImageNet backbones."""
+    """The task's splits as the text/CIFAR suite builds them; 128 px PACS images for the ImageNet backbones."""
     if backbone_name not in IMAGENET_BACKBONES:
         data = task.build(scale)
         return data if with_ood else dataclasses.replace(data, ood={})
     source = task.train_domain
-    train, val, test = acc.split_train(bd.load_pacs_full(source), 0.2, 0.2, scale)
+    train, val, test = text_cifar.split_train(bd.load_pacs_full(source), 0.2, 0.2, scale)
     ood = {d: bd.load_pacs_full(d) for d in bd.PACS_DOMAINS if d != source} if with_ood else {}
     return TaskData(train, val, test, ood)
 
@@ -154,7 +134,7 @@ def _nmtune_method() -> tuple[str, dict[str, Any]]:
     if not decision:
         raise RuntimeError("results/accuracy_validation.json has no decision; run benchmarks/accuracy.py first")
     choice = decision["choice"]
-    return (choice if choice in acc.METHODS else "nmtune-default"), decision
+    return (choice if choice in METHODS else "nmtune-default"), decision
 
 
 def fit_heads(job: JobFeatures, scale: Scale, lp_seeds: tuple[int, ...], nmtune_seeds: tuple[int, ...],
@@ -177,10 +157,10 @@ def fit_heads(job: JobFeatures, scale: Scale, lp_seeds: tuple[int, ...], nmtune_
     def make(m: str, seed: int) -> Any:
         # the NMTune head is the validation study's best candidate (its parameters, whatever its name)
         if m == method:
-            from sknmtune import NMTuneClassifier
+            from sknmtune.heads import make_head
 
-            return NMTuneClassifier(**{**decision["params"], "random_state": seed, "device": "cpu"})
-        return acc.make_estimator(m, seed, scale, "cpu")
+            return make_head("nmtune", random_state=seed, device="cpu", **decision["params"])
+        return build_method(m, seed, max_epochs=scale.max_epochs, device="cpu")
 
     for methods, seeds in ((["lp"], lp_seeds), ([method], nmtune_seeds)):
         run_benchmark(job, seeds, methods, done, n_jobs, on_result, make=make)
@@ -264,15 +244,11 @@ def correlations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def imagenet_study(records_path: Path, skipped: list[str]) -> list[dict[str, Any]]:
-    """Rows for the tasks of accuracy_imagenet.py: its head records, scores of its (cached) training features."""
-    try:
-        bi = _imagenet_module()
-    except BackboneUnavailable as exc:
-        skipped.append(f"ImageNet study: {exc}")
-        return []
+    """Rows for the tasks of the ImageNet suite: its head records, scores of its (cached) training features."""
     records = read_json(records_path, [])
     if not records:
-        skipped.append(f"ImageNet study: {records_path.relative_to(_ROOT)} is absent (run benchmarks/accuracy_imagenet.py)")
+        skipped.append(f"ImageNet study: {records_path.relative_to(ROOT)} is absent (run "
+                       "`python -m benchmarks.accuracy_imagenet`)")
         return []
     head_of = {m: h for h, m in IMAGENET_HEADS.items()}
     per: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -281,9 +257,9 @@ def imagenet_study(records_path: Path, skipped: list[str]) -> list[dict[str, Any
             per[(r["task"], r["backbone"], head_of[r["method"]], r["role"])][r["seed"]].append(r["accuracy"])
     accuracy = {k: float(np.mean([np.mean(v) for v in seeds.values()])) for k, seeds in per.items()}
     n_test = {r["task"]: r.get("n_test") for r in records if r["role"] == "ID"}
-    scale = bi.SCALES["full"]
+    scale = imagenet.SCALES["full"]
     rows = []
-    for task_name, task in bi.TASKS.items():
+    for task_name, task in imagenet.TASKS.items():
         names = [b for b in IMAGENET_BACKBONES if (task_name, b, "lp", "ID") in accuracy]
         if len(names) < 2:
             skipped.append(f"ImageNet study {task_name}: records for fewer than 2 backbones")
@@ -292,12 +268,12 @@ def imagenet_study(records_path: Path, skipped: list[str]) -> list[dict[str, Any
         features = {}
         for name in names:  # read from the benchmark cache: accuracy_imagenet.py extracted these features
             t0 = time.perf_counter()
-            features[name] = np.asarray(bi.BACKBONES[name].make(CACHE_DIR, device="cpu").transform(train.X))
+            features[name] = np.asarray(imagenet.BACKBONES[name].make(CACHE_DIR, device="cpu").transform(train.X))
             log(f"ImageNet study {task_name}/{name}: {features[name].shape} ({time.perf_counter() - t0:.0f}s)")
         scores = score_features(features, train.y)
         for name in names:
             s = {k: v for k, v in scores[name].items() if not k.endswith("_seconds")}
-            rows.append({"study": "imagenet", "task": task_name, "backbone": name, "family": bi.BACKBONES[name].family,
+            rows.append({"study": "imagenet", "task": task_name, "backbone": name, "family": imagenet.BACKBONES[name].family,
                          "n_train": len(train.y), "n_test": n_test.get(task_name), "scores": s,
                          "accuracy": {f"{h}_{role}": accuracy.get((task_name, name, h, role))
                                       for h in HEADS for role in ("ID", "OOD")}})
@@ -335,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     t_start = time.perf_counter()
-    scale = acc.SCALES["full"]
+    scale = text_cifar.SCALES["full"]
     method, _ = _nmtune_method()
     records: list[dict[str, Any]] = read_json(FITS_JSON, [])
     skipped: list[str] = []
@@ -343,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     timings: list[dict[str, Any]] = []
     data_notes: dict[str, str] = {}
     for task_name in (args.tasks if "pacs" in args.studies else []):
-        task = acc.TASKS[task_name]
+        task = text_cifar.TASKS[task_name]
         jobs: dict[str, JobFeatures] = {}
         for name in args.backbones:
             try:
@@ -403,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(OUT_JSON, result)
     OUT_MD.write_text(render(clean(result)))
-    log(f"wrote {OUT_JSON.relative_to(_ROOT)} and {OUT_MD.relative_to(_ROOT)} "
+    log(f"wrote {OUT_JSON.relative_to(ROOT)} and {OUT_MD.relative_to(ROOT)} "
          f"({(time.perf_counter() - t_start) / 60:.1f} min)")
     return 0
 

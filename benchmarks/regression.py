@@ -33,20 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, sys.path[0] is benchmarks/, whose datasets.py would shadow any `datasets` package.
-if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
-    sys.path.pop(0)
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks import accuracy as acc  # noqa: E402  (sets HF_HUB_OFFLINE; the MiniLM backbone)
-from benchmarks import datasets as bd  # noqa: E402
-from benchmarks.harness.backbones import BackboneUnavailable  # noqa: E402
-from benchmarks.harness.driver import machine  # noqa: E402
-from benchmarks.harness.io import CACHE_DIR, RESULTS_DIR, atomic_write_text, log, read_json, write_json  # noqa: E402
+from benchmarks import datasets as bd
+from benchmarks.harness.backbones import MINILM, BackboneUnavailable
+from benchmarks.harness.hardware import machine
+from benchmarks.harness.io import CACHE_DIR, RESULTS_DIR, atomic_write_text, log, read_json, write_json
 
 RESULTS_JSON = RESULTS_DIR / "regression.json"
 RESULTS_MD = RESULTS_DIR / "regression.md"
@@ -66,7 +58,7 @@ METHOD_LABELS = {
 
 def extract() -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
     """Features of every split through the frozen MiniLM (cached), with their targets."""
-    transformer = acc.BACKBONES["minilm"].make(CACHE_DIR)
+    transformer = MINILM.make(CACHE_DIR)
     datasets = [bd.load_sick(s, target="relatedness") for s in ("train", "trial", "test")] + [bd.load_mrpc("test")]
     splits = {ds.name: (ds.X, ds.y) for ds in datasets}
     t0 = time.perf_counter()

@@ -1,5 +1,5 @@
-"""The accuracy benchmarks (benchmarks/accuracy.py, accuracy_imagenet.py and their harness): package-default methods
-are refitted when the defaults change; records come from sknmtune.evaluation.evaluate_heads in the stored format."""
+"""The accuracy benchmarks (``benchmarks.accuracy``, ``benchmarks.accuracy_imagenet`` and their harness): package-default
+methods are refitted when the defaults change; records come from sknmtune.evaluation.evaluate_heads in the stored format."""
 
 from __future__ import annotations
 
@@ -8,21 +8,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import accuracy as acc  # noqa: E402
-from benchmarks.harness import driver  # noqa: E402
+from benchmarks.harness import driver, text_cifar  # noqa: E402
+from benchmarks.harness.methods import build  # noqa: E402
 from benchmarks.harness.runner import run_benchmark  # noqa: E402
 from benchmarks.harness.tasks import JobFeatures, Task  # noqa: E402
 from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV  # noqa: E402
 
-SCALE = acc.SCALES["quick"]
+SCALE = text_cifar.SCALES["quick"]
+
+
+def _make_estimator(method, seed):
+    return build(method, seed, max_epochs=SCALE.max_epochs, device="cpu")
 
 
 def test_default_methods_are_the_package_defaults():
-    default = acc.make_estimator("nmtune-default", 3, SCALE, "cpu")
+    default = _make_estimator("nmtune-default", 3)
     assert isinstance(default, NMTuneClassifier)
     assert driver.spec(default) == driver.spec(NMTuneClassifier())
-    recommended = acc.make_estimator("recommended", 3, SCALE, "cpu")
+    recommended = _make_estimator("recommended", 3)
     assert isinstance(recommended, NMTuneClassifierCV) and recommended.random_state == 3
+    # the CV head keeps the package's default device: its stored configuration has no base estimator
+    assert recommended.estimator is None and driver.spec(recommended) == driver.spec(NMTuneClassifierCV())
 
 
 def test_spec_spells_out_the_default_grid_and_the_base_estimator():
@@ -49,7 +55,7 @@ def test_stale_methods_flags_records_fitted_with_other_defaults():
 
 
 def test_recommended_lambda0_is_the_default_selection_without_nmtune_candidates():
-    est = acc.make_estimator("recommended-lambda0", 1, SCALE, "cpu")
+    est = _make_estimator("recommended-lambda0", 1)
     grid = est.param_grid
     assert [set(part) for part in grid] == [set(part) for part in DEFAULT_PARAM_GRID]
     assert all(v == 0 for part in grid for v in part.get("reg_lambda", []))
@@ -71,7 +77,7 @@ def _job(name: str, n_train: int, seed: int = 0) -> JobFeatures:
 
     task = Task(name, "image", f"{name}-train", f"{name}-test", lambda s: None, "")
     splits = {"train": split(n_train), "val": split(12), "test": split(15), "ood:shift": split(9, 1.0)}
-    return JobFeatures(task, acc.BACKBONES["cifar_resnet20"], splits, {}, {}, 0.0)
+    return JobFeatures(task, text_cifar.BACKBONES["cifar_resnet20"], splits, {}, {}, 0.0)
 
 
 def _make(method: str, seed: int):

@@ -1,4 +1,4 @@
-"""benchmarks/bench_core.py: the regularizers' cost rows and the lowest ratio an exact spectrum allows."""
+"""``benchmarks.bench_core``: the regularizers' cost rows and the lowest ratio an exact spectrum allows."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def test_regularizer_cost_also_times_the_eigendecomposition_alone():
     import torch
 
-    from benchmarks._step_cost import regularizer_cost
+    from benchmarks.harness.step_cost import regularizer_cost
 
     row = regularizer_cost(12, 8, torch.device("cpu"), methods=("gram",), repeats=2)
     assert (row["D"], row["batch"]) == (12, 8)

@@ -1,4 +1,4 @@
-"""benchmarks/domain_shift.py on synthetic features: protocols, resumable records, selection and the report."""
+"""``benchmarks.domain_shift`` on synthetic features: protocols, resumable records, selection and the report."""
 
 from __future__ import annotations
 
@@ -14,17 +14,19 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import domain_shift as ds  # noqa: E402
 from benchmarks.harness import io, report  # noqa: E402
+from benchmarks.harness import methods as hm  # noqa: E402
+from benchmarks.harness import pacs_domains as pacs  # noqa: E402
 
 
-def _fake_features(scale, n=60, d=8, views=ds.N_VIEWS):
+def _fake_features(scale, n=60, d=8, views=pacs.N_VIEWS):
     rng = np.random.default_rng(0)
     out = {}
-    for i, domain in enumerate(ds.DOMAINS):
+    for i, domain in enumerate(pacs.DOMAINS):
         y = np.arange(n) % 3
         center = (rng.normal(size=(n, d)) + y[:, None] + 0.3 * i).astype(np.float32)
         V = np.stack([center] + [center + 0.2 * rng.normal(size=center.shape).astype(np.float32)
                                  for _ in range(views)], axis=1)
-        parts = ds.parts(y, scale)
+        parts = pacs.parts(y, scale)
         unused = np.setdiff1d(np.arange(n), parts.view_rows(domain in scale.single_sources))
         V[unused, 1:] = np.nan  # as features(): views only for the rows a protocol trains on
         out[domain] = (V, y, parts)
@@ -33,22 +35,21 @@ def _fake_features(scale, n=60, d=8, views=ds.N_VIEWS):
 
 @pytest.fixture
 def scale():
-    return replace(ds.SCALES["quick"], seeds=(0, 1), source_train_cap=30, single_train_cap=30, max_epochs=15, file_stem="t",
+    return replace(pacs.SCALES["quick"], seeds=(0, 1), source_train_cap=30, single_train_cap=30, max_epochs=15, file_stem="t",
                    lodo_targets=("sketch",), single_sources=("photo",))
 
 
 def test_protocols_never_train_on_the_target_and_a_rerun_resumes(monkeypatch, tmp_path, scale):
-    monkeypatch.setattr(ds, "features", lambda name, s, device="auto": _fake_features(s))
+    monkeypatch.setattr(pacs, "features", lambda name, s, device="auto": _fake_features(s))
     monkeypatch.setattr(io, "CACHE_DIR", tmp_path / "cache")
     from sklearn.model_selection import LeaveOneGroupOut
 
-    from benchmarks.harness import methods as hm
     from sknmtune import NMTuneClassifierCV
 
-    real_make = hm.make
+    real_build = hm.build
     small = NMTuneClassifierCV({"mlp_depth": [0], "max_epochs": [3]}, cv=LeaveOneGroupOut())  # fails without groups
-    monkeypatch.setattr(hm, "make", lambda m, seed, **kw: small if m == "recommended-groups" else real_make(m, seed, **kw))
-    store = io.RecordStore(tmp_path / "t.json", ds._key)
+    monkeypatch.setattr(hm, "build", lambda m, seed, **kw: small if m == "recommended-groups" else real_build(m, seed, **kw))
+    store = io.RecordStore(tmp_path / "t.json", ds.record_key)
     methods = ["lp", "logreg", "mlp", "nmtune-paper", "nmtune-authors", "nmtune-authors-views", "recommended-groups"]
     ds.run_fits(scale, methods, 1, "cpu", store)
     recs = store.records
@@ -75,8 +76,8 @@ def test_protocols_never_train_on_the_target_and_a_rerun_resumes(monkeypatch, tm
     assert all(r["members"] == "logreg+lp+mlp+nmtune-paper" for r in votes)
     assert not any(r["method"] == "vote-4-views" for r in recs)  # its members were not fitted
     n = len(recs)
-    ds.run_fits(scale, methods, 1, "cpu", io.RecordStore(tmp_path / "t.json", ds._key))  # nothing left to fit
-    assert len(io.RecordStore(tmp_path / "t.json", ds._key).records) == n
+    ds.run_fits(scale, methods, 1, "cpu", io.RecordStore(tmp_path / "t.json", ds.record_key))  # nothing left to fit
+    assert len(io.RecordStore(tmp_path / "t.json", ds.record_key).records) == n
     text = report.write_domain_shift_report(recs, "t", tmp_path, ds.METHODS)
     assert "NMTune > MLP tuning > LP" in text and (tmp_path / "t.md").read_text() == text
     assert report.write_domain_shift_report(io.read_json(tmp_path / "t.json"), "t", tmp_path, ds.METHODS) == text

@@ -1,4 +1,5 @@
-"""Every stored benchmark report re-renders byte-identical from its stored JSON (the scripts' ``--report`` paths).
+"""Every stored benchmark report re-renders byte-identical from its stored JSON (the scripts' ``--report`` paths,
+``python -m benchmarks.<name> --report``).
 
 Each report is rendered into a temporary copy of ``benchmarks/results`` (figures too, unchecked) and compared
 with the committed markdown; the accuracy benchmark's full run also rewrites the summary block of the
@@ -29,6 +30,7 @@ REPORTS = [
     ("regression", ["--report"], ["regression.md"]),
     ("domain_shift", ["--report"], ["domain_shift.md"]),
     ("domain_shift", ["--report", "--quick"], ["domain_shift_quick.md"]),
+    ("ablation", ["--report"], ["ablation.md"]),
 ]
 NOISY = [("noisy_pretraining", []), ("noisy_pretraining_gpu", ["--full"])]  # (results folder, profile flag)
 
@@ -46,8 +48,8 @@ def results_copy(tmp_path: Path) -> Path:
 def test_every_stored_report_is_covered():
     covered = {name for _, _, names in REPORTS for name in names}
     stored = {p.name for p in RESULTS.glob("*.md")}
-    # no --report path: written by their runs only; head_choice.md has its own re-render test below
-    assert stored - covered <= {"ablation.md", "cv_grid_study.md", "head_choice.md"}
+    # cv_grid_study.md and head_choice.md have their own re-render tests below
+    assert stored - covered <= {"cv_grid_study.md", "head_choice.md"}
 
 
 @pytest.mark.parametrize(("script", "args", "names"), REPORTS, ids=[" ".join([s, *a[1:]]) for s, a, _ in REPORTS])
@@ -67,6 +69,14 @@ def test_noisy_pretraining_claims_rerender_byte_identical(folder, flags, tmp_pat
         shutil.copy(RESULTS / folder / name, tmp_path / name)
     assert noisy_pretraining.main(["--report-only", *flags, "--results-dir", str(tmp_path), "--no-progress"]) == 0
     assert (tmp_path / "claims.md").read_bytes() == (RESULTS / folder / "claims.md").read_bytes()
+
+
+def test_cv_grid_study_report_rerenders_byte_identical(results_copy, capsys):
+    from benchmarks import cv_grid_study
+
+    assert cv_grid_study.main(["report", "--out", str(results_copy / "cv_grid_study.json")]) == 0
+    assert (results_copy / "cv_grid_study.md").read_bytes() == (RESULTS / "cv_grid_study.md").read_bytes()
+    assert capsys.readouterr().out == (RESULTS / "cv_grid_study.md").read_text() + "\n"  # the report is also printed
 
 
 def test_head_choice_rerenders_byte_identical_from_the_stored_records(results_copy):

@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/noisy_pretraining.py in its --tiny mode (skipped where the shared data is absent).
+"""Smoke test of ``python -m benchmarks.noisy_pretraining`` in its --tiny mode (skipped where the shared data is absent).
 
 One tiny end-to-end run (2 noise ratios, 1 epoch on 320 CIFAR-10 images, every head) checks that the
 study produces its JSON, figures and claims table, that each checkpoint loads through
@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import datasets as bd  # noqa: E402
 from benchmarks import noisy_pretraining as npt  # noqa: E402
-from benchmarks import noisy_training  # noqa: E402
-from benchmarks._cifar import cifar10_available  # noqa: E402
+from benchmarks.harness.noisy_pretraining import training as noisy_training  # noqa: E402
+from benchmarks.harness.noisy_pretraining.cifar10 import cifar10_available  # noqa: E402
 
 
 def _require_data() -> None:

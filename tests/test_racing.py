@@ -113,8 +113,8 @@ def test_auto_races_accuracy_on_folds_of_200_rows_or_more_only():
 
 @pytest.mark.parametrize("selection", ["one_standard_error", "best"])
 def test_the_race_study_simulates_what_the_estimator_selects(full, selection):
-    """benchmarks/cv_grid_study.py decides the default margin from full searches; its simulation must agree."""
-    from benchmarks.cv_grid_study import _raced_selection
+    """``benchmarks.cv_grid_study`` decides the default margin from full searches; its simulation must agree."""
+    from benchmarks.cv_grid_study import raced_selection
 
     X, y, _ = full
     reference = NMTuneClassifierCV(GRID, random_state=0, selection=selection).fit(X, y).cv_results_
@@ -122,7 +122,7 @@ def test_the_race_study_simulates_what_the_estimator_selects(full, selection):
              for i in range(len(reference["params"]))]
     for margin in (0.0, 0.05, 1.0):
         raced = NMTuneClassifierCV(GRID, random_state=0, selection=selection, racing=margin).fit(X, y)
-        pick, saved = _raced_selection(cands, margin, selection)
+        pick, saved = raced_selection(cands, margin, selection)
         assert raced.best_index_ == pick
         assert saved == pytest.approx(np.isnan(raced.cv_results_["split1_test_score"]).sum() * 2 / (3 * len(cands)))
 

@@ -37,7 +37,7 @@ def test_sklearn_estimator_checks_on_the_default_vote(estimator, check):
 def test_the_default_members_are_the_benchmarks_validated_vote():
     # the configuration whose validation scores chose it (benchmarks: "vote-4" of the PACS domain-shift run)
     from benchmarks.harness.ensembles import ENSEMBLES
-    from benchmarks.harness.methods import make
+    from benchmarks.harness.methods import build
 
     head = make_voting_head(random_state=3)
     assert isinstance(head, VotingClassifier) and head.voting == "soft"
@@ -45,8 +45,8 @@ def test_the_default_members_are_the_benchmarks_validated_vote():
     benchmark = {"logreg": "logreg-cv", "lp": "lp", "mlp": "mlp", "nmtune-paper": "nmtune-paper"}
     assert names == [benchmark[m] for m in ENSEMBLES["vote-4"]]
     for method in ("lp", "mlp", "nmtune-paper"):
-        assert head.named_estimators[method].get_params() == make(method, 3).get_params()
-    ours, theirs = head.named_estimators["logreg-cv"][-1].get_params(), make("logreg", 3)[-1].get_params()
+        assert head.named_estimators[method].get_params() == build(method, 3).get_params()
+    ours, theirs = head.named_estimators["logreg-cv"][-1].get_params(), build("logreg", 3)[-1].get_params()
     # the one difference: 5 unshuffled stratified folds instead of a seeded shuffle (a plain, storable int)
     assert ours.pop("cv") == 5 and theirs.pop("cv").get_n_splits() == 5
     assert {k: v for k, v in ours.items() if k != "Cs"} == {k: v for k, v in theirs.items() if k != "Cs"}

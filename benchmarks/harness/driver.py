@@ -1,13 +1,14 @@
 """The one command line of the accuracy benchmarks: features, fits (resumable), meta file, report.
 
-A benchmark script declares an :class:`AccuracyBenchmark` (its scales, tasks, backbones, methods,
-estimators and report) and calls :func:`main`; the phases are the same for every script:
+A benchmark script declares an :class:`AccuracyBenchmark` (its scales, tasks, backbones, methods and report)
+and calls :func:`main`; the phases are the same for every script:
 
 1. features of every (task, backbone) (:func:`benchmarks.harness.tasks.extract_jobs`, cached);
 2. the script's own step before the fits, if any (``before_fits``: e.g. a validation study);
-3. every pending (task, backbone, method, seed) through :func:`benchmarks.harness.runner.run_benchmark`,
-   records written after each fit; records of the package-default heads whose configuration changed
-   (:func:`spec`) are refitted, ``--refit`` refits the selected ones;
+3. every pending (task, backbone, method, seed) through :func:`benchmarks.harness.runner.run_benchmark`, each
+   head built by :func:`benchmarks.harness.methods.build`, records written after each fit; records of the
+   package-default heads whose configuration changed (:func:`spec`) are refitted, ``--refit`` refits the
+   selected ones;
 4. ``<stem>_meta.json`` (runtime per invocation, machine, skips, data) and the report.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,33 +24,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness.hardware import machine
 from benchmarks.harness.io import RESULTS_DIR, clean, log, read_json, write_json
+from benchmarks.harness.methods import build as build_method
+from benchmarks.harness.methods import package_default_methods
 from benchmarks.harness.runner import run_benchmark
 from benchmarks.harness.tasks import JobFeatures, Scale, Task, extract_jobs
 
-__all__ = ["DEFAULT_METHODS", "PACKAGE_METHODS", "AccuracyBenchmark", "default_estimator", "kept_for_refit", "machine",
-           "main", "method_list", "spec", "stale_methods"]
+__all__ = ["AccuracyBenchmark", "kept_for_refit", "main", "method_list", "spec", "stale_methods"]
 
-#: methods whose configuration is the package's own defaults: their records carry a ``spec`` and are
-#: refitted when the package's defaults change
-DEFAULT_METHODS = ("nmtune-default", "recommended", "recommended-lambda0")
-#: methods built by :func:`default_estimator`: the package's defaults, and ``voting`` (``make_voting_head()``,
-#: whose records carry no ``spec``: its members' parameters are the package's presets)
-PACKAGE_METHODS = (*DEFAULT_METHODS, "voting")
 _SKIP_PARAMS = ("verbose", "device", "random_state")
 
 
 @dataclass(frozen=True)
 class AccuracyBenchmark:
-    """What one accuracy benchmark script declares; :func:`main` runs it."""
+    """What one accuracy benchmark script declares; :func:`main` runs it.
 
-    script: str  # e.g. "benchmarks/accuracy.py", for messages
+    Its methods are names of :data:`benchmarks.harness.methods.METHODS`, built by
+    :func:`benchmarks.harness.methods.build` with the scale's epoch budget and the ``--device``.
+    """
+
     description: str
     scales: Mapping[str, Scale]  # "full" and "quick"
     tasks: Mapping[str, Task]
     backbones: Mapping[str, Any]
     methods: tuple[str, ...]
-    make_estimator: Callable[[str, int, Scale, str], Any]  # (method, seed, scale, device)
     render_report: Callable[[Scale, dict[str, Any], Path], None]  # (scale, meta, results folder)
     quick_help: str = "<= 5 min smoke run"
     method_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # e.g. "core" -> methods
@@ -59,26 +57,6 @@ class AccuracyBenchmark:
     before_fits: Callable[[argparse.Namespace, Scale, list[JobFeatures], Path], None] | None = None
     after_fits: Callable[[dict[str, Any]], None] | None = None  # gets <stem>_validation.json's content
     meta_extra: Callable[[Scale], dict[str, Any]] = lambda scale: {}
-
-
-def default_estimator(method: str, seed: int, device: str) -> Any:
-    """``nmtune-default`` (``NMTuneClassifier()``), ``recommended`` (``NMTuneClassifierCV()``),
-    ``recommended-lambda0`` (the same selection without the candidates that have ``reg_lambda > 0``) or
-    ``voting`` (``make_voting_head()``)."""
-    from sknmtune import DEFAULT_PARAM_GRID, NMTuneClassifier, NMTuneClassifierCV, make_voting_head
-
-    if method == "nmtune-default":
-        return NMTuneClassifier(random_state=seed, device=device)
-    if method == "recommended":
-        # the base head's device stays "auto" (CUDA when present), as a user's NMTuneClassifierCV() has it
-        return NMTuneClassifierCV(random_state=seed)
-    if method == "recommended-lambda0":
-        grid = [{k: ([x for x in v if x == 0] if k == "reg_lambda" else v) for k, v in part.items()}
-                for part in DEFAULT_PARAM_GRID]
-        return NMTuneClassifierCV(grid, random_state=seed)
-    if method == "voting":
-        return make_voting_head(random_state=seed, device=device)
-    raise ValueError(f"{method!r} is not one of {PACKAGE_METHODS}")
 
 
 def spec(estimator: Any) -> dict[str, Any]:
@@ -119,13 +97,6 @@ def method_list(values: list[str] | None, methods: Iterable[str], aliases: Mappi
     if unknown:
         raise SystemExit(f"unknown method(s) {unknown}; choose among {', '.join(methods)}")
     return list(dict.fromkeys(names))
-
-
-def machine() -> str:
-    """The machine in one line (architecture, CPUs, torch and Python versions)."""
-    import torch
-
-    return f"{platform.machine()}, {os.cpu_count()} CPUs visible, torch {torch.__version__}, {platform.python_version()}"
 
 
 def _parser(bench: AccuracyBenchmark) -> argparse.ArgumentParser:
@@ -207,7 +178,11 @@ def main(bench: AccuracyBenchmark, argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     records: list[dict[str, Any]] = read_json(res_path, [])
     validation = read_json(val_path, {"rows": []})
-    specs = {m: spec(bench.make_estimator(m, 0, scale, args.device)) for m in DEFAULT_METHODS if m in methods}
+    def make(method: str, seed: int) -> Any:
+        return build_method(method, seed, max_epochs=scale.max_epochs, device=args.device)
+
+    # the methods whose configuration is the package's defaults: their records carry it, and are refitted when it changes
+    specs = {m: spec(make(m, 0)) for m in package_default_methods(methods)}
     refit = set(methods) if args.refit else stale_methods(records, specs)
     for m in sorted(refit):
         log(f"{m}: " + ("--refit" if args.refit else "its parameters changed in the package") + "; its records are "
@@ -230,8 +205,7 @@ def main(bench: AccuracyBenchmark, argv: list[str] | None = None) -> int:
             write_json(val_path, validation)
 
     log(f"benchmark: {len(jobs)} (task, backbone) pair(s), {args.jobs} fit(s) at a time")
-    run_benchmark(jobs, scale.seeds, methods, done, args.jobs, on_result, validation=bench.score_validation,
-                  make=lambda m, s: bench.make_estimator(m, s, scale, args.device))
+    run_benchmark(jobs, scale.seeds, methods, done, args.jobs, on_result, validation=bench.score_validation, make=make)
     phases["benchmark_s"] = time.perf_counter() - t0
     if bench.after_fits is not None:
         bench.after_fits(validation)

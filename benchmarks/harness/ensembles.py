@@ -15,13 +15,19 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-__all__ = ["ENSEMBLES", "ProbaStore", "vote_records"]
+__all__ = ["ENSEMBLES", "ENSEMBLE_LABELS", "ProbaStore", "vote_records"]
 
-#: soft votes scored by the benchmarks: name -> member methods
+#: soft votes scored by the benchmarks: name -> member methods (names of :data:`benchmarks.harness.methods.METHODS`)
 ENSEMBLES: dict[str, tuple[str, ...]] = {
     "vote-lr-mlp": ("logreg", "mlp"),
     "vote-4": ("logreg", "lp", "mlp", "nmtune-paper"),
     "vote-4-views": ("logreg", "lp", "mlp-authors-views", "nmtune-authors-views"),
+}
+#: how the reports call them
+ENSEMBLE_LABELS: dict[str, str] = {
+    "vote-lr-mlp": "soft vote: LogisticRegressionCV + MLP tuning",
+    "vote-4": "soft vote: LogisticRegressionCV + LP + MLP + NMTune (paper)",
+    "vote-4-views": "soft vote: LogisticRegressionCV + LP + authors' MLP and NMTune on views",
 }
 
 

@@ -1,12 +1,20 @@
-"""Paths, logging and result files of the benchmarks; a record store that makes long runs resumable."""
+"""Paths, logging and result files of the benchmarks; a record store that makes long runs resumable.
+
+Result files are rewritten whole through a temporary file and ``os.replace``, so a killed run never leaves a
+truncated file; a list of records is written one record per line (compact and diff-friendly).
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks._io import atomic_write_text, clean, log, read_json, write_json
+import numpy as np
 
 __all__ = ["ROOT", "RESULTS_DIR", "CACHE_DIR", "RecordStore", "atomic_write_text", "clean", "log", "read_json",
            "write_json"]
@@ -14,6 +22,54 @@ __all__ = ["ROOT", "RESULTS_DIR", "CACHE_DIR", "RecordStore", "atomic_write_text
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 CACHE_DIR = ROOT / "benchmarks" / "cache"
+
+
+def log(msg: str) -> None:
+    """Print ``msg`` with the wall-clock time, flushed (progress of long runs)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """The JSON in ``path``, or ``default`` (``{}`` when not given) when the file does not exist."""
+    path = Path(path)
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {} if default is None else default
+
+
+def clean(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars -> Python, NaN/inf -> None."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` (cleaned) as JSON: a list one record per line, anything else indented."""
+    obj = clean(obj)
+    if isinstance(obj, list):
+        text = "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in obj) + "\n]\n"
+    else:
+        text = json.dumps(obj, indent=1) + "\n"
+    atomic_write_text(path, text)
 
 
 class RecordStore:

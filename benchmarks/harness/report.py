@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from sknmtune.evaluation import paired_difference
+from sknmtune.evaluation import paired_difference, seed_summary
 
 from benchmarks.harness import io
-from benchmarks.harness.methods import LABELS
+from benchmarks.harness.methods import label as method_label
 
 __all__ = ["claim_rows", "fmt_diff", "select_heads", "unit_table", "write_domain_shift_report"]
 
@@ -37,12 +37,9 @@ def fmt_diff(d: Any) -> str:
 def unit_table(records: list[dict[str, Any]], methods: Sequence[str], role: str = "ood",
                key: str = "accuracy") -> list[str]:
     """One row per method, one column per unit (target or source domain): the mean over seeds of the mean over
-    the unit's ``role`` test sets, with the number of seeds; the last column averages the units every
-    method in the table has (so rows compare on the same units)."""
-    cells: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        if r["role"] == role and r["method"] in methods and r.get(key) is not None:
-            cells[(r["method"], r["unit"])][int(r["seed"])].append(float(r[key]))
+    the unit's ``role`` test sets ± their std (:func:`sknmtune.evaluation.seed_summary`), with the number of seeds;
+    the last column averages the units every method in the table has (so rows compare on the same units)."""
+    cells = seed_summary([r for r in records if r["role"] == role and r["method"] in methods], key, by=("method", "unit"))
     units = sorted({u for _, u in cells})
     shown = [m for m in methods if any((m, u) in cells for u in units)]
     common = [u for u in units if all((m, u) in cells for m in shown)]
@@ -51,16 +48,15 @@ def unit_table(records: list[dict[str, Any]], methods: Sequence[str], role: str 
     for m in shown:
         row = []
         for u in units:
-            seeds = cells.get((m, u))
-            if not seeds:
+            if (m, u) not in cells:
                 row.append("-")
                 continue
-            values = [np.mean(v) for v in seeds.values()]
-            spread = f" ± {100 * np.std(values, ddof=1):.1f}" if len(values) > 1 else ""
-            row.append(f"{_pct(float(np.mean(values)))}{spread} ({len(values)})")
-        mean = np.mean([np.mean([np.mean(v) for v in cells[(m, u)].values()]) for u in common]) if common else None
+            mean, std, n_seeds = cells[(m, u)]
+            spread = f" ± {100 * std:.1f}" if n_seeds > 1 else ""
+            row.append(f"{_pct(mean)}{spread} ({n_seeds})")
+        mean = np.mean([cells[(m, u)][0] for u in common]) if common else None
         row.append(_pct(None if mean is None else float(mean)))
-        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(row) + " |")
+        lines.append(f"| {method_label(m)} | " + " | ".join(row) + " |")
     return lines
 
 

@@ -12,15 +12,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from benchmarks.harness.io import log
+from benchmarks.harness.methods import costs as method_costs
 from benchmarks.harness.tasks import JobFeatures
 
-__all__ = ["FIT_COSTS", "job_record", "run_benchmark"]
+__all__ = ["job_record", "run_benchmark"]
 
-#: seconds per fit per training row, roughly, on one thread (1280-d features): only orders the queue
-FIT_COSTS = {"mlp-authors": 0.062, "nmtune-authors": 0.060, "voting": 0.05, "recommended": 0.043, "recommended-lambda0": 0.025,
-             "nmtune-paper": 0.018, "mlp": 0.015, "logreg_cv": 0.012, "nmtune-default": 0.011, "logreg": 0.005,
-             "lp": 0.0015}
-DEFAULT_COST = 0.015
 ROLES = {"id": "ID", "ood": "OOD", "val": "val"}
 _CONFIG_SKIP = ("verbose", "device", "random_state")
 _MEASURES = ("accuracy", "macro_f1", "sve_F", "lsvr_F", "sve_Z", "lsvr_Z", "fit_seconds", "n_train", "n_test")
@@ -89,5 +85,5 @@ def run_benchmark(jobs: JobFeatures | Sequence[JobFeatures], seeds: Iterable[int
             with parallel_config(backend="loky", inner_max_num_threads=1):
                 evaluate_heads(heads, *job.splits["train"], id_test=job.splits["test"], ood_tests=ood,
                                validation=job.splits.get("val") if validation else None, seeds=(seed,),
-                               n_jobs=n_jobs, costs={m: FIT_COSTS.get(m, DEFAULT_COST) for m in heads},
+                               n_jobs=n_jobs, costs=method_costs(heads),
                                on_record=on_record)

@@ -1,7 +1,8 @@
 """Markdown tables of the accuracy benchmarks' records (``results/accuracy*.json``), grouped by backbone family.
 
 Per seed, each (task, backbone) pair first averages its test domains; a family's value is the mean over its
-pairs, then mean ± std over seeds (:func:`family_summary`). ``order`` is the benchmark's method order.
+pairs, then mean ± std over seeds (:func:`family_summary`). Every mean over seeds is
+:func:`sknmtune.evaluation.seed_summary`'s (:func:`seed_means`). ``order`` is the benchmark's method order.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 
 __all__ = ["claims_table", "coverage_table", "detail_sections", "extraction_table", "families_in", "family_summary",
            "fit_time_table", "fmt", "headline_table", "matched", "mean_of", "methods_in", "paired_table", "paired_wins",
-           "per_domain_table", "per_task_table", "spectral_table", "summary_table", "target_table", "vote_target_section"]
+           "per_domain_table", "per_task_table", "seed_means", "spectral_table", "summary_table", "target_table",
+           "vote_target_section"]
 
 
 def mean_of(values: Iterable[float | None]) -> float:
@@ -31,19 +33,43 @@ def fmt(m: float, s: float | None = None, pct: bool = True) -> str:
     return f"{m:.3f}" + (f" ± {s:.3f}" if s is not None and math.isfinite(s) else "")
 
 
+def seed_means(records: Iterable[Mapping[str, Any]], key: str, by: Sequence[str]) -> dict[tuple, tuple[float, float, int]]:
+    """``{group: (mean, std, n_seeds)}`` over seeds, with the spread the benchmark reports print.
+
+    Per seed, the mean of ``key`` over the group's test sets is :func:`sknmtune.evaluation.seed_summary`'s (grouped by
+    ``by`` and the seed); then the mean and the population standard deviation (``ddof=0``; ``seed_summary`` reports
+    the sample one) of those per-seed means, the seeds in the order the records first show them.
+    """
+    from sknmtune.evaluation import seed_summary
+
+    records = [r for r in records if r.get(key) is not None]
+    per_seed = seed_summary(records, key, by=(*by, "seed"))
+    seeds: dict[tuple, dict[int, None]] = {}
+    for r in records:
+        seeds.setdefault(tuple(r[f] for f in by), {}).setdefault(r["seed"], None)
+    out = {}
+    for group, group_seeds in seeds.items():
+        means = [per_seed[(*group, seed)][0] for seed in group_seeds]
+        out[group] = (float(np.mean(means)), float(np.std(means)), len(means))
+    return out
+
+
 def family_summary(records: list[dict[str, Any]], key: str = "accuracy") -> dict[tuple[str, str, str], tuple[float, float, int]]:
-    """(family, method, role) -> (mean, std over seeds, n pairs): per seed, the mean over test domains
-    of the per-(task, backbone) mean; then mean and std of those per-seed values."""
-    per: dict[tuple, dict[int, dict[tuple, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    """(family, method, role) -> (mean, std over seeds, n pairs): per seed, the mean over the family's (task, backbone)
+    pairs of each pair's mean over its test domains (so each pair weighs equally); then :func:`seed_means` of those
+    per-seed values (std NaN for one seed)."""
+    per_pair: dict[tuple, list[float]] = defaultdict(list)
     for r in records:
         for fam in (r["family"], "all"):
-            per[(fam, r["method"], r["role"])][r["seed"]][(r["task"], r["backbone"])].append(r[key])
-    out = {}
-    for k, seeds in per.items():
-        values = [float(np.mean([np.mean(v) for v in pairs.values()])) for pairs in seeds.values()]
-        n_pairs = max(len(p) for p in seeds.values())
-        out[k] = (float(np.mean(values)), float(np.std(values)) if len(values) > 1 else float("nan"), n_pairs)
-    return out
+            per_pair[(fam, r["method"], r["role"], r["seed"], r["task"], r["backbone"])].append(r[key])
+    pairs = [{"family": fam, "method": m, "role": role, "seed": seed, key: float(np.mean(values))}
+             for (fam, m, role, seed, _, _), values in per_pair.items()]
+    n_pairs: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for p in pairs:
+        n_pairs[(p["family"], p["method"], p["role"])][p["seed"]] += 1
+    summary = seed_means(pairs, key, by=("family", "method", "role"))
+    return {group: (mean, std if n_seeds > 1 else float("nan"), max(n_pairs[group].values()))
+            for group, (mean, std, n_seeds) in summary.items()}
 
 
 def matched(records: list[dict[str, Any]], methods: Iterable[str]) -> list[dict[str, Any]]:
@@ -228,17 +254,12 @@ def paired_table(records: list[dict[str, Any]], pairs: Sequence[tuple[str, str]]
 def per_task_table(records: list[dict[str, Any]], order: Iterable[str], role: str = "OOD") -> str:
     """Mean accuracy per (backbone, task) over its test domains of ``role``, mean over the seeds present."""
     methods = methods_in(records, order)
-    cells: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        if r["role"] == role:
-            cells[(r["backbone"], r["task"], r["method"])][r["seed"]].append(r["accuracy"])
-    rows = list(dict.fromkeys((b, t) for b, t, _ in cells))
+    selected = [r for r in records if r["role"] == role]
+    cells = seed_means(selected, "accuracy", by=("backbone", "task", "method"))
+    rows = list(dict.fromkeys((r["backbone"], r["task"]) for r in selected))
     lines = ["| backbone | task | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for b, t in rows:
-        vals = []
-        for m in methods:
-            seeds = cells.get((b, t, m))
-            vals.append(fmt(float(np.mean([np.mean(v) for v in seeds.values()]))) if seeds else "-")
+        vals = [fmt(cells[(b, t, m)][0]) if (b, t, m) in cells else "-" for m in methods]
         lines.append(f"| {b} | {t} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 

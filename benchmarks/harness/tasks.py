@@ -1,9 +1,11 @@
 """What the accuracy benchmarks run: scales, tasks (ID splits and OOD domains) and their frozen features.
 
-A :class:`Task` builds its splits for a :class:`Scale`; :func:`extract_jobs` runs every split of every
-(task, backbone) through the backbone's :class:`sknmtune.FrozenBackboneTransformer` (content-keyed cache
-in ``benchmarks/cache``) and returns one :class:`JobFeatures` per pair. A missing data folder or weights
-file skips its task, OOD domain or backbone with a message, never the run.
+A :class:`Task` builds its splits for a :class:`Scale`; a suite (:mod:`benchmarks.harness.text_cifar`,
+:mod:`benchmarks.harness.imagenet`) registers each of its tasks once, with :func:`register_task` on the function
+that builds it. :func:`extract_jobs` runs every split of every (task, backbone) through the backbone's
+:class:`sknmtune.FrozenBackboneTransformer` (content-keyed cache in ``benchmarks/cache``) and returns one
+:class:`JobFeatures` per pair. A missing data folder or weights file skips its task, OOD domain or backbone with a
+message, never the run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from benchmarks import datasets as bd
 from benchmarks.harness.backbones import BackboneUnavailable
 from benchmarks.harness.io import CACHE_DIR, log
 
-__all__ = ["JobFeatures", "Scale", "Task", "TaskData", "extract_features", "extract_jobs", "load_ood"]
+__all__ = ["JobFeatures", "Scale", "Task", "TaskData", "extract_features", "extract_jobs", "load_ood", "register_task"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,22 @@ class Task:
     test_domain: str
     build: Callable[[Any], TaskData]
     description: str
+
+
+def register_task(tasks: dict[str, Task], name: str, *, modality: str, domain: str, description: str,
+                  test_domain: str | None = None) -> Callable[[Callable[[Any], TaskData]], Callable[[Any], TaskData]]:
+    """Register the decorated ``build(scale) -> TaskData`` in the suite's ``tasks`` as the :class:`Task` ``name``.
+
+    ``domain`` names the ID training data in records (``test_domain``, the ID test set's, defaults to it).
+    """
+
+    def decorator(build: Callable[[Any], TaskData]) -> Callable[[Any], TaskData]:
+        if name in tasks:
+            raise ValueError(f"a task named {name!r} is already registered")
+        tasks[name] = Task(name, modality, domain, test_domain or domain, build, description)
+        return build
+
+    return decorator
 
 
 def load_ood(loaders: dict[str, Callable[[], bd.Dataset]], cap: int | None) -> tuple[dict[str, bd.Dataset], dict[str, str]]:

@@ -1,14 +1,17 @@
-"""Shared by ``bench_core.py`` (CPU) and ``gpu_check.py`` (CUDA): the cost of one NMTune training step.
+"""The cost of one NMTune training step, measured by ``benchmarks.bench_core`` (CPU), ``benchmarks.gpu_check`` (CUDA)
+and ``benchmarks.fit_time`` (``--batching-bound``).
 
 One *step* is what the training loop does per mini-batch: forward through the head, the loss,
-backward, one AdamW step and one host sync (the loop reads the loss terms back each step). It is
-timed for three variants of the same architecture, side by side:
+backward, one AdamW step and one host sync (the loop reads the loss terms back each step). The head is the
+:class:`sknmtune.heads.NMTuneHead` a registry preset trains (:func:`head_module`), its regularizers
+:func:`sknmtune.losses.regularizer_terms`. It is timed for three variants of the same architecture, side by side:
 
 * ``mlp``: plain cross-entropy (``reg_lambda = 0``), the baseline;
 * NMTune with ``svd_method="auto"``: cross-entropy plus the regularizers through
   :func:`sknmtune.losses.regularizer_terms` (the fast path), and with any other ``svd_method``;
 * NMTune ``"exact"``: the same loss through the three reference functions with
-  ``torch.linalg.svdvals`` (how the package computed it before the fast path).
+  ``torch.linalg.svdvals`` (how the package computed it before the fast path; ``regularizer_terms``'
+  ``svd_method="exact"``).
 
 Variants are interleaved block by block (a block is a few steps ending in a device sync), so
 machine noise hits all of them alike; the ratio is the median of the per-round paired ratios.
@@ -26,9 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sknmtune import PRESETS
-from sknmtune.heads import NMTuneHead
-from sknmtune.losses import consistency_loss, covariance_loss, dominant_singular_value_loss, regularizer_terms
+from sknmtune.heads import NMTuneHead, make_head
+from sknmtune.losses import regularizer_terms
+
+__all__ = ["ARCHITECTURES", "EQUIVALENCE_CONFIGS", "Penalty", "batching_bound", "head_module", "hidden_width",
+           "regularizer_cost", "step_cost", "training_equivalence"]
 
 #: The two fair pairs: (NMTune preset, MLP preset of the same architecture).
 ARCHITECTURES = {"authors": ("nmtune-authors", "mlp-authors"), "paper": ("nmtune-paper", "mlp")}
@@ -42,60 +47,51 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def build_head(preset: str, n_features: int, n_classes: int = N_CLASSES) -> NMTuneHead:
-    """The head a preset trains (the estimator's ``_build_module`` without its data checks)."""
-    cfg = PRESETS[preset]
-    hidden = max(1, int(round(cfg.get("hidden_ratio", 1.0) * n_features)))
-    return NMTuneHead(
-        n_features, n_classes, mlp_depth=cfg["mlp_depth"], hidden_width=hidden,
-        batch_norm=cfg.get("batch_norm", False), residual=cfg.get("residual", False),
-        residual_init=cfg.get("residual_init", 1.0),
-    )
+def hidden_width(estimator: Any, n_features: int) -> int:
+    """The hidden width the head ``estimator`` trains for ``n_features`` inputs: ``hidden_ratio * D``, capped at
+    ``max_hidden_width``."""
+    width = max(1, int(round(estimator.hidden_ratio * n_features)))
+    return width if estimator.max_hidden_width is None else min(width, int(estimator.max_hidden_width))
+
+
+def head_module(estimator: Any, n_features: int, n_classes: int = N_CLASSES) -> NMTuneHead:
+    """A freshly initialized :class:`~sknmtune.heads.NMTuneHead` of the architecture ``estimator`` (an
+    ``NMTuneClassifier``) trains for ``n_features`` inputs and ``n_classes`` classes."""
+    return NMTuneHead(n_features, n_classes, mlp_depth=estimator.mlp_depth, hidden_width=hidden_width(estimator, n_features),
+                      batch_norm=estimator.batch_norm, residual=estimator.residual, residual_init=estimator.residual_init,
+                      dropout=estimator.dropout)
 
 
 class Penalty:
-    """``reg_lambda * (mse_weight * MSE + cov_weight * COV + svd_weight * SVD)`` of a preset.
+    """``reg_lambda * (mse_weight * MSE + cov_weight * COV + svd_weight * SVD)`` of a head's configuration.
 
-    ``how="fused"`` uses :func:`regularizer_terms` (``svd_method``); ``how="exact"`` the three
-    reference functions with ``torch.linalg.svdvals``.
+    The terms are :func:`~sknmtune.losses.regularizer_terms` with ``svd_method`` (``how="fused"``), or with
+    ``svd_method="exact"``: the three reference functions, the SVD through ``torch.linalg.svdvals`` (``how="exact"``).
     """
 
-    def __init__(self, preset: str, how: str, device: torch.device, svd_method: str = "auto",
-                 overrides: dict[str, float] | None = None) -> None:
-        cfg = {**PRESETS[preset], **(overrides or {})}
-        self.reg_lambda = float(cfg["reg_lambda"])
-        self.top_k = int(cfg["svd_top_k"])
-        self.reduction = cfg.get("consistency_reduction", "mean")
-        self.how, self.svd_method = how, svd_method
-        weights = {"mse": cfg["mse_weight"], "cov": cfg["cov_weight"], "svd": cfg["svd_weight"]}
+    def __init__(self, estimator: Any, how: str, device: torch.device, svd_method: str = "auto") -> None:
+        self.reg_lambda = float(estimator.reg_lambda)
+        self.top_k = int(estimator.svd_top_k)
+        self.reduction = estimator.consistency_reduction
+        self.svd_method = "exact" if how == "exact" else svd_method
+        weights = {"mse": estimator.mse_weight, "cov": estimator.cov_weight, "svd": estimator.svd_weight}
         self.terms = tuple(name for name, w in weights.items() if w > 0)
         self.weights = torch.tensor([self.reg_lambda * weights[t] for t in self.terms], device=device)
 
-    def values(self, F: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        if self.how == "fused":
-            return regularizer_terms(F, Z, self.terms, top_k=self.top_k, mse_reduction=self.reduction,
-                                     svd_method=self.svd_method)
-        reference = {
-            "mse": lambda: consistency_loss(F, Z, reduction=self.reduction),
-            "cov": lambda: covariance_loss(Z),
-            "svd": lambda: dominant_singular_value_loss(Z, top_k=self.top_k, method="exact"),
-        }
-        return torch.stack([reference[t]() for t in self.terms])
-
     def __call__(self, F: torch.Tensor, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        values = self.values(F, Z)
+        values = regularizer_terms(F, Z, self.terms, top_k=self.top_k, mse_reduction=self.reduction,
+                                   svd_method=self.svd_method)
         return (values * self.weights).sum(), values
 
 
 class _Trainer:
     """One head + AdamW + (optional) penalty; ``step`` is one training step with one host sync."""
 
-    def __init__(self, preset: str, penalty: Penalty | None, n_features: int, device: torch.device, seed: int) -> None:
+    def __init__(self, estimator: Any, penalty: Penalty | None, n_features: int, device: torch.device, seed: int) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.head = build_head(preset, n_features).to(device)
-        cfg = PRESETS[preset]
-        self.opt = torch.optim.AdamW(self.head.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+            self.head = head_module(estimator, n_features).to(device)
+        self.opt = torch.optim.AdamW(self.head.parameters(), lr=estimator.lr, weight_decay=estimator.weight_decay)
         self.penalty = penalty
 
     def step(self, F: torch.Tensor, y: torch.Tensor) -> float:
@@ -135,10 +131,11 @@ def step_cost(arch: str, n_features: int, batch_size: int, device: torch.device,
          torch.randint(0, N_CLASSES, (batch_size,), generator=gen).to(device))
         for _ in range(4)
     ]
-    trainers = {"mlp": _Trainer(mlp_preset, None, n_features, device, seed)}
+    nmtune, mlp = make_head(nm_preset), make_head(mlp_preset)
+    trainers = {"mlp": _Trainer(mlp, None, n_features, device, seed)}
     for method in methods:
-        penalty = Penalty(nm_preset, "exact", device) if method == "exact" else Penalty(nm_preset, "fused", device, method)
-        trainers[method] = _Trainer(nm_preset, penalty, n_features, device, seed)
+        penalty = Penalty(nmtune, "exact", device) if method == "exact" else Penalty(nmtune, "fused", device, method)
+        trainers[method] = _Trainer(nmtune, penalty, n_features, device, seed)
     # warm-up (allocator, cuBLAS / cuSOLVER handles, LAPACK workspaces), then size the blocks and rounds
     first = {}
     for name, trainer in trainers.items():
@@ -248,7 +245,8 @@ def training_equivalence(arch: str = "authors", n_features: int = 256, n_train: 
     runs: dict[str, dict[str, Any]] = {}
     for how in ("exact", "fused"):
         for seed in seeds:
-            trainer = _Trainer(nm_preset, Penalty(nm_preset, how, device, overrides=overrides), n_features, device, seed)
+            nmtune = make_head(nm_preset, **(overrides or {}))
+            trainer = _Trainer(nmtune, Penalty(nmtune, how, device), n_features, device, seed)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(trainer.opt, T_max=epochs * steps_per_epoch)
             gen = torch.Generator().manual_seed(seed)
             curve = []
@@ -298,13 +296,11 @@ def batching_bound(n_rows: int, n_features: int, n_classes: int, *, device: torc
 
     from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-    from sknmtune import NMTuneClassifier
-
     device = torch.device(device)
-    est = NMTuneClassifier(mlp_depth=2, reg_lambda=0.0, max_hidden_width=512, early_stopping=False,
-                           max_epochs=epochs, batch_size=batch_size, random_state=0, device=str(device))
+    est = make_head("nmtune", random_state=0, device=str(device), mlp_depth=2, reg_lambda=0.0, max_hidden_width=512,
+                    early_stopping=False, max_epochs=epochs, batch_size=batch_size)
     torch.manual_seed(0)
-    models = [est._build_module(n_features, n_classes).to(device) for _ in range(n_models)]
+    models = [head_module(est, n_features, n_classes).to(device) for _ in range(n_models)]
     X = torch.randn(n_models, n_rows, n_features, device=device)
     y = torch.randint(0, n_classes, (n_models, n_rows), device=device)
     steps = epochs * -(-n_rows // batch_size)
@@ -338,7 +334,7 @@ def batching_bound(n_rows: int, n_features: int, n_classes: int, *, device: torc
 
     def skorch_fits() -> None:
         for m in range(n_models):
-            NMTuneClassifier(**{**est.get_params(), "random_state": m}).fit(X[m].cpu().numpy(), y[m].cpu().numpy())
+            make_head("nmtune", **{**est.get_params(), "random_state": m}).fit(X[m].cpu().numpy(), y[m].cpu().numpy())
 
     seconds: dict[str, list[float]] = {"sequential": [], "batched": [], "skorch": []}
     runs = (("sequential", sequential), ("batched", batched), ("skorch", skorch_fits))
@@ -352,7 +348,7 @@ def batching_bound(n_rows: int, n_features: int, n_classes: int, *, device: torc
             seconds[name].append(time.perf_counter() - t0)
     per_step = {k: float(np.median(v)) / (n_models * steps) for k, v in seconds.items()}
     return {"device": str(device), "n_models": n_models, "n_rows": n_rows, "n_features": n_features, "n_classes": n_classes,
-            "hidden_width": est._hidden_width(n_features), "steps_per_model": steps, "batch_size": batch_size,
+            "hidden_width": hidden_width(est, n_features), "steps_per_model": steps, "batch_size": batch_size,
             "repeats": repeats, "seconds": seconds, "seconds_per_model_step": per_step,
             "batched_over_sequential": per_step["batched"] / per_step["sequential"],
             "skorch_over_sequential": per_step["skorch"] / per_step["sequential"]}

@@ -1,4 +1,4 @@
-"""Pre-training of the noisy pre-training study (``benchmarks/noisy_pretraining.py``): configurations, checkpoints,
+"""Pre-training of the noisy pre-training study (``python -m benchmarks.noisy_pretraining``): configurations, checkpoints,
 one backbone per noise ratio through :func:`sknmtune._pretraining.train_epochs` (per-epoch generators, GPU-side
 augmentation, warm-up + cosine schedule, bf16, channels-last, resuming from a partial checkpoint).
 """
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks._cifar import load_cifar10
-from benchmarks._io import log, read_json, write_json
+from benchmarks.harness.io import log, read_json, write_json
+from benchmarks.harness.noisy_pretraining.cifar10 import load_cifar10
 
 __all__ = ["DownstreamConfig", "PretrainConfig", "augment", "checkpoint_path", "create_model", "fingerprint",
            "run_pretraining", "to_input"]

@@ -1,4 +1,4 @@
-"""Report of the noisy pre-training study: seed-averaged summaries, claim-by-claim verdicts, figures.
+"""Report of the noisy pre-training study (``python -m benchmarks.noisy_pretraining``): seed-averaged summaries, claim-by-claim verdicts, figures.
 
 Reads ``pretraining.json`` and ``downstream.json``; downstream records are
 :func:`sknmtune.evaluation.evaluate_heads` records (roles ``id`` / ``ood``, ``macro_f1``, ``sve_Z``,
@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._io import atomic_write_text, log, read_json, write_json
-from benchmarks.noisy_downstream import HEADS
+from benchmarks.harness.io import atomic_write_text, log, read_json, write_json
+from benchmarks.harness.noisy_pretraining.downstream import HEADS
+from benchmarks.harness.tables import seed_means
 
 __all__ = ["as_evaluation_record", "build_claims", "summarize", "write_report"]
 
@@ -43,21 +44,14 @@ def _target(r: dict[str, Any]) -> str:
     return r["source"] if r["domain"] == "id" else r["domain"]
 
 
-def _seed_stats(values_by_seed: dict[int, list[float]]) -> tuple[float, float, int]:
-    """Mean and std (ddof=0) over seeds of the per-seed means."""
-    per_seed = [float(np.mean(v)) for v in values_by_seed.values() if v]
-    if not per_seed:
-        return float("nan"), float("nan"), 0
-    return float(np.mean(per_seed)), float(np.std(per_seed)), len(per_seed)
-
-
 def _avg(records, *, method: str, role: str, metric: str, fraction: float | None = None) -> dict[int, tuple[float, float, int]]:
-    """gamma -> (mean, std over seeds, n_seeds) of ``metric`` averaged over the role's targets (and fractions)."""
-    by_gamma: dict[int, dict[int, list[float]]] = {}
-    for r in records:
-        if r["method"] == method and r["role"] == role.lower() and (fraction is None or abs(r["fraction"] - fraction) < 1e-9):
-            by_gamma.setdefault(int(r["gamma"]), {}).setdefault(int(r["seed"]), []).append(float(r[_FIELDS[metric]]))
-    return {g: _seed_stats(v) for g, v in sorted(by_gamma.items())}
+    """gamma -> (mean, std (ddof=0) over seeds, n_seeds) of ``metric``: per seed, the mean over the role's targets
+    (and fractions); :func:`benchmarks.harness.tables.seed_means` of those."""
+    selected = [{"gamma": int(r["gamma"]), "seed": r["seed"], metric: r[_FIELDS[metric]]} for r in records
+                if r["method"] == method and r["role"] == role.lower()
+                and (fraction is None or abs(r["fraction"] - fraction) < 1e-9)]
+    summary = seed_means(selected, metric, by=("gamma",))
+    return {gamma: summary[(gamma,)] for gamma in sorted({r["gamma"] for r in selected})}
 
 
 def _frozen_metric(down: dict[str, Any], role: str, metric: str) -> dict[int, float]:

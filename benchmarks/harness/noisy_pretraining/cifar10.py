@@ -10,7 +10,7 @@ This module needs only NumPy and Pillow, so it runs on a bare GPU machine.
 
 Example
 -------
->>> from benchmarks._cifar import load_cifar10, cifar10_available  # doctest: +SKIP
+>>> from benchmarks.harness.noisy_pretraining.cifar10 import load_cifar10, cifar10_available  # doctest: +SKIP
 >>> if cifar10_available():                                         # doctest: +SKIP
 ...     X, y = load_cifar10("test")
 ...     X.shape, X.dtype
@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness.io import CACHE_DIR, ROOT
+
 __all__ = ["CIFAR10_CLASSES", "DEFAULT_CIFAR_DIR", "cifar10_available", "load_cifar10"]
 
 CIFAR10_CLASSES: tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
-_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CIFAR_DIR = _ROOT.parent / "shared" / "data" / "cifar10-jpg"
-_DEFAULT_CACHE = _ROOT / "benchmarks" / "cache"
+DEFAULT_CIFAR_DIR = ROOT.parent / "shared" / "data" / "cifar10-jpg"
 _SPLITS = ("train", "test")
 
 
@@ -99,7 +99,7 @@ def load_cifar10(
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
     d = Path(data_dir) if data_dir is not None else DEFAULT_CIFAR_DIR
     zpath = d / f"{split}_jpg.zip"
-    cache = None if cache_dir == "" else Path(cache_dir) if cache_dir is not None else _DEFAULT_CACHE
+    cache = None if cache_dir == "" else Path(cache_dir) if cache_dir is not None else CACHE_DIR
     if cache is not None:
         fx, fy = cache / f"cifar10_{split}_images.npy", cache / f"cifar10_{split}_labels.npy"
         if fx.is_file() and fy.is_file():

@@ -1,7 +1,7 @@
-"""The ranking study's report: what ``benchmarks/ranking.py`` measures, rendered as markdown.
+"""The ranking study's report: what ``python -m benchmarks.ranking`` measures, rendered as markdown.
 
-Holds the study's score and head definitions (shared with the script) and :func:`render`, which turns the
-stored result into ``results/ranking.md`` byte for byte.
+Holds the study's score and head definitions and :func:`render`, which turns the stored result into
+``results/ranking.md`` byte for byte.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Downstream step of the noisy pre-training study: frozen features of each pre-trained backbone, LP / MLP /
-NMTune heads scored by :func:`sknmtune.evaluation.evaluate_heads`, whose records are stored as they come
-(with the study's ``gamma``, ``noise_rate``, ``source``, ``preset`` and ``fraction``).
+"""Downstream step of the noisy pre-training study (``python -m benchmarks.noisy_pretraining``): frozen features of
+each pre-trained backbone, LP / MLP / NMTune heads (registry presets) scored by
+:func:`sknmtune.evaluation.evaluate_heads`, whose records are stored as they come (with the study's ``gamma``,
+``noise_rate``, ``source``, ``preset`` and ``fraction``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks._io import log, read_json, write_json
-from benchmarks.noisy_training import DownstreamConfig, PretrainConfig, checkpoint_path, fingerprint
+from benchmarks.harness.io import log, read_json, write_json
+from benchmarks.harness.noisy_pretraining.training import DownstreamConfig, PretrainConfig, checkpoint_path, fingerprint
 
 __all__ = ["HEADS", "load_tasks", "run_downstream"]
 
@@ -134,9 +135,9 @@ def downstream_one(
     (the protocol is :func:`sknmtune.evaluation.evaluate_heads`)."""
     from tqdm.auto import tqdm
 
-    from sknmtune import NMTuneClassifier
     from sknmtune.backbones import FrozenBackboneTransformer
     from sknmtune.evaluation import evaluate_heads
+    from sknmtune.heads import make_head
     from sknmtune.spectral import singular_values
 
     t0 = time.perf_counter()
@@ -169,11 +170,9 @@ def downstream_one(
         Ftr = feats[t.name]["train"]
         for method, preset, frac, seed in plan:
             keep = np.arange(len(t.y_train)) if frac >= 1.0 else _stratified_take(t.y_train, max(len(np.unique(t.y_train)), int(round(frac * len(t.y_train)))), seed)
-            overrides = {"random_state": seed, "device": device}
-            if dcfg.head_epochs is not None:
-                overrides["max_epochs"] = dcfg.head_epochs
+            overrides = {} if dcfg.head_epochs is None else {"max_epochs": dcfg.head_epochs}
             ood = {k: (feats[t.name][k], y) for k, (_, y) in t.ood.items()}
-            head = NMTuneClassifier.from_preset(preset, **overrides)
+            head = make_head(preset, random_state=seed, device=device, **overrides)
             records += evaluate_heads(
                 {method: head}, Ftr[keep], t.y_train[keep], id_test=(feats[t.name]["test"], t.y_test),
                 ood_tests=ood, seeds=(seed,),

@@ -1,4 +1,4 @@
-"""The validation study of ``benchmarks/accuracy.py``: which head configuration the held-out validation
+"""The validation study of ``python -m benchmarks.accuracy``: which head configuration the held-out validation
 split of the ID training data prefers (never a test set).
 
 For each (task, backbone), a :class:`~sklearn.model_selection.GridSearchCV` with a
@@ -29,7 +29,7 @@ __all__ = ["CANDIDATES", "STANDARDIZED", "candidate_params", "decide_default", "
 
 def candidate_params(name: str, max_epochs: int) -> dict[str, Any]:
     """Full parameter dict of a validation-study candidate (a preset plus explicit changes)."""
-    from sknmtune import PRESETS
+    from sknmtune.heads import PRESETS
 
     base, changes = CANDIDATES[name]
     return {**PRESETS[base], "max_epochs": max_epochs, **changes}
@@ -70,7 +70,8 @@ def run_validation(job: JobFeatures, scale: Any, names: list[str], n_jobs: int, 
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from sknmtune import NMTuneClassifier, SpectralScorer
+    from sknmtune import SpectralScorer
+    from sknmtune.heads import make_head
 
     # one grid point per candidate; the pipeline's first step standardizes the features or passes them
     grid = [
@@ -83,7 +84,7 @@ def run_validation(job: JobFeatures, scale: Any, names: list[str], n_jobs: int, 
     y = np.concatenate([ytr, yva])
     folds = np.r_[np.full(len(ytr), -1), np.zeros(len(yva), dtype=int)]
     search = GridSearchCV(
-        Pipeline([("scale", "passthrough"), ("clf", NMTuneClassifier(random_state=0, device=device))]),
+        Pipeline([("scale", "passthrough"), ("clf", make_head("nmtune", random_state=0, device=device))]),
         grid,
         scoring={
             "accuracy": "accuracy",
