@@ -1,4 +1,4 @@
-"""The supervised pre-training loop behind the demo's noisy backbones (sknmtune._pretraining)."""
+"""The supervised pre-training loop behind the demo's noisy backbones (sknmtune.pretraining)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sknmtune._pretraining import freeze, predict_labels, train_epochs
+from sknmtune.pretraining import freeze, predict_labels, train_epochs
 
 
 def _data(n: int = 48, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

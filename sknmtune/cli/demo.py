@@ -192,7 +192,7 @@ def _pretrain(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int,
     """Supervised pre-training with AdamW; returns the feature extractor (frozen) and train accuracy."""
     import torch
 
-    from .._pretraining import freeze, predict_labels, train_epochs
+    from ..pretraining import freeze, predict_labels, train_epochs
     from .._utils import seeded_global_rng
 
     with seeded_global_rng(seed):  # leave the caller's global torch RNG untouched

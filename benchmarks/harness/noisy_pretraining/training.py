@@ -1,5 +1,5 @@
 """Pre-training of the noisy pre-training study (``python -m benchmarks.noisy_pretraining``): configurations, checkpoints,
-one backbone per noise ratio through :func:`sknmtune._pretraining.train_epochs` (per-epoch generators, GPU-side
+one backbone per noise ratio through :func:`sknmtune.pretraining.train_epochs` (per-epoch generators, GPU-side
 augmentation, warm-up + cosine schedule, bf16, channels-last, resuming from a partial checkpoint).
 """
 
@@ -196,7 +196,7 @@ def pretrain_one(
 
     from tqdm.auto import tqdm
 
-    from sknmtune._pretraining import predict_labels, train_epochs
+    from sknmtune.pretraining import predict_labels, train_epochs
 
     bar = tqdm(
         total=total, initial=start_epoch * steps_per_epoch, desc=f"pretrain {cfg.arch} gamma={gamma}%",

@@ -7,7 +7,8 @@ are what a larger study such as ``benchmarks/noisy_pretraining.py`` needs as wel
 need to change between two runs for them to see the same initialization, batches and augmentation:
 the caller seeds the model's initialization and passes seeded generators.
 
-This is a private module: its functions work on tensors and modules, not on scikit-learn inputs.
+Public for studies that pre-train backbones (the demo, ``python -m benchmarks.noisy_pretraining``); its functions
+work on tensors and modules, not on scikit-learn inputs, so the package root does not re-export them.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def train_epochs(
     Examples
     --------
     >>> import torch
-    >>> from sknmtune._pretraining import train_epochs
+    >>> from sknmtune.pretraining import train_epochs
     >>> _ = torch.manual_seed(0)
     >>> X, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
     >>> model = torch.nn.Linear(4, 2)
@@ -161,7 +162,7 @@ def predict_labels(
     Examples
     --------
     >>> import torch
-    >>> from sknmtune._pretraining import predict_labels
+    >>> from sknmtune.pretraining import predict_labels
     >>> model = torch.nn.Linear(2, 2, bias=False)
     >>> _ = model.weight.data.copy_(torch.eye(2))
     >>> predict_labels(model, torch.tensor([[1.0, 0.0], [0.0, 1.0]])).tolist()
