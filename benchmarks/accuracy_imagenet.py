@@ -7,12 +7,12 @@ noise. This benchmark runs the heads of ``benchmarks/accuracy.py`` on two ImageN
 transform (224 px), on Flowers-102, DTD-10, CIFAR-10 (-> CIFAR-10-C-style corruptions) and PACS
 (photo / sketch -> the other styles, 128 px images)::
 
-    .venv/bin/python benchmarks/accuracy_imagenet.py                 # full run, 3 seeds (resumable)
-    .venv/bin/python benchmarks/accuracy_imagenet.py --quick         # <= 5 min smoke run -> *_quick files
-    .venv/bin/python benchmarks/accuracy_imagenet.py --extract-only  # only fill the feature cache
-    .venv/bin/python benchmarks/accuracy_imagenet.py --methods recommended,nmtune-default --refit
-    .venv/bin/python benchmarks/accuracy_imagenet.py --methods core    # only the heads the benchmark issue names
-    .venv/bin/python benchmarks/accuracy_imagenet.py --report        # re-render from the JSON only
+    .venv/bin/python -m benchmarks.accuracy_imagenet                 # full run, 3 seeds (resumable)
+    .venv/bin/python -m benchmarks.accuracy_imagenet --quick         # <= 5 min smoke run -> *_quick files
+    .venv/bin/python -m benchmarks.accuracy_imagenet --extract-only  # only fill the feature cache
+    .venv/bin/python -m benchmarks.accuracy_imagenet --methods recommended,nmtune-default --refit
+    .venv/bin/python -m benchmarks.accuracy_imagenet --methods core    # only the heads the benchmark issue names
+    .venv/bin/python -m benchmarks.accuracy_imagenet --report        # re-render from the JSON only
 
 Phases: (1) features of every split through :class:`sknmtune.FrozenBackboneTransformer` with the
 content-keyed cache in ``benchmarks/cache`` (on a GPU when one is present); (2) every method x seed

@@ -7,7 +7,7 @@ date, torch threads, CPU affinity and the machine load before and after):
 ``step_cost``
     **The issue-12 target.** Median ms of one training step (forward, loss, backward, AdamW, one
     host sync) of NMTune and of the MLP of the same architecture (``reg_lambda = 0``), side by
-    side with interleaved blocks (``benchmarks/_step_cost.py``), for ``--dims`` x ``--batches`` x
+    side with interleaved blocks (:mod:`benchmarks.harness.step_cost`), for ``--dims`` x ``--batches`` x
     both architectures (the authors': 4D hidden, BatchNorm, residual; the paper's: D hidden).
     NMTune runs with ``svd_method="auto"`` (the fast path) and ``"exact"`` (svdvals, the previous
     implementation). Target: ``nmtune_ms / mlp_ms <= 1.2``. Stored as a ``step_cost`` list of
@@ -32,9 +32,9 @@ date, torch threads, CPU affinity and the machine load before and after):
 On a shared machine, pin the process and use one torch thread, and read the ratios (measured side
 by side), not the absolute times::
 
-    taskset -c 1 .venv/bin/python benchmarks/bench_core.py --threads 1 --sections step_cost regularizer_cost equivalence
-    .venv/bin/python benchmarks/bench_core.py --threads 1          # every section (long: the fit section)
-    .venv/bin/python benchmarks/bench_core.py --quick              # smoke run (seconds), to a temporary file
+    taskset -c 1 .venv/bin/python -m benchmarks.bench_core --threads 1 --sections step_cost regularizer_cost equivalence
+    .venv/bin/python -m benchmarks.bench_core --threads 1          # every section (long: the fit section)
+    .venv/bin/python -m benchmarks.bench_core --quick              # smoke run (seconds), to a temporary file
 """
 
 from __future__ import annotations
@@ -63,13 +63,7 @@ from sknmtune import largest_singular_value_ratio, singular_value_entropy
 from sknmtune.heads import make_head
 
 from benchmarks.harness.io import RESULTS_DIR
-from benchmarks.harness.step_cost import (
-    ARCHITECTURES,
-    EQUIVALENCE_CONFIGS,
-    regularizer_cost,
-    step_cost,
-    training_equivalence,
-)
+from benchmarks.harness.step_cost import ARCHITECTURES, equivalence_runs, regularizer_cost, step_cost
 
 RESULTS = RESULTS_DIR / "core.json"
 SECTIONS = ("step_cost", "regularizer_cost", "equivalence", "fit", "profile", "spectral")
@@ -264,16 +258,14 @@ def _section_meta(started: float, load_before: list[float], args: argparse.Names
 
 def _equivalence(device: torch.device, quick: bool) -> dict[str, Any]:
     """The authors' preset as it is, and with a 1000x SVD weight (where a wrong SVD gradient would show)."""
-    kwargs = dict(n_features=16, n_train=200, n_test=100, epochs=1, seeds=(0, 1)) if quick else {}
-    out = {}
-    for label, overrides in EQUIVALENCE_CONFIGS.items():
-        result = training_equivalence(device=device, overrides=overrides, **kwargs)
+
+    def show(label: str, result: dict[str, Any]) -> None:
         print(f"  {label}: accuracy exact {result['accuracy_mean']['exact']:.4f} / fast {result['accuracy_mean']['fused']:.4f}; "
               f"largest same-seed gaps: accuracy {result['max_accuracy_gap_same_seed']:.4f}, loss "
               f"{result['max_loss_curve_gap_same_seed']:.2e} (accuracy seed std {result['accuracy_seed_std']['exact']:.4f})",
               flush=True)
-        out[label] = result
-    return out
+
+    return equivalence_runs(device, small=quick, on_result=show)
 
 
 def _run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -22,10 +22,10 @@ configurations are compared (bit for bit where the thread count is the same).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_distributed.py          # -> benchmarks/results/distributed.json
-    .venv/bin/python benchmarks/bench_distributed.py --ray    # adds the Ray rows
-    .venv/bin/python benchmarks/bench_distributed.py --quick  # 128 images, no waiting: a smoke test
-    .venv/bin/python benchmarks/bench_distributed.py --rss-only --ray  # workers' peak memory only
+    .venv/bin/python -m benchmarks.bench_distributed          # -> benchmarks/results/distributed.json
+    .venv/bin/python -m benchmarks.bench_distributed --ray    # adds the Ray rows
+    .venv/bin/python -m benchmarks.bench_distributed --quick  # 128 images, no waiting: a smoke test
+    .venv/bin/python -m benchmarks.bench_distributed --rss-only --ray  # workers' peak memory only
 """
 
 from __future__ import annotations
@@ -44,14 +44,13 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("SKNMTUNE_DATA_DIR", HERE.parents[1] / "shared" / "data"))
-WEIGHTS = DATA / "imagenet-weights" / "tf_efficientnet_lite0.in1k.safetensors"
-DOMAINS = ("photo", "art_painting", "cartoon", "sketch")
+from benchmarks import datasets as bd
+from benchmarks.harness.backbones import IMAGENET_BACKBONES
+from benchmarks.harness.io import RESULTS_DIR, log
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+DATA = bd.data_root()
+LITE0 = IMAGENET_BACKBONES["tf_efficientnet_lite0"]
+DOMAINS = bd.PACS_DOMAINS
 
 
 def load1() -> float:
@@ -86,7 +85,7 @@ def pacs_paths(n: int, directory: Path) -> tuple[list[str], dict[str, int]]:
 def lite0(batch_size: int):
     from sknmtune.backbones import FrozenBackboneTransformer
 
-    return FrozenBackboneTransformer("tf_efficientnet_lite0", weights=str(WEIGHTS), device="cpu",
+    return FrozenBackboneTransformer("tf_efficientnet_lite0", weights=str(LITE0.weights()), device="cpu",
                                      batch_size=batch_size, num_workers=0)
 
 
@@ -145,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     explicit_out = args.out is not None
     if args.out is None:
-        args.out = HERE / "results" / ("distributed_rss.json" if args.rss_only else "distributed.json")
+        args.out = RESULTS_DIR / ("distributed_rss.json" if args.rss_only else "distributed.json")
     if args.rss_only and "--n" not in sys.argv:
         args.n = 256
     if args.quick:

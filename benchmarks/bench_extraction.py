@@ -21,10 +21,10 @@ for the three ratio estimates, chosen to resist other load on a shared machine).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_extraction.py            # writes benchmarks/results/extraction.json
-    .venv/bin/python benchmarks/bench_extraction.py --quick    # small sizes, for a smoke test
-    .venv/bin/python benchmarks/bench_extraction.py --compile  # -> benchmarks/results/extraction_compile.json
-    .venv/bin/python benchmarks/bench_extraction.py --default-format --threads 2 --rounds 5
+    .venv/bin/python -m benchmarks.bench_extraction            # writes benchmarks/results/extraction.json
+    .venv/bin/python -m benchmarks.bench_extraction --quick    # small sizes, for a smoke test
+    .venv/bin/python -m benchmarks.bench_extraction --compile  # -> benchmarks/results/extraction_compile.json
+    .venv/bin/python -m benchmarks.bench_extraction --default-format --threads 2 --rounds 5
         # resnet18 224 px, 192 images: bare NHWC loop vs the transformer's default memory format
 """
 
@@ -43,13 +43,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
+from benchmarks.harness.io import RESULTS_DIR, log
+
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def bare_image_loop(model: torch.nn.Module, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -356,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     results["minilm"] = bench_text(200 if quick else 256, 64, rounds)
     results["peak_rss_50k_32x32"] = bench_rss(2000 if quick else 50_000, 256)
     results["meta"]["load_average_at_end"] = os.getloadavg()
-    _write(results, args.out or HERE / "results" / "extraction.json")
+    _write(results, args.out or RESULTS_DIR / "extraction.json")
     for key in ("resnet18_32", "resnet18_224", "minilm"):
         log(f"{key}: ratio best {results[key]['ratio_best']:.3f}, median paired {results[key]['ratio_median_paired']:.3f}, "
             f"CPU time {results[key]['ratio_cpu_time']:.3f}")
@@ -374,13 +371,13 @@ def _main_compile(args: argparse.Namespace, results: dict, rounds: int) -> int:
         for model in ("mobilenetv2_100", "tf_efficientnet_lite0"):
             results[model] = bench_compile(model, n, 64, rounds)
     results["meta"]["load_average_at_end"] = os.getloadavg()
-    _write(results, args.out or HERE / "results" / "extraction_compile.json")
+    _write(results, args.out or RESULTS_DIR / "extraction_compile.json")
     return 0
 
 
 def _main_default_format(args: argparse.Namespace, results: dict, rounds: int) -> int:
     """Measure ``bench_default_format`` and add it to the existing results file (other entries kept)."""
-    out = args.out or HERE / "results" / "extraction.json"
+    out = args.out or RESULTS_DIR / "extraction.json"
     entry = bench_default_format(24 if args.quick else 192, 64, rounds)
     entry["meta"] = {**results["meta"], "load_average_at_end": os.getloadavg()}
     existing = json.loads(out.read_text()) if out.exists() else {}

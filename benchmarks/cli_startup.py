@@ -8,7 +8,7 @@ torch, timm nor skorch. This measures, side by side in fresh interpreters (alter
 - ``import sknmtune`` + touching ``NMTuneClassifier`` and ``FrozenBackboneTransformer``: what every call paid
   when the root imported torch, timm and skorch eagerly (the "before").
 
-    python benchmarks/cli_startup.py            # -> benchmarks/results/cli_startup.json
+    python -m benchmarks.cli_startup            # -> benchmarks/results/cli_startup.json
 
 Wall times depend on the machine's load: compare the ratios, measured in the same run.
 """

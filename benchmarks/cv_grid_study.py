@@ -10,15 +10,15 @@ cap) is fitted once on the training split; validation accuracy, fit seconds (one
 standard error per candidate) are stored with every candidate's validation accuracy after a refit on the whole
 training split, so selection rules (best mean, one-standard-error towards the linear probe) compare offline::
 
-    .venv/bin/python benchmarks/cv_grid_study.py budget --seeds 0
-    .venv/bin/python benchmarks/cv_grid_study.py rule --seeds 0 1 --jobs 2
-    .venv/bin/python benchmarks/cv_grid_study.py rule --suite first --seeds 0 --jobs 2   # MiniLM, CIFAR ResNets
-    .venv/bin/python benchmarks/cv_grid_study.py ensemble --seeds 0 1 --jobs 2
-    .venv/bin/python benchmarks/cv_grid_study.py race --seeds 0 1 --jobs 2
-    .venv/bin/python benchmarks/cv_grid_study.py race --suite first --seeds 0 --jobs 2
-    .venv/bin/python benchmarks/cv_grid_study.py race --suite pacs --seeds 0 --jobs 2   # domain_shift.py's fits
-    .venv/bin/python benchmarks/cv_grid_study.py race --suite pacs --tasks lodo single --seeds 1 2 3 4 --jobs 2
-    .venv/bin/python benchmarks/cv_grid_study.py report
+    .venv/bin/python -m benchmarks.cv_grid_study budget --seeds 0
+    .venv/bin/python -m benchmarks.cv_grid_study rule --seeds 0 1 --jobs 2
+    .venv/bin/python -m benchmarks.cv_grid_study rule --suite first --seeds 0 --jobs 2   # MiniLM, CIFAR ResNets
+    .venv/bin/python -m benchmarks.cv_grid_study ensemble --seeds 0 1 --jobs 2
+    .venv/bin/python -m benchmarks.cv_grid_study race --seeds 0 1 --jobs 2
+    .venv/bin/python -m benchmarks.cv_grid_study race --suite first --seeds 0 --jobs 2
+    .venv/bin/python -m benchmarks.cv_grid_study race --suite pacs --seeds 0 --jobs 2   # domain_shift.py's fits
+    .venv/bin/python -m benchmarks.cv_grid_study race --suite pacs --tasks lodo single --seeds 1 2 3 4 --jobs 2
+    .venv/bin/python -m benchmarks.cv_grid_study report
 
 ``ensemble``: whether soft-voting several candidates beats refitting one. For every unit the ``rule`` study
 already scored, the default grid's candidates are refitted on the training split (the model seed

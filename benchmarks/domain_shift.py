@@ -5,10 +5,10 @@ ImageNet-1k backbones (EfficientNet-Lite0, MobileNetV2; timm's eval transform at
 its center crop and as ``K`` augmented views (the authors' random resized crop + flip, seeded per image;
 :class:`sknmtune.FrozenBackboneTransformer` ``views=K``), cached once in ``benchmarks/cache``::
 
-    .venv/bin/python benchmarks/domain_shift.py                  # full run (resumable; spans sessions)
-    .venv/bin/python benchmarks/domain_shift.py --quick          # <= 10 min smoke run -> domain_shift_quick*
-    .venv/bin/python benchmarks/domain_shift.py --extract-only   # only fill the feature cache
-    .venv/bin/python benchmarks/domain_shift.py --report         # re-render the report from the JSON
+    .venv/bin/python -m benchmarks.domain_shift                  # full run (resumable; spans sessions)
+    .venv/bin/python -m benchmarks.domain_shift --quick          # <= 10 min smoke run -> domain_shift_quick*
+    .venv/bin/python -m benchmarks.domain_shift --extract-only   # only fill the feature cache
+    .venv/bin/python -m benchmarks.domain_shift --report         # re-render the report from the JSON
 
 Protocols (never a target domain in training or selection):
 

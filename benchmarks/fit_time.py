@@ -5,10 +5,10 @@ LogisticRegressionCV`` on the same features. All fit the cached ImageNet-backbon
 chosen tasks in one process on one torch / BLAS thread, interleaved (A B A B ...), so a noisy shared machine
 slows both alike; the ratio of medians is the number to read::
 
-    .venv/bin/python benchmarks/fit_time.py                       # dtd10 + pacs-photo, EfficientNet-Lite0, 2 repeats
-    .venv/bin/python benchmarks/fit_time.py --tasks flowers102 --repeats 1
-    .venv/bin/python benchmarks/fit_time.py --profile              # + where NMTuneClassifierCV's time goes
-    .venv/bin/python benchmarks/fit_time.py --batching-bound       # what training the candidates together can save
+    .venv/bin/python -m benchmarks.fit_time                       # dtd10 + pacs-photo, EfficientNet-Lite0, 2 repeats
+    .venv/bin/python -m benchmarks.fit_time --tasks flowers102 --repeats 1
+    .venv/bin/python -m benchmarks.fit_time --profile              # + where NMTuneClassifierCV's time goes
+    .venv/bin/python -m benchmarks.fit_time --batching-bound       # what training the candidates together can save
 
 Results: ``benchmarks/results/fit_time.json``; with ``--profile`` also ``fit_time_profile.json``: one more
 ``NMTuneClassifierCV()`` fit per task under ``cProfile``, its time split into torch's compiled kernels (matmuls,
@@ -18,7 +18,7 @@ Features come from ``benchmarks/accuracy_imagenet.py``'s cache (extracted on fir
 
 ``--batching-bound`` (``fit_time_batching.json``) measures the most that fitting the inner cross-validation's
 MLP heads as one ``vmap``-batched network could save on this CPU, per model and step, against fitting them one by
-one (``benchmarks/_step_cost.py``'s ``batching_bound``; DTD-10 and PACS-photo fold shapes).
+one (:func:`benchmarks.harness.step_cost.batching_bound`; DTD-10 and PACS-photo fold shapes).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the JSON is rewritten after every section, so a run cut short still reports what
     torch / CUDA / device facts.
 ``step_cost_detail`` (``--suite``; flattened into the top-level ``step_cost`` list)
     Median ms of one training step of NMTune and of the MLP of the same architecture, side by side
-    (``benchmarks/_step_cost.py``), D = 384, 768, 2048 x batch 64, 256 x both architectures;
+    (:mod:`benchmarks.harness.step_cost`), D = 384, 768, 2048 x batch 64, 256 x both architectures;
     NMTune with ``svd_method`` "auto" (what training uses), "gram" (eigh on the GPU) and "exact"
     (``torch.linalg.svdvals``, the previous implementation). Target: ``ratio <= 1.2``.
 ``regularizer_cost`` (``--suite``)
@@ -16,7 +16,7 @@ the JSON is rewritten after every section, so a run cut short still reports what
     The same NMTune head trained on CUDA with the exact and the fast SVD term, 3 seeds.
 ``batching`` (``--suite``)
     What fitting ``NMTuneClassifierCV``'s fold heads as one batched network would save on this device
-    (``benchmarks/_step_cost.py``'s ``batching_bound``: 18 copies of the default MLP candidate for a DTD-10
+    (:func:`benchmarks.harness.step_cost.batching_bound`: 18 copies of the default MLP candidate for a DTD-10
     fold, 1280-d, trained one by one, ``vmap``-batched and through ``NMTuneClassifier.fit``).
 ``extraction`` (without ``--suite``)
     timm ``resnet50`` (random init) on uint8 224x224 images: a bare torch loop against
@@ -36,9 +36,9 @@ the JSON is rewritten after every section, so a run cut short still reports what
 
 Usage::
 
-    python benchmarks/gpu_check.py --suite --out-dir "$OUT"       # on the GPU machine, ~8 min; see docs/guide/gpu.md
-    python benchmarks/gpu_check.py --out gpu_check.json            # extraction + reloads only
-    python benchmarks/gpu_check.py --smoke --out /tmp/smoke.json   # tiny sizes, runs on a CPU
+    python -m benchmarks.gpu_check --suite --out-dir "$OUT"       # on the GPU machine, ~8 min; see docs/guide/gpu.md
+    python -m benchmarks.gpu_check --out gpu_check.json            # extraction + reloads only
+    python -m benchmarks.gpu_check --smoke --out /tmp/smoke.json   # tiny sizes, runs on a CPU
 
 The file is ``<out-dir>/gpu_check_<gpu>.json`` (``gpu_check_h200.json`` on an H200) unless ``--out``
 names one; it holds ``"suite": {"passed", "failed", "skipped", ...}`` and
@@ -66,14 +66,7 @@ import torch
 
 from benchmarks.harness.hardware import torch_device
 from benchmarks.harness.io import RESULTS_DIR, ROOT, log
-from benchmarks.harness.step_cost import (
-    ARCHITECTURES,
-    EQUIVALENCE_CONFIGS,
-    batching_bound,
-    regularizer_cost,
-    step_cost,
-    training_equivalence,
-)
+from benchmarks.harness.step_cost import ARCHITECTURES, batching_bound, equivalence_runs, regularizer_cost, step_cost, sync
 
 GPU_RESULTS_DIR = RESULTS_DIR / "gpu"
 RATIO_TARGET = 1.2
@@ -92,11 +85,6 @@ def section(results: dict, name: str, fn, *args) -> None:
         results[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
                          "section_seconds": time.perf_counter() - t0}
         log(f"!! {name} failed: {type(exc).__name__}: {exc}")
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def environment(device: torch.device) -> dict:
@@ -296,7 +284,7 @@ def nmtune(device: torch.device, smoke: bool) -> dict:
 
 
 def step_costs(device: torch.device, smoke: bool) -> dict:
-    """NMTune vs MLP step, side by side, per architecture, D and batch (see benchmarks/_step_cost.py)."""
+    """NMTune vs MLP step, side by side, per architecture, D and batch (see benchmarks/harness/step_cost.py)."""
     dims, batches = ([32, 64], [16]) if smoke else ([384, 768, 2048], [64, 256])
     methods = ("auto", "gram", "exact") if device.type == "cuda" else ("auto", "exact")
     rows = []
@@ -322,15 +310,12 @@ def regularizer_costs(device: torch.device, smoke: bool) -> dict:
 
 
 def equivalence(device: torch.device, smoke: bool) -> dict:
-    kwargs = dict(n_features=16, n_train=200, n_test=100, epochs=1, seeds=(0, 1)) if smoke else {}
-    out = {}
-    for label, overrides in EQUIVALENCE_CONFIGS.items():
-        result = training_equivalence(device=device, overrides=overrides, **kwargs)
+    def show(label: str, result: dict) -> None:
         log(f"equivalence {label}: accuracy exact {result['accuracy_mean']['exact']:.4f}, fast "
             f"{result['accuracy_mean']['fused']:.4f}, largest same-seed gaps: accuracy "
             f"{result['max_accuracy_gap_same_seed']:.4f}, loss {result['max_loss_curve_gap_same_seed']:.2e}")
-        out[label] = result
-    return out
+
+    return equivalence_runs(device, small=smoke, on_result=show)
 
 
 def _junit_counts(xml_path: Path) -> dict:

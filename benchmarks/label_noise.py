@@ -6,9 +6,9 @@ cache extracts them first). Per (task, backbone, gamma, seed) the training label
 ``sknmtune.symmetric_label_noise(y, gamma, random_state=seed)`` and every method is fitted with
 ``sknmtune.evaluation.evaluate_heads`` on the same noisy labels. The test labels stay clean.
 
-    python benchmarks/label_noise.py                        # MobileNetV2, all tasks, gamma 0/20/40 %, seed 0
-    python benchmarks/label_noise.py --seeds 0 1 2 --backbones tf_efficientnet_lite0 mobilenetv2_100
-    python benchmarks/label_noise.py --report                # re-render the report from the JSON
+    python -m benchmarks.label_noise                        # MobileNetV2, all tasks, gamma 0/20/40 %, seed 0
+    python -m benchmarks.label_noise --seeds 0 1 2 --backbones tf_efficientnet_lite0 mobilenetv2_100
+    python -m benchmarks.label_noise --report                # re-render the report from the JSON
 
 Results: ``benchmarks/results/label_noise.json`` (records) and ``label_noise.md`` (report); resumable per unit.
 """

@@ -3,9 +3,9 @@
 One command runs the whole study (pre-training of one backbone per noise ratio, then the downstream
 analysis) and writes a results JSON, the paper-style figures and a claim-by-claim table::
 
-    .venv/bin/python benchmarks/noisy_pretraining.py            # CPU default (2 cores, <= 90 min)
-    .venv/bin/python benchmarks/noisy_pretraining.py --tiny     # smoke run (seconds)
-    python benchmarks/noisy_pretraining.py --full --skip-downstream   # GPU pre-training (all 50k images)
+    .venv/bin/python -m benchmarks.noisy_pretraining            # CPU default (2 cores, <= 90 min)
+    .venv/bin/python -m benchmarks.noisy_pretraining --tiny     # smoke run (seconds)
+    python -m benchmarks.noisy_pretraining --full --skip-downstream   # GPU pre-training (all 50k images)
 
 Steps
 -----

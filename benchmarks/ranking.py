@@ -8,15 +8,15 @@ protocol of ``benchmarks/accuracy.py`` and evaluated on the ID test split (and t
 by Spearman's rho and Kendall's tau, whether its top backbone is the most accurate one, and the
 accuracy lost by deploying its top backbone (regret)::
 
-    .venv/bin/python benchmarks/ranking.py            # PACS photo / sketch, 6 backbones (resumable)
-    .venv/bin/python benchmarks/ranking.py --ood      # also the OOD domains (extraction + refits)
-    .venv/bin/python benchmarks/ranking.py --backbones mobilenetv2_100 --fit-only   # one backbone's heads
-    .venv/bin/python benchmarks/ranking.py --report   # recompute the correlations, re-render ranking.md
+    .venv/bin/python -m benchmarks.ranking            # PACS photo / sketch, 6 backbones (resumable)
+    .venv/bin/python -m benchmarks.ranking --ood      # also the OOD domains (extraction + refits)
+    .venv/bin/python -m benchmarks.ranking --backbones mobilenetv2_100 --fit-only   # one backbone's heads
+    .venv/bin/python -m benchmarks.ranking --report   # recompute the correlations, re-render ranking.md
 
 Backbones (all frozen, same splits, same test images):
 
 * the four CIFAR-10 ResNets of ``../shared/data/resnet-cifar10-akamaster`` (20, 32, 44, 56 layers,
-  64-d) on PACS at 32 px, through :class:`benchmarks.accuracy.Backbone`;
+  64-d) on PACS at 32 px, through :data:`benchmarks.harness.backbones.CIFAR_RESNETS`;
 * the two ImageNet-1k backbones of ``benchmarks/accuracy_imagenet.py`` (``tf_efficientnet_lite0``,
   ``mobilenetv2_100``, 1280-d, timm eval transform) on the same PACS images at 128 px
   (``pacs-full`` holds the same images in the same order as ``pacs``; the split indices, which

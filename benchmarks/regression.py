@@ -2,8 +2,8 @@
 
 One command reproduces everything (the MiniLM features are cached in ``benchmarks/cache``)::
 
-    .venv/bin/python benchmarks/regression.py            # features + 4 methods x 3 seeds (~10 min CPU)
-    .venv/bin/python benchmarks/regression.py --report   # re-render regression.md from the JSON
+    .venv/bin/python -m benchmarks.regression            # features + 4 methods x 3 seeds (~10 min CPU)
+    .venv/bin/python -m benchmarks.regression --report   # re-render regression.md from the JSON
 
 Data (``../shared/data/sick-mrpc``, read in place): SICK (SemEval-2014 Task 1) sentence pairs with
 their relatedness scores (1-5). Every head is fitted on SICK ``train`` (4,500 pairs); SICK ``trial``

@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmark data loaders (benchmarks/datasets.py); skipped where shared data is absent."""
+"""Smoke tests of the benchmark data loaders (benchmarks/datasets/); skipped where shared data is absent."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,8 @@ import torch
 from sknmtune.heads import NMTuneHead, make_head
 from sknmtune.losses import regularizer_terms
 
-__all__ = ["ARCHITECTURES", "EQUIVALENCE_CONFIGS", "Penalty", "batching_bound", "head_module", "hidden_width",
-           "regularizer_cost", "step_cost", "training_equivalence"]
+__all__ = ["ARCHITECTURES", "EQUIVALENCE_CONFIGS", "Penalty", "batching_bound", "equivalence_runs", "head_module",
+           "hidden_width", "regularizer_cost", "step_cost", "sync", "training_equivalence"]
 
 #: The two fair pairs: (NMTune preset, MLP preset of the same architecture).
 ARCHITECTURES = {"authors": ("nmtune-authors", "mlp-authors"), "paper": ("nmtune-paper", "mlp")}
@@ -42,7 +43,8 @@ N_CLASSES = 10
 EQUIVALENCE_CONFIGS = {"nmtune-authors": None, "nmtune-authors, svd_weight=1": {"svd_weight": 1.0}}
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a timer around it measures it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -141,10 +143,10 @@ def step_cost(arch: str, n_features: int, batch_size: int, device: torch.device,
     for name, trainer in trainers.items():
         for F, y in batches[:2]:
             trainer.step(F, y)
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         trainer.step(*batches[2])
-        _sync(device)
+        sync(device)
         first[name] = time.perf_counter() - start
     steps = max(1, int(round(block_seconds / max(min(first.values()), 1e-6))))
     if rounds is None:
@@ -155,11 +157,11 @@ def step_cost(arch: str, n_features: int, batch_size: int, device: torch.device,
     for r in range(rounds):
         for name in order[r % len(order):] + order[: r % len(order)]:
             trainer = trainers[name]
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             for i in range(steps):
                 trainer.step(*batches[i % len(batches)])
-            _sync(device)
+            sync(device)
             samples[name].append((time.perf_counter() - start) / steps)
     median = {name: 1e3 * statistics.median(v) for name, v in samples.items()}
     paired = {m: statistics.median(a / b for a, b in zip(samples[m], samples["mlp"])) for m in methods}
@@ -205,10 +207,10 @@ def regularizer_cost(n_features: int, batch_size: int, device: torch.device, *, 
         run(m)
     for _ in range(repeats):
         for m in timed:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             run(m)
-            _sync(device)
+            sync(device)
             samples[m].append(time.perf_counter() - start)
     return {"D": n_features, "batch": batch_size, "top_k": top_k, "statistic": "best of the interleaved repeats",
             "ms": {m: round(1e3 * min(v), 4) for m, v in samples.items()},
@@ -281,6 +283,19 @@ def training_equivalence(arch: str = "authors", n_features: int = 256, n_train: 
     }
 
 
+def equivalence_runs(device: torch.device, *, small: bool = False,
+                     on_result: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`training_equivalence` for each of :data:`EQUIVALENCE_CONFIGS` (``small``: a smoke size, seconds);
+    ``on_result(label, result)`` after each."""
+    kwargs = dict(n_features=16, n_train=200, n_test=100, epochs=1, seeds=(0, 1)) if small else {}
+    out = {}
+    for label, overrides in EQUIVALENCE_CONFIGS.items():
+        out[label] = training_equivalence(device=device, overrides=overrides, **kwargs)
+        if on_result is not None:
+            on_result(label, out[label])
+    return out
+
+
 def batching_bound(n_rows: int, n_features: int, n_classes: int, *, device: torch.device | str = "cpu",
                    n_models: int = 12, epochs: int = 10, batch_size: int = 64, repeats: int = 3) -> dict:
     """What training ``n_models`` heads as one batched network could save over fitting them one by one.
@@ -344,7 +359,7 @@ def batching_bound(n_rows: int, n_features: int, n_classes: int, *, device: torc
         for name, run in runs:
             t0 = time.perf_counter()
             run()
-            _sync(device)
+            sync(device)
             seconds[name].append(time.perf_counter() - t0)
     per_step = {k: float(np.median(v)) / (n_models * steps) for k, v in seconds.items()}
     return {"device": str(device), "n_models": n_models, "n_rows": n_rows, "n_features": n_features, "n_classes": n_classes,
