@@ -193,9 +193,21 @@ def test_the_estimator_rebuilds_its_own_modules_and_only_those_it_declares(tmp_p
         load(tmp_path / "renamed.skn")
 
 
+def _unsaveable() -> torch.nn.Module:
+    class Local(torch.nn.Module):  # defined in a function: neither a standard layer nor importable by name
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 6)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    return Local()
+
+
 def test_a_refused_save_writes_nothing(tmp_path, fitted):
     with pytest.raises(TypeError, match="backbone"):
-        save(make_pipeline(FrozenBackboneTransformer(torch.nn.Linear(4, 2)), NMTuneClassifier()), tmp_path / "p.skn")
+        save(make_pipeline(FrozenBackboneTransformer(_unsaveable()), NMTuneClassifier()), tmp_path / "p.skn")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -228,7 +240,8 @@ def test_trusted_also_reads_the_safe_format(tmp_path, data, fitted):
 
 def test_module_backbone_pipelines_still_save_as_joblib(tmp_path, data):
     X, y = data
-    pipe = make_pipeline(FrozenBackboneTransformer(torch.nn.Linear(4, 6), device="cpu"), NMTuneClassifier(**FAST)).fit(X, y)
+    # a module-level class (picklable) whose get_init_kwargs() does not rebuild it: refused by the safe format
+    pipe = make_pipeline(FrozenBackboneTransformer(_PartialHook(n_out=6), device="cpu"), NMTuneClassifier(**FAST)).fit(X, y)
     with pytest.raises(TypeError, match="format='joblib'"):
         save(pipe, tmp_path / "p.skn")
     loaded = load(save(pipe, tmp_path / "p.joblib", format="joblib"), trusted=True)
@@ -398,7 +411,7 @@ def test_custom_module_backbone_round_trips_with_trusted_type(tmp_path, data):
     path = save(pipe, tmp_path / "own.skn")
     with zipfile.ZipFile(path) as archive:
         header = json.loads(archive.read("sknmtune.json"))
-    assert header["format_version"] == 2 == FORMAT_VERSION
+    assert header["format_version"] == 2 and FORMAT_VERSION == 3  # 3: files with a layer-tree backbone
     assert get_untrusted_types(path) == [TINY]
     for trusted in ([TINY], [TinyNet], True):
         loaded = load(path, trusted=trusted)
@@ -451,8 +464,9 @@ def test_module_backbones_the_format_cannot_rebuild_are_refused_at_save(tmp_path
             self.lin = torch.nn.Linear(2, 2)
 
     cases = [
-        (torch.nn.Sequential(torch.nn.Linear(4, 2)), "lacking: 0.bias, 0.weight"),
-        (torch.nn.Linear(4, 2), "missing a required argument"),
+        (torch.nn.Sequential(torch.nn.Linear(4, 2), Local()), "not a standard torch.nn layer"),
+        (_hooked(torch.nn.Sequential(torch.nn.Linear(4, 2))), "hooks"),
+        (_retyped(torch.nn.Sequential(torch.nn.Linear(4, 2))), "state dict differs"),
         (Local(), "inside a function"),
         (TinyNet().half(), "dtype"),
         (_PartialHook(n_out=2), "shape"),
@@ -465,6 +479,15 @@ def test_module_backbones_the_format_cannot_rebuild_are_refused_at_save(tmp_path
     with pytest.raises(TypeError, match="callable"):
         save(FrozenBackboneTransformer(np.tanh), tmp_path / "m.skn")
     assert list(tmp_path.iterdir()) == []
+
+
+def _hooked(net: torch.nn.Module) -> torch.nn.Module:
+    net[0].register_forward_hook(lambda module, args, out: out * 2)  # code the layer tree would not keep
+    return net
+
+
+def _retyped(net: torch.nn.Module) -> torch.nn.Module:
+    return net.double()  # float64 weights, which the layers' constructors do not build
 
 
 class _PartialHook(TinyNet):
@@ -590,3 +613,71 @@ def test_max_bytes_bounds_legitimate_files_too(tmp_path, fitted):
         with pytest.raises(ValueError, match="max_bytes"):
             load(path, max_bytes=bad)
     assert isinstance(load(path, max_bytes=None), NMTuneClassifier)
+
+
+# --------------------------------------------------------------------------- plain torch.nn backbones
+
+
+def test_pipeline_with_a_plain_sequential_backbone_saves_in_the_safe_format(tmp_path, data, monkeypatch):
+    """Issue 37's wrapper case: ``Pipeline(FrozenBackboneTransformer(nn.Sequential(...)), head)`` in ``.skn``,
+    stored as its layer tree and rebuilt without trust and without running code from the file."""
+    X, y = data
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16), torch.nn.GELU(), torch.nn.Dropout(0.1),
+        torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.LeakyReLU(0.2)), torch.nn.LayerNorm(8),
+    )
+    with torch.no_grad():
+        net[1].running_mean.uniform_()  # a buffer the constructor does not set: it must come from the file
+    pipe = make_pipeline(FrozenBackboneTransformer(net, device="cpu"), NMTuneClassifier(**FAST)).fit(X, y)
+    path = save(pipe, tmp_path / "seq.skn")
+    with zipfile.ZipFile(path) as archive:
+        header = json.loads(archive.read("sknmtune.json"))
+    assert header["format_version"] == 3 == FORMAT_VERSION
+    assert get_untrusted_types(path) == []
+    # nothing is imported by a name from the file: importlib is not called while loading
+    import importlib
+
+    monkeypatch.setattr(importlib, "import_module", lambda *a, **k: pytest.fail("load imported a module"))
+    loaded = load(path)
+    backbone = loaded[0].backbone
+    assert type(backbone) is torch.nn.Sequential and repr(backbone) == repr(net) and backbone.training == net.training
+    for key, value in net.state_dict().items():
+        assert torch.equal(backbone.state_dict()[key], value), key
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_layer_tree_files_that_lie_are_refused(tmp_path, data):
+    X, y = data
+    ext = FrozenBackboneTransformer(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()), device="cpu").fit(X)
+    path = save(ext, tmp_path / "tree.skn")
+
+    def rewrite(name, edit):
+        with zipfile.ZipFile(path) as source:
+            header = json.loads(source.read("sknmtune.json"))
+            edit(header["object"]["params"]["backbone"])
+            out = tmp_path / name
+            with zipfile.ZipFile(out, "w") as archive:
+                archive.writestr("sknmtune.json", json.dumps(header))
+                for info in source.infolist():
+                    if info.filename != "sknmtune.json":
+                        archive.writestr(info, source.read(info))
+        return out
+
+    cases = {
+        "class.skn": (lambda b: b["tree"]["children"][1][1].update({"class": "os.system"}), "not one of the standard"),
+        "args.skn": (lambda b: b["tree"]["children"][0][1]["args"].update({"in_features": 10**12}), "do not fit"),
+        "negative.skn": (lambda b: b["tree"]["children"][0][1]["args"].update({"in_features": -3}), "cannot be built"),
+        "extra-arg.skn": (lambda b: b["tree"]["children"][1][1]["args"].update({"code": "x"}), "malformed arguments"),
+        "child.skn": (lambda b: b["tree"]["children"][1][1]["children"].append(["x", {}]), "cannot have child"),
+        "deep.skn": (lambda b: b.update({"tree": _deep_tree(20_000)}), "nodes"),
+    }
+    for name, (edit, keyword) in cases.items():
+        with pytest.raises(ModelFileError, match=keyword):
+            load(rewrite(name, edit))
+    np.testing.assert_array_equal(load(path).transform(X), ext.transform(X))
+
+
+def _deep_tree(n: int) -> dict:
+    return {"class": "Sequential", "args": {}, "children": [[str(i), {"class": "ReLU", "args": {"inplace": False},
+                                                                       "children": []}] for i in range(n)]}

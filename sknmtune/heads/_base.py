@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._training import RegularizerConfig, StoppingConfig, copy_optimizer_state, train_head
-from .._utils import restore_device, resolve_device
+from .._utils import restore_device, resolve_device, seeded_global_rng
 from ._module import NMTuneHead
 
 #: Below this many rows ``early_stopping="auto"`` trains on everything (the held-out split
@@ -314,12 +314,14 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
         done = self.n_iter_ if incremental and continuing else 0
         seed = (seed + done) % np.iinfo(np.int32).max  # partial_fit: a new shuffle on every call
         n_features, n_outputs = X.shape[-1], train_y.shape[1] if train_y.ndim == 2 else len(labels)
+        stopping = StoppingConfig() if incremental else self._stopping(X.shape[0])
         trained = train_head(
-            lambda: self._build_module(n_features, n_outputs), X, train_y,
+            lambda: self._start_module(self._build_module(n_features, n_outputs), X, train_y, weight, seed, stopping),
+            X, train_y,
             regularizer=self._regularizer(), lr=self.lr, weight_decay=self.weight_decay,
             max_epochs=1 if incremental else self.max_epochs, batch_size=self.batch_size,
             lr_schedule="constant" if incremental else self.lr_schedule, device=resolve_device(self.device),
-            seed=seed, stopping=StoppingConfig() if incremental else self._stopping(X.shape[0]),
+            seed=seed, stopping=stopping,
             criterion=criterion, verbose=self.verbose, sample_weight=weight,
             module=copy.deepcopy(self.module_) if continuing else None,
             optimizer_state=self.__dict__.get("_optimizer_state_") if incremental and continuing else None,
@@ -338,6 +340,17 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
             best = [i for i, row in enumerate(trained.history, 1) if row.get("valid_loss_best")]
             self.best_epoch_ = best[-1] if best else len(trained.history)
             self.__dict__.pop("_optimizer_state_", None)
+
+    def _start_module(
+        self, module: NMTuneHead, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, seed: int,
+        stopping: StoppingConfig,
+    ) -> NMTuneHead:
+        """The freshly built ``module`` as training starts from it (a hook: the classifier keeps its random start).
+
+        Called under ``train_head``'s seeded RNG section with the training array, the training targets, the
+        weights, the seed and the stopping rule of the fit (the same early-stopping split can be drawn).
+        """
+        return module
 
     #: the constant-feature rule of ``standardize`` (see ``_column_statistics``)
     _relative_constant_rule = True
@@ -380,18 +393,76 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
 
     # ------------------------------------------------------------- persistence
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        module = state.get("module_")
-        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
-            state = dict(state)
-            state["module_"] = copy.deepcopy(module).cpu()
+        """The estimator's state with its torch objects as NumPy arrays (pickle, joblib, skops.io).
+
+        The fitted module is stored as its state dict of CPU arrays (``module_`` becomes a dict
+        ``{"state_dict": {name: ndarray}, "training": bool}``) and AdamW's moments likewise, so the
+        state holds no torch object: scikit-learn's and skops' persistence can read it with the
+        estimator's class as the only trusted type, and :meth:`__setstate__` rebuilds the module
+        with the estimator's own code (as :mod:`sknmtune.persistence` does).
+        """
+        state = dict(super().__getstate__())
+        for key in self.__sknmtune_modules__:
+            module = state.get(key)
+            if isinstance(module, torch.nn.Module):
+                state[key] = _module_arrays(module)
+        if state.get("_optimizer_state_") is not None:
+            state["_optimizer_state_"] = _tensors_as(state["_optimizer_state_"], numpy=True)
         return state
 
     def __setstate__(self, state: dict) -> None:
         # Unpickled onto the device the ``device`` parameter asks for when it exists here (a CUDA
         # model reloaded on the CUDA machine predicts bit-identically); else onto the CPU, with a
         # warning, and ``device`` becomes "cpu". ``persistence.load(map_location=...)`` overrides.
+        # ``module_`` is a torch module (pickles of sknmtune <= 0.1, sknmtune.persistence) or the
+        # arrays of __getstate__, rebuilt here.
         super().__setstate__(state)
+        for key in self.__sknmtune_modules__:
+            value = self.__dict__.get(key)
+            if isinstance(value, dict):
+                self.__dict__[key] = self._module_from_arrays(key, value)
+        if self.__dict__.get("_optimizer_state_") is not None:
+            self._optimizer_state_ = _tensors_as(self._optimizer_state_, numpy=False)
         module = self.__dict__.get("module_")
         if module is not None:
             self.device = restore_device(module, self.__dict__.get("device", "auto"), type(self).__name__)
+
+    def _module_from_arrays(self, attribute: str, value: dict) -> torch.nn.Module:
+        """The module of :meth:`__getstate__`'s arrays, rebuilt by :meth:`__sknmtune_rebuild__`."""
+        arrays = value.get("state_dict")
+        if not isinstance(arrays, dict) or not all(isinstance(a, np.ndarray) for a in arrays.values()):
+            raise ValueError(
+                f"cannot restore {type(self).__name__}.{attribute}: its saved state is not a state dict of NumPy arrays."
+            )
+        with seeded_global_rng(None):  # the weights are overwritten; leave the caller's RNG alone
+            module = self.__sknmtune_rebuild__(attribute)
+        try:
+            module.load_state_dict({name: torch.from_numpy(np.array(a, copy=True)) for name, a in arrays.items()},
+                                   strict=True)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"cannot restore {type(self).__name__}.{attribute}: the saved weights do not fit the architecture "
+                f"its parameters and fitted attributes describe ({' '.join(str(exc).split())})."
+            ) from exc
+        return module.train(bool(value.get("training", False)))
+
+
+def _module_arrays(module: torch.nn.Module) -> dict[str, Any]:
+    """``{"state_dict": {name: CPU ndarray}, "training": bool}`` of a head module (float32 / int64 tensors)."""
+    arrays = {name: tensor.detach().to("cpu", copy=True).numpy() for name, tensor in module.state_dict().items()}
+    return {"state_dict": arrays, "training": bool(module.training)}
+
+
+def _tensors_as(value: Any, *, numpy: bool) -> Any:
+    """A copy of an optimizer state dict with every tensor as a NumPy array (``numpy=True``) or the reverse."""
+    if numpy and isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True).numpy()
+    if not numpy and isinstance(value, (np.ndarray, torch.Tensor)):
+        return torch.as_tensor(np.array(value, copy=True) if isinstance(value, np.ndarray) else value)
+    if isinstance(value, dict):
+        return {key: _tensors_as(item, numpy=numpy) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_tensors_as(item, numpy=numpy) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_tensors_as(item, numpy=numpy) for item in value)
+    return value

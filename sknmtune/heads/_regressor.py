@@ -9,11 +9,54 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+import torch
 from torch import nn
 
 from ._base import HEAD_PARAMETER_CONSTRAINTS, _column_statistics, _NMTuneHeadMixin
+from ._training import _validation_indices
 
 __all__ = ["NMTuneRegressor"]
+
+#: Penalties the readout's ridge start chooses from, as multiples of the mean eigenvalue of the centered
+#: (weighted) Gram matrix of ``Z`` (so the choice does not depend on the units of the features).
+_RIDGE_START_ALPHAS = np.logspace(-6, 2, 17)
+
+
+def _ridge_start(Z: np.ndarray, Y: np.ndarray, weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(coef (k, D), intercept (k,))`` of the ridge regression of ``Y`` (n, k) on ``Z`` (n, D), or None.
+
+    The penalty is the one of :data:`_RIDGE_START_ALPHAS` with the lowest leave-one-out error, computed in
+    closed form from one eigendecomposition. With weights, a weight of ``k`` is ``k`` copies of the row
+    (the head's convention): the leave-one-out residual is that of leaving one copy out, so integer weights
+    give exactly the start of the repeated rows. None when ``Z`` or the fit is not finite (the training
+    loop then reports the problem).
+    """
+    if not np.isfinite(Z).all() or Z.shape[0] < 2:
+        return None
+    w = np.ones(Z.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64)
+    total = w.sum()
+    z_mean, y_mean = w @ Z / total, w @ Y / total
+    Zc, Yc = Z - z_mean, Y - y_mean
+    gram = Zc.T @ (Zc * w[:, None])
+    eigvals, eigvecs = np.linalg.eigh(gram)
+    eigvals = np.clip(eigvals, 0.0, None)
+    scale = eigvals.mean()
+    if not np.isfinite(scale) or scale <= 0:  # constant features: the intercept alone
+        return np.zeros((Y.shape[1], Z.shape[1])), y_mean
+    projected = Zc @ eigvecs  # (n, D)
+    moments = eigvecs.T @ (Zc * w[:, None]).T @ Yc  # (D, k)
+    best, best_error = None, np.inf
+    for alpha in _RIDGE_START_ALPHAS * scale:
+        inverse = 1.0 / (eigvals + alpha)
+        coef = eigvecs @ (inverse[:, None] * moments)  # (D, k)
+        leverage = (projected**2) @ inverse + 1.0 / total  # one copy's leverage, the intercept's included
+        residual = (Yc - Zc @ coef) / np.clip(1.0 - leverage, 1e-12, None)[:, None]
+        error = float(w @ (residual**2).sum(axis=1))
+        if np.isfinite(error) and error < best_error:
+            best, best_error = coef, error
+    if best is None or not np.isfinite(best).all():
+        return None
+    return best.T, y_mean - z_mean @ best
 
 def _criterion(loss: str, huber_delta: float):
     """The torch criterion of ``loss``, on standardized targets."""
@@ -309,6 +352,34 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
                      "target_scale_": scale.reshape(shape)}
         Y_std = ((targets - mean) / scale).astype(np.float32)
         return Y_std, state, _criterion(self.loss, self.huber_delta)
+
+    def _start_module(
+        self, module: Any, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, seed: int, stopping: Any
+    ) -> Any:
+        """Start the readout ``Z -> y`` at the ridge fit of the training targets on the initial ``Z``.
+
+        With the default residual head (``residual_init=0``) the initial ``Z`` is ``F``, so training starts
+        from the (weighted) ridge regression on the features instead of a random linear map, and the
+        gradient steps go to what a linear model cannot fit. The ridge penalty is chosen by leave-one-out
+        on the training rows (:func:`_ridge_start`); the rows held out for early stopping are left out, so
+        early stopping still measures held-out error.
+        """
+        rows = np.arange(y.shape[0])
+        if stopping.early_stopping:
+            split = _validation_indices(y, stopping.validation_fraction, seed, classification=False)
+            if split is not None:
+                rows = split[0]
+        F = X[rows] if X.ndim == 2 else X[rows, 0]  # views: the center crop
+        with torch.no_grad():
+            Z = module.eval().embed(torch.from_numpy(np.ascontiguousarray(F))).double().numpy()
+        module.train()
+        start = _ridge_start(Z, y[rows].astype(np.float64), None if weight is None else weight[rows])
+        if start is not None:
+            coef, intercept = start
+            with torch.no_grad():
+                module.classifier.weight.copy_(torch.from_numpy(coef.astype(np.float32)))
+                module.classifier.bias.copy_(torch.from_numpy(intercept.astype(np.float32)))
+        return module
 
     # --------------------------------------------------------------- inference
     def predict(self, X: Any) -> np.ndarray:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -214,8 +215,9 @@ def _write_safe(estimator: Any, tmp: Path, compress: int) -> None:
 
     header = {
         "format": FORMAT_NAME,
-        # version 1 unless the file needs version 2 (a module backbone), so that older sknmtune reads it
-        "format_version": 2 if encoder.custom_modules else 1,
+        # the lowest version that holds the file, so that older sknmtune reads it: 1, 2 with a custom module
+        # backbone (import path), 3 with a backbone of standard torch.nn layers stored as its layer tree
+        "format_version": 3 if encoder.layer_trees else 2 if encoder.custom_modules else 1,
         "sknmtune_version": __version__,
         "sklearn_version": sklearn.__version__,
         "torch_version": torch.__version__,
@@ -235,10 +237,15 @@ def _open_safe(path: Path, max_bytes: int | None) -> tuple[zipfile.ZipFile, dict
     """The open archive and its parsed, checked header (format, version, sizes); the caller closes it."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:  # a damaged version field
         raise ModelFileError(path, f"is truncated or damaged (the zip archive is incomplete: {exc})") from exc
     try:
-        names = set(archive.namelist())
+        listed = archive.namelist()
+        names = set(listed)
+        if len(names) != len(listed):
+            twice = sorted({name for name in listed if listed.count(name) > 1})
+            raise ModelFileError(path, f"is damaged: it holds the member {twice[0]} twice (a zip archive with "
+                                       "duplicated names is ambiguous)")
         if _SPEC_MEMBER not in names:
             if any(name.endswith("data.pkl") for name in names):
                 kind = "a torch.save checkpoint (a pickle inside a zip)"
@@ -252,7 +259,7 @@ def _open_safe(path: Path, max_bytes: int | None) -> tuple[zipfile.ZipFile, dict
             header = json.loads(read_spec(archive, _SPEC_MEMBER, max_bytes).decode("utf-8"))
         except _Refused as exc:
             raise ModelFileError(path, f"is refused: {exc}") from None
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, zlib.error) as exc:
             raise ModelFileError(path, f"is truncated or damaged ({exc})") from exc
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ModelFileError(path, f"is damaged: its {_SPEC_MEMBER} is not valid JSON ({exc})") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from ._format import (
     _plain_dtype,
     module_attributes,
 )
+from ._layers import decode_tree
 from ._limits import Budget, read_array
 from ._modules import Trust, entry_type, rebuild, untrusted_message
 
@@ -45,7 +47,7 @@ class _Decoder:
             raise _Malformed(f"it refers to an array {member!r} that the archive does not hold")
         try:
             return read_array(self.archive, member, self.budget)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
             raise _Malformed(f"array {member} is damaged ({exc})") from exc
 
     def decode(self, value: Any, where: str) -> Any:
@@ -238,6 +240,11 @@ class _Decoder:
         state = {k: self._decode_tensor(v, f"{where}[{k!r}]") if isinstance(v, dict) else None for k, v in tensors.items()}
         kwargs = self.decode(value.get("init_kwargs"), f"{where}.get_init_kwargs()")
         return rebuild(module, qualname, kwargs, state, value.get("training", False), where)
+
+    def _decode_nn_tree(self, value: dict, where: str) -> torch.nn.Module:
+        tensors = self._field(value, "state", dict, where)
+        state = {k: self._decode_tensor(self._field(tensors, k, dict, where), f"{where}[{k!r}]") for k in tensors}
+        return decode_tree(value, state, where)
 
     def _module(self, obj: Any, name: str, key: str, tensors: Any, where: str) -> torch.nn.Module:
         if key not in module_attributes(type(obj)) or not isinstance(tensors, dict):

@@ -20,6 +20,7 @@ from ._format import (
     safe_name,
     module_attributes,
 )
+from ._layers import encode_tree, is_layer_tree
 from ._modules import init_kwargs, module_entry
 
 
@@ -29,6 +30,7 @@ class _Encoder:
     def __init__(self) -> None:
         self.arrays: list[np.ndarray] = []
         self.custom_modules = 0  # torch module backbones stored by import path (format version 2)
+        self.layer_trees = 0  # backbones of standard torch.nn layers stored as their tree (format version 3)
         self._active: set[int] = set()
 
     def _member(self, array: np.ndarray) -> str:
@@ -125,8 +127,11 @@ class _Encoder:
                 "(loading it then needs trusted=True)."
             )
         params = obj.get_params(deep=False)
-        state = obj.__getstate__() if hasattr(obj, "__getstate__") else dict(vars(obj))
+        state = dict(obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj))
         builders = module_attributes(type(obj))
+        # the fitted modules the estimator rebuilds itself are stored as weights (its __getstate__ may give
+        # them as arrays, for pickle and skops): the live module is what the format encodes
+        state.update({key: vars(obj)[key] for key in builders if isinstance(vars(obj).get(key), torch.nn.Module)})
         spec: dict[str, Any] = {_KIND: "estimator", "class": name, "params": {}, "attributes": {}, "modules": {}}
         for key, value in params.items():
             if name == _BACKBONE and key == "backbone" and not isinstance(value, (str, PurePath)):
@@ -166,6 +171,11 @@ class _Encoder:
                 "importable class, not a callable, which is code. save(..., format='joblib') writes a pickle "
                 "instead (loading it then needs trusted=True)."
             )
+        if is_layer_tree(value):  # standard torch.nn layers only: stored as data, rebuilt without trust
+            entry = encode_tree(value, where)
+            entry["state"] = self._encode_state(value, where)
+            self.layer_trees += 1
+            return entry
         kwargs = self.encode(init_kwargs(value), f"{where}.get_init_kwargs()")
         self.custom_modules += 1
         return module_entry(value, kwargs, self._encode_state(value, where))

@@ -11,9 +11,10 @@ import torch
 
 #: Name of the safe format, stored in every file.
 FORMAT_NAME = "sknmtune-model"
-#: Version of the safe format written by this sknmtune (files with a custom torch module backbone; other files
-#: are written as version 1, which older sknmtune versions read); files with a higher version are refused.
-FORMAT_VERSION = 2
+#: Highest version of the safe format this sknmtune reads and writes. A file is written with the lowest version
+#: that holds it: 1, 2 with a custom torch module backbone (stored by import path), 3 with a backbone of
+#: standard torch.nn layers (stored as its layer tree); files with a higher version are refused.
+FORMAT_VERSION = 3
 #: Conventional extension of the safe format.
 SUFFIX = ".skn"
 
