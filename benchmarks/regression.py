@@ -16,7 +16,7 @@ RidgeCV picks its penalty by leave-one-out on SICK train, the NMTune heads stop 
 10 % of SICK train (their defaults).
 
 Features: :class:`sknmtune.FrozenBackboneTransformer` over all-MiniLM-L6-v2 with the pair features of
-``benchmarks/accuracy.py`` (``[|u - v|, u * v]``, 768-d).
+the text suite (:func:`benchmarks.harness.sick.relatedness_features`) (``[|u - v|, u * v]``, 768-d).
 
 Methods: ``ridge`` (StandardScaler + RidgeCV), ``linear`` (``NMTuneRegressor(mlp_depth=0)``),
 ``mlp`` (``NMTuneRegressor(reg_lambda=0)``, MLP tuning), ``nmtune`` (``NMTuneRegressor()``), on seeds
@@ -36,9 +36,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks import datasets as bd
-from benchmarks.harness.backbones import MINILM, BackboneUnavailable
+from benchmarks.harness.backbones import BackboneUnavailable
 from benchmarks.harness.hardware import machine
-from benchmarks.harness.io import CACHE_DIR, RESULTS_DIR, atomic_write_text, log, read_json, write_json
+from benchmarks.harness.io import RESULTS_DIR, atomic_write_text, log, read_json, write_json
+from benchmarks.harness.sick import relatedness_features
 
 RESULTS_JSON = RESULTS_DIR / "regression.json"
 RESULTS_MD = RESULTS_DIR / "regression.md"
@@ -51,19 +52,6 @@ METHOD_LABELS = {
     "mlp": "NMTuneRegressor(reg_lambda=0) (MLP tuning)",
     "nmtune": "NMTuneRegressor() (NMTune, defaults)",
 }
-
-
-# =========================================================================== data
-
-
-def extract() -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
-    """Features of every split through the frozen MiniLM (cached), with their targets."""
-    transformer = MINILM.make(CACHE_DIR)
-    datasets = [bd.load_sick(s, target="relatedness") for s in ("train", "trial", "test")] + [bd.load_mrpc("test")]
-    splits = {ds.name: (ds.X, ds.y) for ds in datasets}
-    t0 = time.perf_counter()
-    out = {key: (np.asarray(transformer.transform(X), dtype=np.float32), y) for key, (X, y) in splits.items()}
-    return out, time.perf_counter() - t0
 
 
 # =========================================================================== methods and metrics
@@ -235,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t_start = time.perf_counter()
     try:
-        splits, extract_s = extract()
+        splits, extract_s = relatedness_features()
     except (bd.DatasetUnavailable, BackboneUnavailable) as exc:
         print(f"skipped: {exc}", file=sys.stderr)
         return 0

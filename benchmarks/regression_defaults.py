@@ -70,10 +70,10 @@ def _sets(names: list[str]) -> dict[str, Any]:
             X, y = load_linnerud(return_X_y=True)
             out[name] = (X.astype(float), y.astype(float))
         elif name == "sick":
-            from benchmarks import regression
+            from benchmarks.harness.sick import relatedness_features
 
             try:
-                splits, _ = regression.extract()
+                splits, _ = relatedness_features()
             except Exception as exc:  # no MiniLM weights or SICK data here
                 log(f"sick skipped: {exc}")
                 continue
