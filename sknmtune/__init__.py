@@ -57,6 +57,11 @@ _EXPORTS: dict[str, str] = {
     "load": "persistence",
     "ModelFileError": "persistence",
     "evaluate_heads": "evaluation",
+    "compare_heads": "evaluation",
+    "Comparison": "evaluation",
+    "worst_group_accuracy": "metrics",
+    "make_worst_group_scorer": "metrics",
+    "TopKAccuracyScorer": "metrics",
     "make_head": "heads",
     "head_names": "heads",
 }
@@ -96,7 +101,8 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     )
     from .losses import consistency_loss, covariance_loss, dominant_singular_value_loss
     from .noise import inject_label_noise, pair_label_noise, symmetric_label_noise
-    from .evaluation import evaluate_heads
+    from .evaluation import Comparison, compare_heads, evaluate_heads
+    from .metrics import TopKAccuracyScorer, make_worst_group_scorer, worst_group_accuracy
     from .persistence import ModelFileError, load, save
     from .ranking import rank_backbones
     from .plotting import plot_accuracy_by_method, plot_accuracy_vs_noise, plot_metric_vs_noise, plot_spectrum

@@ -11,7 +11,7 @@ from typing import Any
 
 from ._errors import _UsageError
 
-_COMMANDS = ("demo", "extract", "fit", "predict", "spectrum", "rank")
+_COMMANDS = ("demo", "extract", "fit", "predict", "spectrum", "rank", "compare")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._version import __version__
-from . import demo, extract, fit, predict, rank, spectrum
+from . import compare, demo, extract, fit, predict, rank, spectrum
 from ._errors import PROG
 from ._options import _add_common, _Formatter, _Parser
 
@@ -42,6 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", required=True)
-    for command in (demo, extract, fit, predict, spectrum, rank):
+    for command in (demo, extract, fit, predict, spectrum, rank, compare):
         command._add_parser(sub)
     return parser

@@ -10,6 +10,9 @@
   independent clusters -- by default a unit without its seed -- their count, an exact sign-flip p-value, and
   a verdict for "a beats b" that falls back on the exact test when clusters are too few), :func:`claim` and
   :func:`paper_claims` (claims built from every comparison they need);
+* :func:`compare_heads` (the protocol on the user's own features, by head name: an internal split per seed or
+  leave-one-group-out, named OOD test sets, resumable) and its :class:`Comparison` (per head mean ± std of
+  every metric, paired differences to the probe over the independent units, spectra, a decision);
 * :func:`recommend_head` (the head to use, by one rule, from validation records) and
   :func:`recommend_head_leaving_out` (the same decision per target domain on the units that never touch it).
 
@@ -17,9 +20,12 @@ Roles are ``"id"``, ``"ood"`` and ``"val"``; :mod:`sknmtune.plotting` orders the
 """
 
 from ._protocol import _spectrum, evaluate_heads
+from ._comparison import Comparison, HeadSummary
+from ._compare import DEFAULT_HEADS, compare_heads
 from ._decision import HeadRecommendation, TargetLeftOut, recommend_head, recommend_head_leaving_out
 from ._statistics import MIN_CLUSTERS, Claim, PairedDifference, claim, paired_difference, paper_claims
 from ._summary import seed_summary, summarize
 
-__all__ = ["Claim", "HeadRecommendation", "MIN_CLUSTERS", "PairedDifference", "TargetLeftOut", "claim", "evaluate_heads",
-           "paired_difference", "paper_claims", "recommend_head", "recommend_head_leaving_out", "seed_summary", "summarize"]
+__all__ = ["Claim", "Comparison", "DEFAULT_HEADS", "HeadRecommendation", "HeadSummary", "MIN_CLUSTERS", "PairedDifference",
+           "TargetLeftOut", "claim", "compare_heads", "evaluate_heads", "paired_difference", "paper_claims", "recommend_head",
+           "recommend_head_leaving_out", "seed_summary", "summarize"]
