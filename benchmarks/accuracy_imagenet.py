@@ -39,7 +39,7 @@ from benchmarks.harness.imagenet import BACKBONES, CORRUPTION_TASKS, SCALES, TAS
 from benchmarks.harness.io import atomic_write_text, log, read_json
 from benchmarks.harness.tables import (
     coverage_table, detail_sections, extraction_table, family_summary, fit_time_table, fmt, headline_table, methods_in,
-    paired_table, per_task_table, summary_table, target_table, vote_target_section,
+    paired_table, per_task_table, seed_means, summary_table, target_table, vote_target_section,
 )
 from benchmarks.harness.tasks import Scale
 
@@ -82,13 +82,10 @@ def validation_decisions(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ``best_method``: the method a user picking by validation accuracy would deploy; ``best_nmtune``: the
     NMTune variant (``reg_lambda > 0``) that validation prefers.
     """
-    per: dict[tuple[str, str], dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    for r in rows:
-        for fam in (r["family"], "all"):
-            per[(fam, r["method"])][r["seed"]][f"{r['task']}|{r['backbone']}"] = r["accuracy"]
+    per_family = [{**r, "family": fam} for r in rows for fam in (r["family"], "all")]
     table: dict[str, dict[str, float]] = defaultdict(dict)
-    for (fam, method), seeds in per.items():
-        table[fam][method] = float(np.mean([np.mean(list(v.values())) for v in seeds.values()]))
+    for (fam, method), (mean, _, _) in seed_means(per_family, "accuracy", by=("family", "method")).items():
+        table[fam][method] = mean
     nmtune = {"nmtune-paper", "nmtune-authors", "nmtune-default"}
     out = {}
     for fam, scores in table.items():

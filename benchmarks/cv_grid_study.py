@@ -177,7 +177,7 @@ def _pacs_jobs(protocols, backbones):
     return jobs
 
 
-def _jobs(suite, tasks, backbones):
+def _suite_jobs(suite, tasks, backbones):
     """Cached features of every (task, backbone) unit of one benchmark suite."""
     if suite == "pacs":
         return _pacs_jobs(tasks, backbones)
@@ -190,7 +190,7 @@ def _jobs(suite, tasks, backbones):
                         "auto", [])[0]
 
 
-def _unit(study, job, seed, grid):
+def _run_study_unit(study, job, seed, grid):
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.suite == "pacs" and args.study != "race":
         parser.error("--suite pacs has no validation splits: only the race study runs on it")
-    jobs = _jobs(args.suite, args.tasks, args.backbones)
+    jobs = _suite_jobs(args.suite, args.tasks, args.backbones)
     rows = read_json(args.out, {"rows": []})["rows"]
     done = {(r["study"], r["task"], r["backbone"], r["seed"]) for r in rows}
     todo = [(job, seed) for seed in args.seeds for job in jobs
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         return _rule_grid()
 
     results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-        delayed(_unit)(args.study, job, seed, grid(job, seed)) for job, seed in todo)
+        delayed(_run_study_unit)(args.study, job, seed, grid(job, seed)) for job, seed in todo)
     for row in results:
         rows.append(row)
         write_json(args.out, {"rows": rows})

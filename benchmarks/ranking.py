@@ -59,6 +59,7 @@ from benchmarks.harness.methods import METHODS
 from benchmarks.harness.methods import build as build_method
 from benchmarks.harness.ranking_report import GROUPS, HEADS, SCORES, TIE_RTOL, render
 from benchmarks.harness.runner import run_benchmark
+from benchmarks.harness.tables import seed_means
 from benchmarks.harness.tasks import JobFeatures, Scale, Task, TaskData
 
 OUT_JSON = RESULTS_DIR / "ranking.json"
@@ -74,7 +75,7 @@ IMAGENET_HEADS = {"lp": "lp", "nmtune": "nmtune-authors"}  # the same configurat
 # =========================================================================== backbones and data
 
 
-def _make(name: str) -> tuple[Any, Any]:
+def _backbone_and_transformer(name: str) -> tuple[Any, Any]:
     """(backbone description with .name / .family, FrozenBackboneTransformer) for one backbone name."""
     if name in IMAGENET_BACKBONES:
         backbone = imagenet.BACKBONES[name]
@@ -96,7 +97,7 @@ def _task_data(task: Task, backbone_name: str, scale: Scale, with_ood: bool) -> 
 
 def extract(task: Task, backbone_name: str, scale: Scale, with_ood: bool) -> JobFeatures:
     """Features of the train and test splits (and OOD domains) through the cached frozen backbone."""
-    backbone, transformer = _make(backbone_name)
+    backbone, transformer = _backbone_and_transformer(backbone_name)
     data = _task_data(task, backbone_name, scale, with_ood)
     named = {"train": data.train, "test": data.test, **{f"ood:{d}": ds for d, ds in data.ood.items()}}
     t0 = time.perf_counter()
@@ -166,15 +167,17 @@ def fit_heads(job: JobFeatures, scale: Scale, lp_seeds: tuple[int, ...], nmtune_
         run_benchmark(job, seeds, methods, done, n_jobs, on_result, make=make)
 
 
+def head_accuracy(records: list[dict[str, Any]], head_of: dict[str, str]) -> dict[tuple[str, str, str, str], float]:
+    """(task, backbone, head, role) -> mean accuracy over seeds (per seed, OOD is the mean over domains) of the
+    records of the methods in ``head_of`` (method -> the report's head name)."""
+    renamed = [{**r, "head": head_of[r["method"]]} for r in records if r["method"] in head_of]
+    return {key: mean for key, (mean, _, _) in seed_means(renamed, "accuracy", by=("task", "backbone", "head", "role")).items()}
+
+
 def accuracy_table(records: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], float]:
-    """(task, backbone, head, role) -> mean accuracy over seeds (per seed, OOD is the mean over domains)."""
+    """:func:`head_accuracy` of LP and of the validation-chosen NMTune head."""
     method, _ = _nmtune_method()
-    head_of = {"lp": "lp", method: "nmtune"}
-    per: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        if r["method"] in head_of:
-            per[(r["task"], r["backbone"], head_of[r["method"]], r["role"])][r["seed"]].append(r["accuracy"])
-    return {k: float(np.mean([np.mean(v) for v in seeds.values()])) for k, seeds in per.items()}
+    return head_accuracy(records, {"lp": "lp", method: "nmtune"})
 
 
 def protocol_check(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -250,12 +253,7 @@ def imagenet_study(records_path: Path, skipped: list[str]) -> list[dict[str, Any
         skipped.append(f"ImageNet study: {records_path.relative_to(ROOT)} is absent (run "
                        "`python -m benchmarks.accuracy_imagenet`)")
         return []
-    head_of = {m: h for h, m in IMAGENET_HEADS.items()}
-    per: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        if r["method"] in head_of:
-            per[(r["task"], r["backbone"], head_of[r["method"]], r["role"])][r["seed"]].append(r["accuracy"])
-    accuracy = {k: float(np.mean([np.mean(v) for v in seeds.values()])) for k, seeds in per.items()}
+    accuracy = head_accuracy(records, {m: h for h, m in IMAGENET_HEADS.items()})
     n_test = {r["task"]: r.get("n_test") for r in records if r["role"] == "ID"}
     scale = imagenet.SCALES["full"]
     rows = []

@@ -157,26 +157,22 @@ def summary_table(records: list[dict[str, Any]], order: Iterable[str]) -> str:
 
 
 def per_domain_table(records: list[dict[str, Any]], order: Iterable[str]) -> str:
+    """Accuracy per test domain and method, mean ± std over seeds (:func:`seed_means`); the best of a row in bold."""
     methods = methods_in(records, order)
-    cells: dict[tuple, list[float]] = defaultdict(list)
-    rows: list[tuple] = []
-    for r in records:
-        row = (r["backbone"], r["task"], r["role"], r["test_domain"])
-        if row not in rows:
-            rows.append(row)
-        cells[(*row, r["method"])].append(r["accuracy"])
+    rows = list(dict.fromkeys((r["backbone"], r["task"], r["role"], r["test_domain"]) for r in records))
+    cells = seed_means(records, "accuracy", by=("backbone", "task", "role", "test_domain", "method"))
     lines = ["| backbone | task | role | test domain | " + " | ".join(methods) + " |",
              "|---|---|---|---|" + "---|" * len(methods)]
     for row in rows:
         vals = []
-        best = max((mean_of(cells[(*row, m)]) for m in methods if cells.get((*row, m))), default=float("nan"))
+        best = max((cells[(*row, m)][0] for m in methods if (*row, m) in cells), default=float("nan"))
         for m in methods:
-            v = cells.get((*row, m))
-            if not v:
+            if (*row, m) not in cells:
                 vals.append("-")
                 continue
-            txt = fmt(float(np.mean(v)), float(np.std(v)) if len(v) > 1 else None)
-            vals.append(f"**{txt}**" if abs(float(np.mean(v)) - best) < 1e-12 else txt)
+            mean, std, n_seeds = cells[(*row, m)]
+            txt = fmt(mean, std if n_seeds > 1 else None)
+            vals.append(f"**{txt}**" if abs(mean - best) < 1e-12 else txt)
         lines.append(f"| {' | '.join(row)} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
