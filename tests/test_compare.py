@@ -4,6 +4,9 @@ validation at the boundary, and the Comparison it returns (clusters, JSON, data 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -148,6 +151,28 @@ def test_a_killed_run_resumes_without_refitting_finished_units(split_run, monkey
     assert [[r[k] for k in key] for r in resumed.records] == [[r[k] for k in key] for r in fresh.records]
     again = compare_heads(X, y, heads=HEADS, n_seeds=2, progress=False, records=resumed.records)
     assert len(fits) == 2 and again.records == resumed.records  # nothing left to fit
+
+
+def test_ctrl_c_swallowed_inside_a_fit_still_stops_the_run(split_run, monkeypatch):
+    """skorch ends a torch head's epoch loop on KeyboardInterrupt and returns as if the fit were done; the unit it
+    cut short must not be recorded, and the run must stop."""
+    X, y, _ = split_run
+    real = compare_module.evaluate_heads
+
+    def fit_that_swallows_ctrl_c(heads, *args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # the signal arrives during the "fit"
+        except KeyboardInterrupt:
+            pass  # what skorch does
+        return real(heads, *args, **kwargs)
+
+    monkeypatch.setattr(compare_module, "evaluate_heads", fit_that_swallows_ctrl_c)
+    saved: list[dict] = []
+    with pytest.raises(KeyboardInterrupt):
+        compare_heads(X, y, heads=HEADS, n_seeds=1, progress=False, on_record=saved.extend)
+    assert saved == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the caller's handler is back
 
 
 def test_resuming_on_other_data_is_refused(split_run):

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,6 +229,29 @@ def _reusable(records: Iterable[Mapping[str, Any]] | None, fingerprint: str, pro
     return {k: v for k, v in done.items() if {r["domain"] for r in v} >= expected | ({k[1]} - {None})}
 
 
+@contextmanager
+def _interrupts() -> Iterator[dict[str, bool]]:
+    """Note Ctrl-C (SIGINT) while fits run: skorch ends a torch head's epoch loop on ``KeyboardInterrupt`` and
+    returns as if the fit were done, so a unit interrupted that way must be discarded, not recorded."""
+    seen = {"interrupted": False}
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
+        yield seen
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        seen["interrupted"] = True
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _progress(enabled: bool, total: float, n_units: int) -> Any:
     """A tqdm bar over the pending fits' registry cost: its time left is the remaining cost at the measured speed."""
     from tqdm.auto import tqdm
@@ -368,27 +394,31 @@ def compare_heads(
     extra = {"protocol": protocol, "fingerprint": fingerprint}
     bar = _progress(progress, float(sum(weights)), len(pending))
     finished: dict[tuple, list[dict[str, Any]]] = {}
-    try:
-        if n_jobs is None or n_jobs == 1:
-            results: Iterable[Any] = ((i, _fit_unit(m, s, X, y, groups_arr, tests, extra, spectra, device))
-                                      for i, (m, s) in enumerate(pending))
-        else:
-            from joblib import Parallel, delayed
+    with _interrupts() as seen:
+        try:
+            if n_jobs is None or n_jobs == 1:
+                results: Iterable[Any] = ((i, _fit_unit(m, s, X, y, groups_arr, tests, extra, spectra, device))
+                                          for i, (m, s) in enumerate(pending))
+            else:
+                from joblib import Parallel, delayed
 
-            order = sorted(range(len(pending)), key=lambda i: -weights[i])  # longest first: no idle worker at the end
-            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(_indexed_fit)(i, *pending[i], X, y, groups_arr, tests, extra, spectra, device) for i in order)
-        for n_done, (i, unit_records) in enumerate(results, start=1):
-            method, split = pending[i]
-            finished[(method, split.held_out, split.seed)] = unit_records
-            if on_record is not None:
-                on_record(unit_records)
-            bar.set_description_str(f"{n_done}/{len(pending)} fits (last: {method}, seed {split.seed}"
-                                    f"{'' if split.held_out is None else f', held out {split.held_out}'})",
-                                    refresh=False)
-            bar.update(weights[i])
-    finally:
-        bar.close()
+                order = sorted(range(len(pending)), key=lambda i: -weights[i])  # longest first: no idle worker at the end
+                results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                    delayed(_indexed_fit)(i, *pending[i], X, y, groups_arr, tests, extra, spectra, device)
+                    for i in order)
+            for n_done, (i, unit_records) in enumerate(results, start=1):
+                if seen["interrupted"]:  # the fit may have been cut short: keep nothing of it
+                    raise KeyboardInterrupt
+                method, split = pending[i]
+                finished[(method, split.held_out, split.seed)] = unit_records
+                if on_record is not None:
+                    on_record(unit_records)
+                bar.set_description_str(f"{n_done}/{len(pending)} fits (last: {method}, seed {split.seed}"
+                                        f"{'' if split.held_out is None else f', held out {split.held_out}'})",
+                                        refresh=False)
+                bar.update(weights[i])
+        finally:
+            bar.close()
     key_order = {(m, s.held_out, s.seed): i for i, (m, s) in enumerate(units)}
     ordered = sorted({**done, **finished}.items(), key=lambda kv: key_order.get(kv[0], math.inf))
     out = [r for key, rs in ordered if key in key_order for r in rs]
