@@ -68,19 +68,17 @@ def _rule_grid():
 
 
 def _budget(X, y, Xv, yv, seed):
+    """Each MLP budget (λ x patience x width cap) fitted once on (X, y) and scored on the validation split."""
+    from sknmtune.evaluation import evaluate_heads
     from sknmtune.heads import make_head
 
-    out = []
-    for lam in (0.0, 1.0):
-        for patience, width in BUDGETS:
-            clf = make_head("nmtune", random_state=seed, mlp_depth=2, reg_lambda=lam, n_iter_no_change=patience,
-                            max_hidden_width=width)
-            t0 = time.perf_counter()
-            clf.fit(X, y)
-            out.append({"reg_lambda": lam, "n_iter_no_change": patience, "max_hidden_width": width,
-                        "fit_seconds": time.perf_counter() - t0, "epochs": int(clf.n_iter_),
-                        "val_accuracy": float(clf.score(Xv, yv))})
-    return out
+    configs = [(lam, patience, width) for lam in (0.0, 1.0) for patience, width in BUDGETS]
+    heads = {f"lambda={lam:g} patience={patience} width={width}": make_head(
+        "nmtune", mlp_depth=2, reg_lambda=lam, n_iter_no_change=patience, max_hidden_width=width)
+        for lam, patience, width in configs}
+    records = evaluate_heads(heads, X, y, validation=(Xv, yv), seeds=(seed,), spectra=False)
+    return [{"reg_lambda": lam, "n_iter_no_change": patience, "max_hidden_width": width, "fit_seconds": r["fit_seconds"],
+             "epochs": int(r["n_iter"]), "val_accuracy": r["accuracy"]} for (lam, patience, width), r in zip(configs, records)]
 
 
 def _n_folds(cv_results):
@@ -89,6 +87,9 @@ def _n_folds(cv_results):
 
 
 def _rule(X, y, Xv, yv, seed, grid):
+    """``NMTuneClassifierCV(grid)``'s cross-validated scores, and each candidate refitted on (X, y) as the CV head
+    refits the one it picks (its model seed, the grid's parameters), scored on the validation split."""
+    from sknmtune.evaluation import evaluate_heads
     from sknmtune.heads import make_head
 
     t0 = time.perf_counter()
@@ -96,13 +97,12 @@ def _rule(X, y, Xv, yv, seed, grid):
     seconds = time.perf_counter() - t0
     r = cv.cv_results_
     n_folds = _n_folds(r)
-    out = []
-    for i, params in enumerate(r["params"]):
-        # what NMTuneClassifierCV refits when it picks candidate i: its model seed, the grid's parameters
-        clf = make_head("nmtune", random_state=cv.best_estimator_.random_state, **params).fit(X, y)
-        out.append({"params": params, "cv_mean": float(r["mean_test_score"][i]),
-                    "cv_se": float(r["std_test_score"][i] / np.sqrt(n_folds)),
-                    "cv_fit_seconds": float(r["mean_fit_time"][i]), "val_accuracy": float(clf.score(Xv, yv))})
+    refits = evaluate_heads({str(i): make_head("nmtune", **params) for i, params in enumerate(r["params"])}, X, y,
+                            validation=(Xv, yv), seeds=(cv.best_estimator_.random_state,), spectra=False)
+    out = [{"params": params, "cv_mean": float(r["mean_test_score"][i]),
+            "cv_se": float(r["std_test_score"][i] / np.sqrt(n_folds)),
+            "cv_fit_seconds": float(r["mean_fit_time"][i]), "val_accuracy": refit["accuracy"]}
+           for (i, params), refit in zip(enumerate(r["params"]), refits)]
     return {"candidates": out, "best_index": int(np.argmax(r["mean_test_score"])), "cv_seconds": seconds}
 
 
@@ -141,23 +141,24 @@ ENSEMBLE_RULES = {
 
 
 def _ensemble(X, y, Xv, yv, seed, cands):
-    """Refit the default grid's candidates on (X, y); validation accuracy of every ensemble in ENSEMBLE_RULES."""
+    """Refit the default grid's candidates on (X, y) with the CV head's model seed; validation accuracy of every
+    ensemble in ENSEMBLE_RULES from the candidates' validation probabilities."""
+    from sknmtune.evaluation import evaluate_heads
     from sknmtune.heads import make_head
 
-    probas, seconds = [], []
-    for c in cands:
-        t0 = time.perf_counter()
-        clf = make_head("nmtune", random_state=cv_model_seed(seed), **c["params"]).fit(X, y)
-        seconds.append(time.perf_counter() - t0)
-        probas.append(clf.predict_proba(Xv))
-        classes = clf.classes_
+    probas = {}
+    records = evaluate_heads({str(i): make_head("nmtune", **c["params"]) for i, c in enumerate(cands)}, X, y,
+                             validation=(Xv, yv), seeds=(cv_model_seed(seed),), spectra=False,
+                             on_proba=lambda method, _, p: probas.__setitem__(int(method), p["val"]))
+    classes = np.unique(y)
+    seconds = [r["fit_seconds"] for r in records]
     out = {}
     for name, members in ENSEMBLE_RULES.items():
         idx = [int(i) for i in members(cands)]
         pred = classes[np.mean([probas[i] for i in idx], axis=0).argmax(axis=1)]
         out[name] = {"members": idx, "val_accuracy": float(np.mean(pred == yv)),
                      "refit_seconds": float(sum(seconds[i] for i in idx))}
-    return {"rules": out, "candidate_val_accuracy": [float(np.mean(classes[p.argmax(1)] == yv)) for p in probas]}
+    return {"rules": out, "candidate_val_accuracy": [r["accuracy"] for r in records]}
 
 
 def _pacs_jobs(protocols, backbones):
