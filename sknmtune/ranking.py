@@ -33,7 +33,7 @@ import numpy as np
 
 from .scoring import TransferabilityScorer
 from .spectral import spectral_summary
-from .transferability import _TARGET_TYPES, _check_features, _check_shrinkage, h_score, logme
+from .transferability import TARGET_TYPES, check_features, check_shrinkage, h_score, logme
 
 __all__ = ["logme", "h_score", "rank_backbones", "TransferabilityScorer", "SCORES"]
 
@@ -182,9 +182,9 @@ def rank_backbones(
     if not isinstance(candidates, Mapping) or not candidates:
         raise ValueError("candidates must be a non-empty mapping of name -> features, backbone or transformer.")
     scores, primary = _check_scores(scores, primary)
-    _check_shrinkage(shrinkage)
-    if target_type not in _TARGET_TYPES:
-        raise ValueError(f"target_type must be one of {_TARGET_TYPES}; got {target_type!r}.")
+    check_shrinkage(shrinkage)
+    if target_type not in TARGET_TYPES:
+        raise ValueError(f"target_type must be one of {TARGET_TYPES}; got {target_type!r}.")
     if y is None:
         raise ValueError("y is required: the downstream targets the backbones are ranked for.")
     _check_lengths(X, y)
@@ -192,7 +192,7 @@ def rank_backbones(
     for order, (name, candidate) in enumerate(candidates.items()):
         features, source = _candidate_features(str(name), candidate, X, cache)
         try:
-            F = _check_features(features)
+            F = check_features(features)
             values = _compute_scores(F, y, scores, target_type, shrinkage)
         except ValueError as exc:
             raise ValueError(f"Candidate {name!r}: {exc}") from exc

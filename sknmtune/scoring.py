@@ -15,7 +15,7 @@ from sklearn.metrics import check_scoring
 from sklearn.pipeline import Pipeline
 
 from .spectral import spectral_summary
-from .transferability import _TARGET_TYPES, _check_shrinkage, h_score, logme
+from .transferability import TARGET_TYPES, check_shrinkage, h_score, logme
 
 __all__ = ["SpectralScorer", "TransferabilityScorer"]
 
@@ -234,9 +234,9 @@ class TransferabilityScorer:
                 f"metric must be one of {_SCORER_METRICS}, got {self.metric!r}. For SVE / LSVR use "
                 "SpectralScorer('sve' or 'neg_lsvr', representation='input')."
             )
-        if self.target_type not in _TARGET_TYPES:
-            raise ValueError(f"target_type must be one of {_TARGET_TYPES}; got {self.target_type!r}.")
-        _check_shrinkage(self.shrinkage)
+        if self.target_type not in TARGET_TYPES:
+            raise ValueError(f"target_type must be one of {TARGET_TYPES}; got {self.target_type!r}.")
+        check_shrinkage(self.shrinkage)
 
     def representation_of(self, estimator: Any, X: Any) -> np.ndarray:
         """The matrix this scorer measures for a fitted ``estimator`` on ``X``."""

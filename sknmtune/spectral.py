@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_array
 
+from ._linalg import chunked_gram
+
 __all__ = [
     "singular_values",
     "singular_value_entropy",
@@ -49,7 +51,6 @@ __all__ = [
 
 # Above this many entries the Gram route is used instead of a direct SVD.
 _DIRECT_SVD_MAX_ENTRIES = 4_000_000
-_GRAM_CHUNK_ROWS = 8192
 # Inputs whose largest entry has a binary exponent beyond this are rescaled by a power of two.
 _MAX_UNSCALED_EXPONENT = 32
 
@@ -84,14 +85,7 @@ def _validate(X: Any, center: bool, normalize_rows: bool) -> tuple[np.ndarray, i
 
 def _gram_eigvals(X: np.ndarray) -> np.ndarray:
     """Eigenvalues of the smaller Gram matrix of X, accumulated in float64 chunk by chunk."""
-    n_samples, n_features = X.shape
-    transpose = n_samples < n_features
-    size = n_samples if transpose else n_features
-    gram = np.zeros((size, size), dtype=np.float64)
-    for start in range(0, n_features if transpose else n_samples, _GRAM_CHUNK_ROWS):
-        chunk = X[:, start : start + _GRAM_CHUNK_ROWS].T if transpose else X[start : start + _GRAM_CHUNK_ROWS]
-        chunk = np.asarray(chunk, dtype=np.float64)
-        gram += chunk.T @ chunk
+    gram, _, _ = chunked_gram(X)
     return np.linalg.eigvalsh(gram)[::-1]
 
 

@@ -24,13 +24,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import type_of_target
 
+from ._linalg import chunked_gram
+
 __all__ = ["logme", "h_score"]
 
-_TARGET_TYPES = ("auto", "classification", "regression")
+TARGET_TYPES = ("auto", "classification", "regression")
 # Above this many entries of F, decompositions go through the smaller Gram matrix (float64,
 # accumulated chunk by chunk) instead of a direct SVD of a float64 copy of F.
 _DIRECT_SVD_MAX_ENTRIES = 4_000_000
-_GRAM_CHUNK_ROWS = 8192
 # Safeguard bounds for the evidence hyper-parameters (the spectrum is rescaled to a maximum of 1
 # first, so these are only reached by degenerate targets: orthogonal to F, or fitted exactly).
 _PRECISION_BOUNDS = (1e-250, 1e250)
@@ -39,7 +40,7 @@ _PRECISION_BOUNDS = (1e-250, 1e250)
 # ============================================================================ validation
 
 
-def _check_features(F: Any) -> np.ndarray:
+def check_features(F: Any) -> np.ndarray:
     """F as a finite float32/float64 2-D array with at least 2 samples."""
     return check_array(
         F,
@@ -66,8 +67,8 @@ def _class_indicators(y: np.ndarray) -> np.ndarray:
 
 def _check_targets(y: Any, n_samples: int, target_type: str) -> tuple[str, np.ndarray]:
     """``("classification", one-hot)`` or ``("regression", targets as columns)`` for ``y``."""
-    if target_type not in _TARGET_TYPES:
-        raise ValueError(f"target_type must be one of {_TARGET_TYPES}; got {target_type!r}.")
+    if target_type not in TARGET_TYPES:
+        raise ValueError(f"target_type must be one of {TARGET_TYPES}; got {target_type!r}.")
     if y is None:
         raise ValueError("y is required: transferability scores are computed against the downstream targets.")
     y_arr = np.asarray(y)
@@ -115,26 +116,13 @@ def _gram(F: np.ndarray, T: np.ndarray, center: bool) -> tuple[np.ndarray, np.nd
     """
     n, d = F.shape
     mean = F.mean(axis=0, dtype=np.float64) if center else None
-    if n >= d:
-        gram = np.zeros((d, d))
-        cross = np.zeros((d, T.shape[1]))
-        for start in range(0, n, _GRAM_CHUNK_ROWS):
-            chunk = np.asarray(F[start : start + _GRAM_CHUNK_ROWS], dtype=np.float64)
-            if center:
-                chunk = chunk - mean
-            gram += chunk.T @ chunk
-            cross += chunk.T @ T[start : start + _GRAM_CHUNK_ROWS]
+    gram, cross, transposed = chunked_gram(F, mean=mean, targets=T)
+    if not transposed:
         s2, V = np.linalg.eigh(gram)
         s2, V = s2[::-1], V[:, ::-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             Z = (V.T @ cross) / np.sqrt(np.clip(s2, 0.0, None))[:, None]
     else:
-        gram = np.zeros((n, n))
-        for start in range(0, d, _GRAM_CHUNK_ROWS):
-            chunk = np.asarray(F[:, start : start + _GRAM_CHUNK_ROWS], dtype=np.float64)
-            if center:
-                chunk = chunk - mean[start : start + _GRAM_CHUNK_ROWS]
-            gram += chunk @ chunk.T
         s2, U = np.linalg.eigh(gram)
         s2, U = s2[::-1], U[:, ::-1]
         Z = U.T @ T
@@ -311,7 +299,7 @@ def logme(F: Any, y: Any, *, target_type: str = "auto", max_iter: int = 10_000, 
     True
     """
     _check_iteration(max_iter, tol)
-    F = _check_features(F)
+    F = check_features(F)
     _, T = _check_targets(y, F.shape[0], target_type)
     s2, Z = _decompose(F, T)
     evidence, _, _, converged = _logme_fit(s2, Z, (T**2).sum(axis=0), F.shape[0], max_iter=int(max_iter), tol=float(tol))
@@ -328,7 +316,7 @@ def logme(F: Any, y: Any, *, target_type: str = "auto", max_iter: int = 10_000, 
 # ============================================================================ H-score
 
 
-def _check_shrinkage(shrinkage: Any) -> None:
+def check_shrinkage(shrinkage: Any) -> None:
     if shrinkage is None or (isinstance(shrinkage, str) and shrinkage == "auto"):
         return
     if isinstance(shrinkage, bool) or not isinstance(shrinkage, Real) or not 0.0 <= float(shrinkage) <= 1.0:
@@ -385,8 +373,8 @@ def h_score(F: Any, y: Any, *, shrinkage: float | str | None = None) -> float:
     >>> round(h_score(np.eye(3)[y], y), 6)  # perfectly separated: n_classes - 1
     2.0
     """
-    _check_shrinkage(shrinkage)
-    F = _check_features(F)
+    check_shrinkage(shrinkage)
+    F = check_features(F)
     kind, E = _check_targets(y, F.shape[0], "auto")
     if kind != "classification":
         raise ValueError("h_score needs class labels; for regression targets use logme.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sknmtune._linalg as _linalg
 import numpy as np
 import pytest
 
@@ -184,7 +185,7 @@ def test_gram_path_forced_small_matches_direct_svd(monkeypatch, shape, center):
     direct = spectral_summary(X, center=center)
     direct_s = singular_values(X, center=center)
     monkeypatch.setattr(spectral, "_DIRECT_SVD_MAX_ENTRIES", 100)
-    monkeypatch.setattr(spectral, "_GRAM_CHUNK_ROWS", 7)  # several chunks and a remainder
+    monkeypatch.setattr(_linalg, "GRAM_CHUNK_ROWS", 7)  # several chunks and a remainder
     calls = _spy_on_gram(monkeypatch)
     gram = spectral_summary(X, center=center)
     k = min(shape) - 1  # the last value is an exact zero once a wide matrix is centered

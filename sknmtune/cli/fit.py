@@ -102,9 +102,9 @@ def _unfitted_head(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from ..persistence import _check_model_path, save
+    from ..persistence import check_model_path, save
 
-    out = _check_model_path(args.output, args.format)  # before training: a wrong name fails at once
+    out = check_model_path(args.output, args.format)  # before training: a wrong name fails at once
     clf, label = _unfitted_head(args)  # so do wrong options
     X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
     start = time.perf_counter()

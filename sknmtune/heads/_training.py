@@ -113,12 +113,13 @@ class _NMTuneNet(NeuralNet):
     def _loss_terms(self, logits, Z, y_true, X) -> dict[str, torch.Tensor]:
         if isinstance(X, torch.Tensor) and X.ndim == 3:
             # The authors' two-view step: the task loss on both views (their mean, so a step weighs as
-            # a one-view step), the regularizers on view a's Z, the consistency target being view b's F
-            # (an input, so no gradient flows into it): an invariance term, not a self-anchor.
-            n = X.shape[0]
+            # a one-view step) and the regularizers over all 2B rows, as the authors compute them: the
+            # covariance and singular-value terms on both views' Z, the consistency of each view's Z with
+            # the *other* view's F (an input, so no gradient flows into it): an invariance term, not a
+            # self-anchor.
             both = [torch.cat([t, t]) for t in y_true] if isinstance(y_true, (list, tuple)) else torch.cat([y_true, y_true])
             task = self._task_loss(logits, both, X, training=True)
-            Z, X = Z[:n], X[:, 1]
+            X = torch.cat([X[:, 1], X[:, 0]])
         else:
             task = self._task_loss(logits, y_true, X, training=True)
         terms = {self.task_term: task}
@@ -336,7 +337,8 @@ def train_head(
 
     ``X`` is float32 ``(n, D)``, or ``(n, V, D)`` with views (index 0 the center crop): each step
     then draws two distinct views per row (see :class:`_ViewPairs`), the task loss covers both, and
-    the consistency term compares view a's ``Z`` with view b's ``F``; early stopping validates on the
+    the regularizers cover both views' ``Z`` (2B rows), each held to the other view's ``F`` by the consistency
+    term; early stopping validates on the
     center crop. ``y`` int64 class indices for the default cross-entropy
     ``criterion``, or float32 targets ``(n, k)`` for a regression criterion (e.g.
     ``nn.MSELoss``, ``nn.HuberLoss``; the early-stopping split is then not stratified). AdamW; the learning rate

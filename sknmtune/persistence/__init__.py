@@ -109,7 +109,7 @@ def _pickle_refusal() -> str:
 # --------------------------------------------------------------------------------------- public API
 
 
-def _check_model_path(path: str | os.PathLike, format: str) -> Path:
+def check_model_path(path: str | os.PathLike, format: str) -> Path:
     """Validate ``format`` and that the name of ``path`` does not claim the other format."""
     path = Path(path)
     if format not in ("skn", "joblib"):
@@ -185,7 +185,7 @@ def save(estimator: Any, path: str | os.PathLike, *, format: str = "skn", compre
     >>> bool((load(path).predict_proba(X) == clf.predict_proba(X)).all())
     True
     """
-    path = _check_model_path(path, format)
+    path = check_model_path(path, format)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save {path}: the directory {path.parent} does not exist.")
     if isinstance(compress, bool) or not isinstance(compress, int) or not 0 <= compress <= 9:
