@@ -162,7 +162,8 @@ class TopKAccuracyScorer:
     def __call__(self, estimator: Any, X: Any, y_true: Any, sample_weight: Any = None) -> float:
         classes = getattr(estimator, "classes_", None)
         if classes is None:
-            raise ValueError(f"top-{self.k} accuracy needs a fitted classifier with classes_; got {type(estimator).__name__}.")
+            raise ValueError(f"top-{self.k} accuracy needs a fitted classifier with classes_; "
+                             f"got {type(estimator).__name__}.")
         if len(classes) <= self.k:
             raise ValueError(f"top-{self.k} accuracy needs more than {self.k} classes; the classifier has "
                              f"{len(classes)}, so every prediction is in its top {self.k}.")
@@ -256,7 +257,8 @@ def score_predictions(y_true: Any, proba: Any, classes: Sequence[Any], *, groups
     >>> from sknmtune.metrics import score_predictions
     >>> proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
     >>> score_predictions([0, 1, 1, 1], proba, [0, 1], groups=["a", "a", "b", "b"])
-    {'accuracy': 0.75, 'balanced_accuracy': 0.8333333333333333, 'macro_f1': 0.7333333333333334, 'top5_accuracy': None, 'worst_group_accuracy': 0.5}
+    {'accuracy': 0.75, 'balanced_accuracy': 0.8333333333333333, 'macro_f1': 0.7333333333333334,
+     'top5_accuracy': None, 'worst_group_accuracy': 0.5}
     """
     y_true, proba, classes = np.asarray(y_true), np.asarray(proba), np.asarray(classes)
     if proba.ndim != 2 or proba.shape != (y_true.shape[0], classes.shape[0]):

@@ -23,7 +23,8 @@ from sknmtune.evaluation import (
 from sknmtune.evaluation._compare import _plan
 from sknmtune.heads import head_names
 
-HEADS = ("lp", "logreg-cv")
+HEADS = ("lp", "mlp")  # cheap heads; the reference is lp (logreg-cv, the default, is tested in the doctest)
+REF = "lp"
 
 
 def _data(n=140, k=7, d=10, seed=0, shift=0.0):
@@ -36,7 +37,7 @@ def _data(n=140, k=7, d=10, seed=0, shift=0.0):
 @pytest.fixture(scope="module")
 def split_run():
     X, y = _data()
-    return X, y, compare_heads(X, y, heads=HEADS, n_seeds=2, progress=False)
+    return X, y, compare_heads(X, y, heads=HEADS, reference=REF, n_seeds=2, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,8 @@ def grouped_run():
     groups = np.repeat(np.array(["art", "photo", "sketch"]), 56)
     X[groups == "sketch"] += 0.7
     Xs, ys = _data(n=42, seed=3, shift=1.0)
-    comparison = compare_heads(X, y, groups=groups, test_sets={"shifted": (Xs, ys)}, heads=HEADS, n_seeds=1,
-                               progress=False)
+    comparison = compare_heads(X, y, groups=groups, test_sets={"shifted": (Xs, ys)}, heads=HEADS, reference=REF,
+                               n_seeds=1, progress=False)
     return X, y, groups, comparison
 
 
@@ -77,18 +78,19 @@ def test_split_run_records_and_summary(split_run):
     lp = c.summaries["lp"]
     assert lp.n_fits == 2 and lp.fit_seconds > 0
     assert lp.value("val") == seed_summary(c.records, by=("method", "role"))[("lp", "val")]
-    assert set(c.spectra) == {"F", "lp"}  # the probe pipeline has no Z
+    assert set(c.spectra) == {"F", "lp", "mlp"} and c.spectra["mlp"].size == 10
+    assert np.allclose(c.spectra["lp"], c.spectra["F"])  # a linear probe's Z is F
     assert c.spectra["F"].sum() == pytest.approx(1.0)
 
 
 def test_split_run_intervals_resample_seeds(split_run):
     _, _, c = split_run
-    d = c.summaries["lp"].differences["val"]
+    d = c.summaries["mlp"].differences["val"]
     assert d.clusters == ("seed",) and d.n_clusters == 2 and d.n_units == 2 and d.few_clusters
-    expected = paired_difference(c.records, "lp", "logreg-cv", role="val", units=("seed", "domain"), clusters=("seed",))
+    expected = paired_difference(c.records, "mlp", "lp", role="val", units=("seed", "domain"), clusters=("seed",))
     assert (d.mean, d.low, d.high, d.p_value) == (expected.mean, expected.low, expected.high, expected.p_value)
-    assert c.summaries["logreg-cv"].differences == {}
-    rec = recommend_head(c.records, reference="logreg-cv", units=("seed", "domain"), clusters=("seed",))
+    assert c.summaries["lp"].differences == {}
+    rec = recommend_head(c.records, reference="lp", units=("seed", "domain"), clusters=("seed",))
     assert c.recommendation.head == rec.head and c.recommendation.means == rec.means
 
 
@@ -103,9 +105,9 @@ def test_leave_one_group_out_protocol(grouped_run):
         if r["role"] == "val":
             assert r["n_train"] + r["n_test"] == 112  # the two source groups only
             assert r["worst_group_accuracy"] <= r["accuracy"]  # the worst source group
-    d = c.difference("lp", role="ood")
+    d = c.difference("mlp", role="ood")
     assert d.clusters == ("held_out",) and d.n_clusters == 3 and d.n_units == 6  # 3 groups x (itself + shifted)
-    assert c.summaries["lp"].differences["ood"] == d
+    assert c.summaries["mlp"].differences["ood"] == d
 
 
 def test_sources_validation_split_is_stratified_by_source_and_class(grouped_run):
@@ -120,8 +122,8 @@ def test_in_domain_and_named_test_sets():
     X, y = _data()
     Xt, yt = _data(n=35, seed=1)
     Xs, ys = _data(n=35, seed=2, shift=1.5)
-    c = compare_heads(X, y, X_test=Xt, y_test=yt, test_sets={"shifted": (Xs, ys)}, heads=HEADS, n_seeds=1,
-                      progress=False)
+    c = compare_heads(X, y, X_test=Xt, y_test=yt, test_sets={"shifted": (Xs, ys)}, heads=HEADS, reference=REF,
+                      n_seeds=1, progress=False)
     assert c.roles == ("id", "ood", "val")
     assert {(r["role"], r["domain"], r["n_test"]) for r in c.records} == {("id", "id", 35), ("ood", "shifted", 35),
                                                                           ("val", "val", 28)}
@@ -138,18 +140,20 @@ def test_a_killed_run_resumes_without_refitting_finished_units(split_run, monkey
             raise KeyboardInterrupt  # what a kill looks like from inside on_record
 
     with pytest.raises(KeyboardInterrupt):
-        compare_heads(X, y, heads=HEADS, n_seeds=2, progress=False, on_record=killed_after_two)
+        compare_heads(X, y, heads=HEADS, reference=REF, n_seeds=2, progress=False, on_record=killed_after_two)
     assert len(done) == 2
     fits = []
     real = compare_module.evaluate_heads
-    monkeypatch.setattr(compare_module, "evaluate_heads", lambda heads, *a, **k: fits.append(list(heads)) or real(heads, *a, **k))
+    monkeypatch.setattr(compare_module, "evaluate_heads",
+                        lambda heads, *a, **k: fits.append(list(heads)) or real(heads, *a, **k))
     new: list[dict] = []
-    resumed = compare_heads(X, y, heads=HEADS, n_seeds=2, progress=False, records=done, on_record=new.extend)
+    resumed = compare_heads(X, y, heads=HEADS, reference=REF, n_seeds=2, progress=False, records=done,
+                            on_record=new.extend)
     assert len(fits) == 2 and len(new) == 2  # only the two unfinished units were fitted
     assert [r for r in resumed.records if r in done] == done  # the finished ones are reused as they were
     key = ("method", "seed", "role", "accuracy", "balanced_accuracy", "macro_f1")
     assert [[r[k] for k in key] for r in resumed.records] == [[r[k] for k in key] for r in fresh.records]
-    again = compare_heads(X, y, heads=HEADS, n_seeds=2, progress=False, records=resumed.records)
+    again = compare_heads(X, y, heads=HEADS, reference=REF, n_seeds=2, progress=False, records=resumed.records)
     assert len(fits) == 2 and again.records == resumed.records  # nothing left to fit
 
 
@@ -170,7 +174,7 @@ def test_ctrl_c_swallowed_inside_a_fit_still_stops_the_run(split_run, monkeypatc
     monkeypatch.setattr(compare_module, "evaluate_heads", fit_that_swallows_ctrl_c)
     saved: list[dict] = []
     with pytest.raises(KeyboardInterrupt):
-        compare_heads(X, y, heads=HEADS, n_seeds=1, progress=False, on_record=saved.extend)
+        compare_heads(X, y, heads=HEADS, reference=REF, n_seeds=1, progress=False, on_record=saved.extend)
     assert saved == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the caller's handler is back
 
@@ -178,19 +182,20 @@ def test_ctrl_c_swallowed_inside_a_fit_still_stops_the_run(split_run, monkeypatc
 def test_resuming_on_other_data_is_refused(split_run):
     X, y, c = split_run
     with pytest.raises(ValueError, match="other data or with another protocol"):
-        compare_heads(X + 1, y, heads=HEADS, n_seeds=2, progress=False, records=c.records)
+        compare_heads(X + 1, y, heads=HEADS, reference=REF, n_seeds=2, progress=False, records=c.records)
     with pytest.raises(ValueError, match="other data or with another protocol"):
-        compare_heads(X, y, heads=HEADS, n_seeds=2, test_size=0.3, progress=False, records=c.records)
+        compare_heads(X, y, heads=HEADS, reference=REF, n_seeds=2, test_size=0.3, progress=False,
+                      records=c.records)
     with pytest.raises(ValueError, match="records of an earlier compare_heads run"):
-        compare_heads(X, y, heads=HEADS, progress=False, records=[{"accuracy": 1.0}])
+        compare_heads(X, y, heads=HEADS, reference=REF, progress=False, records=[{"accuracy": 1.0}])
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"heads": ("lp", "nope")}, r"unknown head\(s\) \['nope'\]"),
-    ({"heads": ("lp", "mlp")}, "reference 'logreg-cv' is not among the heads"),
+    ({"reference": "logreg-cv"}, "reference 'logreg-cv' is not among the heads"),
     ({"heads": ()}, "heads is empty"),
-    ({"heads": ("lp", "lp", "logreg-cv")}, "repeats a name"),
-    ({"heads": ("logreg-cv", "cv-groups")}, "need groups"),
+    ({"heads": ("lp", "lp", "mlp")}, "repeats a name"),
+    ({"heads": ("lp", "cv-groups")}, "need groups"),
     ({"n_seeds": 0}, "n_seeds must be a positive integer"),
     ({"test_size": 1.5}, "test_size must be a fraction"),
     ({"random_state": None}, "random_state must be an integer"),
@@ -203,7 +208,7 @@ def test_resuming_on_other_data_is_refused(split_run):
 ])
 def test_bad_arguments_are_named(kwargs, message):
     X, y = _data()
-    kwargs = {"heads": HEADS, "progress": False, **kwargs}
+    kwargs = {"heads": HEADS, "reference": REF, "progress": False, **kwargs}
     with pytest.raises(ValueError, match=message):
         compare_heads(X, y, **kwargs)
 
@@ -211,14 +216,14 @@ def test_bad_arguments_are_named(kwargs, message):
 def test_bad_labels_are_named():
     X, y = _data()
     with pytest.raises(ValueError, match="single class"):
-        compare_heads(X, np.zeros(140, dtype=int), heads=HEADS, progress=False)
+        compare_heads(X, np.zeros(140, dtype=int), heads=HEADS, reference=REF, progress=False)
     y1 = y.copy()
     y1[0] = 99
     with pytest.raises(ValueError, match="class 99 has a single row"):
-        compare_heads(X, y1, heads=HEADS, progress=False)
+        compare_heads(X, y1, heads=HEADS, reference=REF, progress=False)
     groups = np.where(y == 0, "a", "b")  # holding out 'b' leaves one class
     with pytest.raises(ValueError, match="holding out group 'b'"):
-        compare_heads(X, y, groups=groups, heads=HEADS, progress=False)
+        compare_heads(X, y, groups=groups, heads=HEADS, reference=REF, progress=False)
 
 
 def test_comparison_round_trips_through_json(grouped_run, tmp_path):
@@ -226,7 +231,7 @@ def test_comparison_round_trips_through_json(grouped_run, tmp_path):
     text = c.to_json(tmp_path / "c.json")
     data = json.loads(text)
     assert data["protocol"] == "leave-one-group-out" and data["clusters"] == ["held_out"]
-    assert data["summary"]["lp"]["differences"]["ood"]["n_clusters"] == 3
+    assert data["summary"]["mlp"]["differences"]["ood"]["n_clusters"] == 3
     back = Comparison.from_json(tmp_path / "c.json")
     assert back.summaries == c.summaries and back.clusters == c.clusters
     assert set(back.spectra) == set(c.spectra) and np.allclose(back.spectra["F"], c.spectra["F"])
@@ -241,27 +246,29 @@ def test_comparison_as_a_data_frame(split_run):
     assert isinstance(frame, pd.DataFrame) and len(frame) == len(c.records)
     assert "singular_values_F" not in frame.columns and {"method", "seed", "accuracy", "top5_accuracy"} <= set(frame)
     rows = c.summary_rows()
-    assert [r["head"] for r in rows] == list(HEADS) and rows[0]["val_clusters"] == 2
+    assert [r["head"] for r in rows] == list(HEADS) and rows[1]["val_clusters"] == 2 and "val_diff" not in rows[0]
 
 
 def test_from_records_checks_its_input(split_run):
     *_, c = split_run
     with pytest.raises(ValueError, match="got none"):
-        Comparison.from_records([])
+        Comparison.from_records([], reference=REF)
     with pytest.raises(ValueError, match="lacks \\['accuracy'\\]"):
-        Comparison.from_records([{"method": "a", "role": "val", "seed": 0}])
-    with pytest.raises(ValueError, match="reference 'mlp' is not among the heads"):
-        Comparison.from_records(c.records, reference="mlp")
+        Comparison.from_records([{"method": "a", "role": "val", "seed": 0}], reference=REF)
+    with pytest.raises(ValueError, match="reference 'vote' is not among the heads"):
+        Comparison.from_records(c.records, reference="vote")
     with pytest.raises(ValueError, match="have no records"):
-        Comparison.from_records(c.records, heads=("lp", "logreg-cv", "vote"))
+        Comparison.from_records(c.records, reference=REF, heads=("lp", "mlp", "vote"))
 
 
-@pytest.mark.slow
 def test_parallel_fits_give_the_serial_records(split_run):
+    from joblib import parallel_config
+
     X, y, serial = split_run
     calls: list[int] = []
-    parallel = compare_heads(X, y, heads=HEADS, n_seeds=1, n_jobs=2, progress=False,
-                             on_record=lambda records: calls.append(len(records)))
+    with parallel_config(backend="threading"):  # the parallel path without starting processes (fits are thread-safe)
+        parallel = compare_heads(X, y, heads=HEADS, reference=REF, n_seeds=1, n_jobs=2, progress=False,
+                                 on_record=lambda records: calls.append(len(records)))
     assert calls == [1, 1]  # on_record in this process, once per unit
     key = ("method", "seed", "accuracy", "macro_f1", "sve_Z")
     assert [[r[k] for k in key] for r in parallel.records] == [[r[k] for k in key] for r in serial.records

@@ -27,7 +27,7 @@ _METRICS = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced acc."), ("
             ("top5_accuracy", "top-5"), ("worst_group_accuracy", "worst group"))
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:.8em 0 1.4em;font-size:.92em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}td:first-child,
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}td{white-space:nowrap}th{background:#f3f3f3}td:first-child,
 th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}.decision{background:#eef6ee;
 border-left:4px solid #3a3;padding:.6em 1em}.note{color:#555;font-size:.9em}code{background:#f5f5f5;padding:0 .2em}"""
 
@@ -159,7 +159,7 @@ def _figures(comparison: Any) -> dict[str, bytes]:
 
 def _png(fig: Any) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
+    fig.savefig(buffer, format="png", dpi=96)
     return buffer.getvalue()
 
 
@@ -228,8 +228,8 @@ def _sections(comparison: Any) -> list[tuple[str, tuple[list[str], list[list[str
 
 _CAPTIONS = {"accuracy": "Accuracy per head (left: mean ± std over seeds, per role) and its paired difference to "
                          "the reference (right: 95 % interval over the independent units).",
-             "spectra": "Normalized singular values on the validation split: the features F and each head's Z "
-                        "(left: the top 20; right: the rest; log scale)."}
+             "spectra": "Normalized singular values on the validation split (mean over fits): the features F and "
+                        "each head's Z, the top 20 apart from the rest (log scale)."}
 
 
 def _markdown(comparison: Any, context: Mapping[str, Any], figures: Mapping[str, str]) -> str:

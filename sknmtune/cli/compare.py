@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -138,10 +139,23 @@ def _load_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null (strict JSON), NumPy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _write_json(path: Path, data: Any) -> None:
     """Write atomically: a killed run leaves the previous file or the new one, never half of one."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -164,7 +178,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out} exists and is not a directory.")
     X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
-    groups, groups_note = (None, "") if args.groups is None else _read_groups(args.groups, args.features, args.labels, len(X))
+    groups, groups_note = (None, "") if args.groups is None else _read_groups(args.groups, args.features,
+                                                                              args.labels, len(X))
     tests = _test_sets(args.test, X.shape[1])
     X_test, y_test = (None, None) if args.id_test is None else _read_test(args.id_test, X.shape[1], "--id-test")
     out.mkdir(parents=True, exist_ok=True)

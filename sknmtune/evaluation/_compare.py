@@ -89,7 +89,8 @@ def _fingerprint(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, tests:
     return h.hexdigest()[:16]
 
 
-def _stratified(idx: np.ndarray, strata: np.ndarray, test_size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified(idx: np.ndarray, strata: np.ndarray, test_size: float | int,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
     train, val = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strata)
     return np.sort(train), np.sort(val)
 
@@ -185,7 +186,8 @@ def _fit_unit(method: str, split: _Split, X: np.ndarray, y: np.ndarray, groups: 
         return_estimators=True, on_proba=lambda m, s, p: probas.update(p), train_by_method=train_by_method,
     )
     estimator = fitted[(method, split.seed)]
-    truth = {"val": (F_val, y_val, None if groups is None else groups[split.val]), **{d: (F, t, None) for d, (F, t) in ood.items()}}
+    truth = {"val": (F_val, y_val, None if groups is None else groups[split.val]),
+             **{d: (F, t, None) for d, (F, t) in ood.items()}}
     if id_test is not None:
         truth["id"] = (*id_test, None)
     for record in records:
@@ -392,7 +394,7 @@ def compare_heads(
     # registry cost: seconds per training row (1 thread, 1,280-d); only the ratios matter for the time left
     weights = [head_spec(m).cost * split.train.shape[0] for m, split in pending]
     extra = {"protocol": protocol, "fingerprint": fingerprint}
-    bar = _progress(progress, float(sum(weights)), len(pending))
+    bar = _progress(progress and bool(pending), float(sum(weights)), len(pending))
     finished: dict[tuple, list[dict[str, Any]]] = {}
     with _interrupts() as seen:
         try:
@@ -402,7 +404,7 @@ def compare_heads(
             else:
                 from joblib import Parallel, delayed
 
-                order = sorted(range(len(pending)), key=lambda i: -weights[i])  # longest first: no idle worker at the end
+                order = sorted(range(len(pending)), key=lambda i: -weights[i])  # longest first: no idle worker last
                 results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                     delayed(_indexed_fit)(i, *pending[i], X, y, groups_arr, tests, extra, spectra, device)
                     for i in order)

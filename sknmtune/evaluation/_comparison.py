@@ -182,7 +182,8 @@ class Comparison:
         --------
         >>> from sknmtune.evaluation import Comparison
         >>> records = [{"method": m, "role": "val", "domain": "val", "seed": s, "protocol": "split",
-        ...             "accuracy": a, "fit_seconds": 1.0} for s in range(3) for m, a in (("logreg-cv", 0.8), ("lp", 0.7))]
+        ...             "accuracy": a, "fit_seconds": 1.0}
+        ...            for s in range(3) for m, a in (("logreg-cv", 0.8), ("lp", 0.7))]
         >>> d = Comparison.from_records(records).difference("lp")
         >>> round(d.mean, 2), d.n_clusters, d.few_clusters
         (-0.1, 3, True)
@@ -253,9 +254,9 @@ class Comparison:
         recommendation = None
         val = [r for r in records if r["role"] == "val"]
         if any(r["method"] == reference for r in val):
-            recommendation = recommend_head(val, reference=reference, candidates=[h for h in heads if h != reference
-                                                                                  and any(r["method"] == h for r in val)],
-                                            role="val", units=units, clusters=clusters)
+            candidates = [h for h in heads if h != reference and any(r["method"] == h for r in val)]
+            recommendation = recommend_head(val, reference=reference, candidates=candidates, role="val", units=units,
+                                            clusters=clusters)
         spectra: dict[str, np.ndarray] = {}
         features = [r["singular_values_F"] for r in val if r.get("singular_values_F") and r["method"] == heads[0]]
         if not features:
@@ -276,7 +277,8 @@ class Comparison:
         Examples
         --------
         >>> from sknmtune.evaluation import Comparison
-        >>> records = [{"method": m, "role": "val", "domain": "val", "seed": 0, "accuracy": 0.5} for m in ("logreg-cv", "lp")]
+        >>> records = [{"method": m, "role": "val", "domain": "val", "seed": 0, "accuracy": 0.5}
+        ...            for m in ("logreg-cv", "lp")]
         >>> Comparison.from_records(records).to_frame().shape
         (2, 5)
         """
