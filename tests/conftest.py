@@ -3,6 +3,17 @@
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests (hypothesis): the default lane is small and reproducible (derandomized, no example
+# database), the extended lane (``pytest -m extended``, or HYPOTHESIS_PROFILE=extended) draws 10x more
+# examples from a fresh random seed. Tests size their own example counts with ``tests._fuzz.examples(n)``.
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("default", max_examples=50, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=_QUIET, print_blob=True)
+settings.register_profile("extended", max_examples=500, deadline=None, database=None,
+                          suppress_health_check=_QUIET, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # No model or dataset may be downloaded during the tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,11 +34,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
-    """One torch thread per test process: the heads in these tests are tiny, and with several
+    """The extended lane's hypothesis profile under ``-m extended``; one torch thread per test process: the heads in these tests are tiny, and with several
     processes on few cores (pytest-xdist, or a busy machine) OpenMP's spinning threads slowed
     tiny operations (a 64 x 16 batch norm) by two orders of magnitude."""
     import torch
 
+    marks = (config.getoption("markexpr", default="") or "").replace("not extended", "")
+    if "extended" in marks and "HYPOTHESIS_PROFILE" not in os.environ:
+        settings.load_profile("extended")
     torch.set_num_threads(1)
 
 

@@ -190,3 +190,25 @@ def test_the_corruption_generator_is_deterministic(model_file):
     first = [data for _, data in zip(range(50), corruptions(blob, stored, 1))]
     again = [data for _, data in zip(range(50), corruptions(blob, stored, 1))]
     assert first == again and len(set(first)) > 40
+
+
+def test_damaged_zip_version_and_deflate_stream_are_model_file_errors(model_file):
+    """Found by the generated flips: a damaged 'version needed' field raised NotImplementedError from zipfile,
+    and a damaged DEFLATE stream zlib.error, out of load(); both are now ModelFileError naming the file."""
+    root, blob, *_ = model_file
+    data = bytearray(blob)
+    header = _central_directory(blob)[0]
+    struct.pack_into("<H", data, header + 6, 175)  # version needed to extract: 17.5
+    (root / "version.skn").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="version.skn"):
+        load(root / "version.skn")
+    members = _members(blob)
+    spec = members[0][0]
+    assert spec.filename == "sknmtune.json" and spec.compress_type == zipfile.ZIP_DEFLATED
+    data = bytearray(blob)
+    start = spec.header_offset + 30 + len(spec.filename) + len(spec.extra)
+    for offset in range(start, start + min(40, spec.compress_size)):
+        data[offset] ^= 0xFF  # garbage inside the compressed stream
+    (root / "deflate.skn").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="deflate.skn"):
+        load(root / "deflate.skn")

@@ -732,3 +732,27 @@ def test_matrix_size():
     per_entry["cli"] = len(CLI)
     assert set(per_entry) == {"estimator", "transformer", "cache", "spectral", "scorer", "noise", "persistence", "cli"}
     assert sum(per_entry.values()) >= 150, per_entry
+
+
+# ------------------------------------------------------------------ bugs found by the generated tests (issue 37)
+
+
+def test_fuzz_found_a_last_step_overflow_giving_nan_predictions():
+    """tests/test_fuzz.py::test_regressor: lr=1e6 on two rows left NaN weights (the loss was finite at every step,
+    the last update overflowed) and the fit returned a model that predicted NaN. Now TrainingDivergedError."""
+    from sknmtune import TrainingDivergedError
+    from sknmtune.heads import NMTuneRegressor
+
+    X = np.array([[0.12573022, -0.13210486], [0.64042265, 0.10490012]])
+    reg = NMTuneRegressor(**{**FAST, "max_epochs": 2, "lr": 1e6})
+    with pytest.raises(TrainingDivergedError, match="not finite"):
+        reg.fit(X, np.array([0.3, -1.2]))
+    assert not hasattr(reg, "module_")
+
+
+def test_fuzz_found_predicting_on_an_empty_views_axis_raised_index_error(env):
+    """tests/test_fuzz.py: predict_proba on an array of shape (0, 0, 0) raised a bare IndexError."""
+    with pytest.raises(ValueError, match="views axis"):
+        env.clf.predict_proba(np.zeros((0, 0, 0)))
+    with pytest.raises(ValueError, match="views axis"):
+        env.clf.predict(np.zeros((3, 0, 5)))

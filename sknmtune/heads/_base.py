@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._training import RegularizerConfig, StoppingConfig, copy_optimizer_state, train_head
+from ._training import RegularizerConfig, StoppingConfig, TrainingDivergedError, copy_optimizer_state, train_head
 from .._utils import restore_device, resolve_device, seeded_global_rng
 from ._module import NMTuneHead
 
@@ -326,6 +326,7 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
             module=copy.deepcopy(self.module_) if continuing else None,
             optimizer_state=self.__dict__.get("_optimizer_state_") if incremental and continuing else None,
         )
+        _check_finite_module(trained.module, type(self).__name__)
         for key, value in target_state.items():
             setattr(self, key, value)
         self.module_ = trained.module
@@ -359,7 +360,11 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
     def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self)
         if getattr(X, "ndim", None) == 3:  # training-style input with views: predict from the center crop
-            X = np.asarray(X)[:, 0]
+            X = np.asarray(X)
+            if X.shape[1] < 1:
+                raise ValueError(f"X with a views axis must have shape (n_samples, n_views, n_features) with "
+                                 f"n_views >= 1 (index 0 the center crop); got {X.shape}.")
+            X = X[:, 0]
         X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
         # float64 on a copy of the module: a row's output does not depend on its batch-mates
         # (float32 matrix products are blocked differently for different batch sizes).
@@ -445,6 +450,21 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
                 f"its parameters and fitted attributes describe ({' '.join(str(exc).split())})."
             ) from exc
         return module.train(bool(value.get("training", False)))
+
+
+def _check_finite_module(module: torch.nn.Module, owner: str) -> None:
+    """Raise :class:`TrainingDivergedError` when a trained module holds a non-finite weight or statistic.
+
+    The training loop checks every step's loss, but the last optimizer step can still overflow the
+    weights (a huge ``lr``): the fit must fail then, not return a model that predicts NaN.
+    """
+    bad = [name for name, tensor in module.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise TrainingDivergedError(
+            f"{owner} training diverged: after the last step the weights {', '.join(bad[:3])}"
+            f"{' ...' if len(bad) > 3 else ''} are not finite (NaN or infinite). Lower lr, or standardize the features."
+        )
 
 
 def _module_arrays(module: torch.nn.Module) -> dict[str, Any]:
