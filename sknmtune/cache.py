@@ -196,8 +196,15 @@ class CacheNamespace:
 
         def rows() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             for chunk, (positions, chunk_rows) in by_chunk.items():
-                with np.load(chunk, allow_pickle=False) as data:
-                    features = data["features"]
+                try:
+                    with np.load(chunk, allow_pickle=False) as data:
+                        features = data["features"]
+                except FileNotFoundError as exc:  # removed by another process since the lookup
+                    raise FileNotFoundError(
+                        f"feature cache chunk {chunk} disappeared while it was being read (was the cache directory "
+                        f"{self.cache.directory} removed or cleared meanwhile?); run again: the rows still cached are "
+                        "read and the others recomputed."
+                    ) from exc
                 yield np.asarray(positions), features[np.asarray(chunk_rows)]
 
         return found, rows()
@@ -221,9 +228,18 @@ class CacheNamespace:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
+        except OSError as exc:  # a full disk, a permission taken away, the directory removed meanwhile
+            raise type(exc)(
+                exc.errno,
+                f"could not write a feature cache chunk of {len(keys)} rows to {self.path} "
+                f"({exc.strerror or exc}); nothing partial was kept: the rows cached before are intact and the "
+                "missing ones are recomputed on the next run",
+            ) from exc
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # the directory itself is gone or unwritable: there is nothing left to remove
+                pass
         return final
 
 

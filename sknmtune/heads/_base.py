@@ -91,7 +91,7 @@ def sklearn_expected_failed_checks(estimator: Any) -> dict[str, str]:
 #: (AdamW's moments, a CPU state dict) exists only after ``partial_fit``, which continues from it.
 _HEAD_FITTED = (
     "module_", "history_", "n_iter_", "best_epoch_", "n_features_in_", "feature_names_in_", "feature_mean_",
-    "feature_scale_", "_optimizer_state_",
+    "feature_scale_", "_optimizer_state_", "_inference_cache",
 )
 
 
@@ -341,6 +341,7 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
             best = [i for i, row in enumerate(trained.history, 1) if row.get("valid_loss_best")]
             self.best_epoch_ = best[-1] if best else len(trained.history)
             self.__dict__.pop("_optimizer_state_", None)
+        self._inference_module()  # made here, so that predicting never changes the estimator's __dict__
 
     def _start_module(
         self, module: NMTuneHead, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, seed: int,
@@ -366,9 +367,7 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
                                  f"n_views >= 1 (index 0 the center crop); got {X.shape}.")
             X = X[:, 0]
         X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
-        # float64 on a copy of the module: a row's output does not depend on its batch-mates
-        # (float32 matrix products are blocked differently for different batch sizes).
-        module = copy.deepcopy(self.module_).double()
+        module = self._inference_module()
         device = next(module.parameters()).device
         logits, Z = [], []
         with torch.inference_mode():
@@ -378,6 +377,26 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
                 logits.append(out_logits.cpu().numpy())
                 Z.append(out_Z.float().cpu().numpy())
         return np.concatenate(logits), np.concatenate(Z)
+
+    def _inference_module(self) -> torch.nn.Module:
+        """A float64 copy of the fitted module, made once and reused while the module is unchanged.
+
+        float64 on a copy: a row's output does not depend on its batch-mates (float32 matrix products
+        are blocked differently for different batch sizes). The copy is kept (one per estimator) and
+        rebuilt when ``module_`` is replaced, moved or modified in place (the tensors' identities,
+        devices and version counters are its key), so repeated calls -- a served model answering one
+        request at a time -- do not copy the module each time. Concurrent calls only read it
+        (eval mode, ``torch.inference_mode``).
+        """
+        live = self.module_
+        tensors = [*live.parameters(), *live.buffers()]
+        key = (id(live), tuple((id(t), t._version, str(t.device)) for t in tensors))
+        cached = self.__dict__.get("_inference_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        module = copy.deepcopy(live).double().eval()
+        self.__dict__["_inference_cache"] = (key, module)
+        return module
 
     @property
     def _n_features_out(self) -> int:
@@ -394,6 +413,7 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
         resolved = resolve_device(device)
         self.module_.to(resolved)
         self.device = device if isinstance(device, str) else str(resolved)
+        self._inference_module()
         return self
 
     # ------------------------------------------------------------- persistence
@@ -407,6 +427,7 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
         with the estimator's own code (as :mod:`sknmtune.persistence` does).
         """
         state = dict(super().__getstate__())
+        state.pop("_inference_cache", None)  # a run-time copy of module_, rebuilt on the first prediction
         for key in self.__sknmtune_modules__:
             module = state.get(key)
             if isinstance(module, torch.nn.Module):
@@ -431,6 +452,7 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
         module = self.__dict__.get("module_")
         if module is not None:
             self.device = restore_device(module, self.__dict__.get("device", "auto"), type(self).__name__)
+            self._inference_module()
 
     def _module_from_arrays(self, attribute: str, value: dict) -> torch.nn.Module:
         """The module of :meth:`__getstate__`'s arrays, rebuilt by :meth:`__sknmtune_rebuild__`."""
