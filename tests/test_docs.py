@@ -68,7 +68,13 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+# The Ray example (a Ray instance, extraction and a grid search: ~2.5 min on 2 cores) runs in the extended lane:
+# tests/backbones/test_distributed_ray.py checks the same two mechanisms on Ray in the default lane.
+_EXTENDED_EXAMPLES = {"distributed_ray"}
+
+
+@pytest.mark.parametrize("script", [pytest.param(p, marks=pytest.mark.extended) if p.stem in _EXTENDED_EXAMPLES
+                                    else p for p in EXAMPLES], ids=[p.stem for p in EXAMPLES])
 def test_example_runs(script, tmp_path, monkeypatch, capsys, one_torch_thread):
     pytest.importorskip("matplotlib")
     if "dask" in script.stem:

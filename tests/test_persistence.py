@@ -681,3 +681,58 @@ def test_layer_tree_files_that_lie_are_refused(tmp_path, data):
 def _deep_tree(n: int) -> dict:
     return {"class": "Sequential", "args": {}, "children": [[str(i), {"class": "ReLU", "args": {"inplace": False},
                                                                        "children": []}] for i in range(n)]}
+
+
+# --------------------------------------------------------------------------- skops.io
+
+
+def test_skops_round_trip_of_fitted_heads_with_trusted_types(tmp_path, data):
+    """Issue 37's wrapper case: ``skops.io.dump`` / ``load`` of fitted heads (it raised "Cannot directly
+    construct TensorBase"). The heads' state holds NumPy arrays, so skops needs only their classes trusted."""
+    sio = pytest.importorskip("skops.io")
+    from sknmtune.heads import NMTuneClassifierCV, NMTuneRegressor, make_voting_head
+
+    X, y = data
+    clf = NMTuneClassifier(**FAST).fit(X, y)
+    clf_partial = NMTuneClassifier(**{**FAST, "standardize": False}).partial_fit(X, y, classes=np.unique(y))
+    reg = NMTuneRegressor(**{k: v for k, v in FAST.items()}).fit(X, X[:, 0] * 2.0)
+    cv = NMTuneClassifierCV({"mlp_depth": [0, 1]}, estimator=NMTuneClassifier(**FAST), cv=2, random_state=0).fit(X, y)
+    vote = make_voting_head(random_state=0).fit(X, y)
+    for model in (clf, clf_partial, reg, cv, vote):
+        path = tmp_path / f"{type(model).__name__}.skops"
+        sio.dump(model, path)
+        untrusted = sio.get_untrusted_types(file=path)
+        assert all(name.startswith(("sknmtune.", "sklearn.")) for name in untrusted), untrusted
+        loaded = sio.load(path, trusted=untrusted)
+        method = "predict" if isinstance(model, NMTuneRegressor) else "predict_proba"
+        np.testing.assert_array_equal(getattr(loaded, method)(X), getattr(model, method)(X))
+    # the restored optimizer state (AdamW's moments, as arrays) continues training exactly like the original
+    loaded_partial = sio.loads(sio.dumps(clf_partial), trusted=sio.get_untrusted_types(data=sio.dumps(clf_partial)))
+    loaded_partial.partial_fit(X, y)
+    clf_partial.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded_partial.predict_proba(X), clf_partial.predict_proba(X))
+
+
+def test_pickle_state_holds_no_torch_object_and_old_pickles_still_load(data):
+    X, y = data
+    clf = NMTuneClassifier(**FAST).partial_fit(X, y, classes=np.unique(y))
+
+    def torch_objects(value):
+        if isinstance(value, (torch.Tensor, torch.nn.Module)):
+            return 1
+        if isinstance(value, dict):
+            return sum(torch_objects(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return sum(torch_objects(v) for v in value)
+        return 0
+
+    state = clf.__getstate__()
+    assert torch_objects(state) == 0 and isinstance(state["module_"]["state_dict"]["classifier.weight"], np.ndarray)
+    # a state with the torch module itself (pickles of sknmtune 0.1) is still accepted
+    legacy = {**state, "module_": clf.module_, "_optimizer_state_": clf._optimizer_state_}
+    old = NMTuneClassifier.__new__(NMTuneClassifier)
+    old.__setstate__(legacy)
+    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
+    broken = {**state, "module_": {"state_dict": {"classifier.weight": np.zeros((1, 1), np.float32)}}}
+    with pytest.raises(ValueError, match="do not fit the architecture"):
+        NMTuneClassifier.__new__(NMTuneClassifier).__setstate__(broken)

@@ -1,12 +1,13 @@
 """NMTuneRegressor: the sklearn regressor contract, target scaling, robust loss, training behaviour, bad input."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_regression
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import r2_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -233,3 +234,58 @@ def test_divergence_raises_and_leaves_nothing_fitted():
     with pytest.raises(TrainingDivergedError, match="epoch"):
         reg.fit(X, y)
     assert not hasattr(reg, "module_") and not hasattr(reg, "target_mean_")
+
+
+def test_transformed_target_regressor_arcsinh_case():
+    """Issue 37's wrapper case: TransformedTargetRegressor(NMTuneRegressor(), func=np.arcsinh, inverse_func=np.sinh)
+    on make_regression(300, 16, noise=5.0) scored R^2 = -117,549 on its training data.
+
+    Root cause: the head started from a random linear readout and, with ~5 AdamW steps per epoch at lr=1e-3 and
+    early stopping on 30 held-out rows, stopped before it had even fitted the linear model on F (held-out R^2
+    0.69 on the arcsinh scale where RidgeCV gets 0.76); its predictions then overshot the target range and
+    sinh turned the overshoot into errors of 10^6. The readout now starts at the leave-one-out ridge fit, so the
+    head is at least the linear model on held-out rows. (Under sinh any model that extrapolates linearly still
+    explodes on this target: RidgeCV and MLPRegressor in the same wrapper score -5.2e6 and -6.8e4 here.)"""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = make_regression(300, 16, noise=5.0, random_state=0)
+    train, test = slice(0, 240), slice(240, None)
+    scores = {}
+    for name, inner in (("nmtune", NMTuneRegressor(random_state=0)), ("ridge", RidgeCV()),
+                        ("mlp", MLPRegressor(random_state=0, max_iter=200))):
+        model = TransformedTargetRegressor(inner, func=np.arcsinh, inverse_func=np.sinh)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # MLPRegressor's, at its default max_iter
+            model.fit(X[train], y[train])
+        scores[name] = r2_score(np.arcsinh(y[test]), model.regressor_.predict(X[test]))
+    assert scores["nmtune"] >= scores["ridge"] - 0.01 and scores["nmtune"] >= scores["mlp"] - 0.01, scores
+
+
+def test_the_readout_starts_at_the_ridge_fit():
+    """The leave-one-out ridge start: the module before any gradient step is the ridge model on F."""
+    from sklearn.linear_model import RidgeCV
+
+    from sknmtune.heads._regressor import _RIDGE_START_ALPHAS, _ridge_start
+
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((80, 5)) * [1.0, 20.0, 0.05, 3.0, 1.0]
+    Y = Z @ rng.standard_normal((5, 2)) + rng.standard_normal((80, 2))
+    coef, intercept = _ridge_start(Z, Y, None)
+    centered = Z - Z.mean(axis=0)
+    scale = np.linalg.eigvalsh(centered.T @ centered).mean()
+    reference = RidgeCV(alphas=_RIDGE_START_ALPHAS * scale, gcv_mode="svd").fit(Z, Y)
+    np.testing.assert_allclose(coef, reference.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(intercept, reference.intercept_, rtol=1e-8, atol=1e-10)
+    # a weight of k is k copies of the row, exactly
+    w = rng.integers(1, 4, 80)
+    weighted = _ridge_start(Z, Y, w.astype(float))
+    repeated = _ridge_start(np.repeat(Z, w, axis=0), np.repeat(Y, w, axis=0), None)
+    np.testing.assert_allclose(weighted[0], repeated[0], rtol=1e-9, atol=1e-12)
+    # one epoch at lr=0 leaves the fitted model at the ridge start
+    X, y = make_regression(120, 6, noise=3.0, random_state=1)
+    reg = NMTuneRegressor(lr=1e-12, max_epochs=1, early_stopping=False, random_state=0).fit(X, y)
+    ridge = _ridge_start(X.astype(np.float32).astype(np.float64), ((y - y.mean()) / y.std())[:, None], None)
+    pred = ridge[1] + X.astype(np.float32).astype(np.float64) @ ridge[0].T
+    np.testing.assert_allclose(reg.predict(X), pred[:, 0] * y.std() + y.mean(), rtol=1e-3, atol=1e-3 * y.std())
