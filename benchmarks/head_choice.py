@@ -1,114 +1,139 @@
-"""Which head to recommend, from validation scores only: ``make_voting_head()`` against ``NMTuneClassifierCV()``.
+"""Which head to recommend, decided by code from validation records only, and checked with each target left out.
 
-Reads the stored records of two benchmarks and keeps only what model selection may read (never a test
-split, never a target domain):
+Reads the stored records of two benchmarks and keeps only what model selection may read (never a test split,
+never a target domain):
 
-* ``accuracy_imagenet_validation.json``: each ImageNet-backbone task's held-out validation split (the same fits
-  as the test records), units (task, backbone, seed);
-* ``domain_shift.json``: PACS, the sources' held-out validation parts (multi-source, role ``val``) and
-  single-source, and the leave-one-domain-out fits over the sources (a held-out *source* scored, selection
-  ``lodo:<source>``), units (protocol, backbone, target, held-out source, seed).
+* ``accuracy_imagenet_validation.json``: each ImageNet-backbone task's held-out validation split, clusters
+  (task, backbone) (the seeds share the split);
+* ``pacs_domainbed.json``: PACS at DomainBed scale, the sources' 20 % validation parts (multi-source and
+  single-source), clusters (protocol, backbone, training set).
 
-For each evidence row and pooled over every unit, the paired difference ``a - b`` with its 95 % bootstrap
-interval (:func:`sknmtune.evaluation.paired_difference`, units resampled)::
+The decision is :func:`sknmtune.evaluation.recommend_head`'s rule (the reference head stays unless another is
+decisively ahead, over independent clusters) against two references, the tuned probe (``logreg-cv``) and the
+package's default (``cv``), on every unit pooled and, for each PACS domain, on the units that never touched it
+(:func:`~sknmtune.evaluation.recommend_head_leaving_out`: not as a source, not as validation; ImageNet tasks
+built from a PACS domain touch that domain). What the left-out decision would have earned on its target is
+reported from the target's test records, after the fact, and never feeds a decision::
 
-    .venv/bin/python benchmarks/head_choice.py      # -> results/head_choice.json and head_choice.md
-
-Pooling treats the seeds of one task as independent units, as every table of the benchmarks does; the
-per-row intervals show where the pooled mean comes from.
+    .venv/bin/python -m benchmarks.head_choice      # -> results/head_choice.json and head_choice.md
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
-    sys.path.pop(0)
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+from benchmarks.harness.io import RESULTS_DIR, atomic_write_text, read_json, write_json
 
-from benchmarks.harness.io import RESULTS_DIR, atomic_write_text, read_json, write_json  # noqa: E402
-
-#: the benchmarks' names of the compared heads -> the names used here
-IMAGENET_METHODS = {"voting": "vote", "recommended": "cv", "lp": "lp", "logreg_cv": "logreg", "mlp": "mlp"}
-PACS_METHODS = {"vote-4": "vote", "recommended": "cv", "lp": "lp", "logreg": "logreg", "mlp": "mlp",
-                "vote-lr-mlp": "vote-lr-mlp"}
-#: ``vote-lr-mlp`` (``LogisticRegressionCV`` + MLP tuning, half the vote's fit time) has PACS records only
-BASELINES = ("cv", "lp", "logreg", "mlp", "vote-lr-mlp")
-_UNIT = ("evidence", "backbone", "task", "held_out", "seed")
+#: the ImageNet benchmark's method names -> the registry's (``logreg_cv`` there is LogisticRegressionCV with
+#: scikit-learn's ``Cs=10``; ``logreg-cv`` here has 7 values of C: the same head family, the probe users tune)
+IMAGENET_NAMES = {"lp": "lp", "logreg_cv": "logreg-cv", "mlp": "mlp", "nmtune-paper": "nmtune-paper",
+                  "mlp-authors": "mlp-authors", "nmtune-authors": "nmtune-authors", "nmtune-default": "nmtune",
+                  "recommended": "cv", "recommended-lambda0": "cv-lambda0", "voting": "vote"}
+PACS_DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
+REFERENCES = {"vs-probe": "logreg-cv", "vs-default": "cv"}
+_UNITS = ("evidence", "backbone", "task", "seed")
 
 
 def validation_rows(imagenet: list[dict[str, Any]], pacs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validation accuracies of both benchmarks in one shape: ``evidence``, ``backbone``, ``task``, ``held_out``,
-    ``seed``, ``method`` (the names of :data:`IMAGENET_METHODS`), ``role="val"``, ``accuracy``."""
-    rows = [{"evidence": "ImageNet tasks, ID validation split", "backbone": r["backbone"], "task": r["task"],
-             "held_out": "val", "seed": r["seed"], "method": IMAGENET_METHODS[r["method"]], "role": "val",
-             "accuracy": r["accuracy"]} for r in imagenet if r["method"] in IMAGENET_METHODS]
+    """Validation accuracies of both benchmarks in one shape: ``evidence``, ``backbone``, ``task``, ``seed``,
+    ``method`` (registry names), ``role="val"``, ``accuracy`` and ``touches`` (the PACS domains the unit used)."""
+    rows = []
+    for r in imagenet:
+        if r["method"] in IMAGENET_NAMES and r["role"] == "val":
+            domain = r["task"].removeprefix("pacs-")
+            rows.append({"evidence": "ImageNet tasks, validation split", "backbone": r["backbone"], "task": r["task"],
+                         "seed": r["seed"], "method": IMAGENET_NAMES[r["method"]], "role": "val",
+                         "accuracy": r["accuracy"], "touches": domain if domain in PACS_DOMAINS else ""})
     for r in pacs:
-        if r["method"] not in PACS_METHODS:
-            continue
-        if r["selection"] == "train-domain" and r["role"] == "val":
-            evidence = f"PACS {'multi-source' if r['protocol'] == 'lodo' else 'single-source'}, the sources' held-out part"
-        elif r["selection"].startswith("lodo:"):
-            evidence = "PACS multi-source, leave one source out"
-        else:
+        if r["role"] != "val":
             continue  # a target domain: never read here
-        rows.append({"evidence": evidence, "backbone": r["backbone"], "task": r["unit"], "held_out": r["domain"],
-                     "seed": r["seed"], "method": PACS_METHODS[r["method"]], "role": "val", "accuracy": r["accuracy"]})
+        kind = "multi-source" if r["protocol"] == "lodo" else "single-source"
+        rows.append({"evidence": f"PACS {kind}, the sources' validation part", "backbone": r["backbone"],
+                     "task": f"{r['protocol']}:{r['unit']}", "seed": r["seed"], "method": r["method"], "role": "val",
+                     "accuracy": r["accuracy"], "touches": r["sources"]})
     return rows
 
 
-def compare(rows: list[dict[str, Any]], a: str = "vote", baselines: tuple[str, ...] = BASELINES) -> list[dict[str, Any]]:
-    """``a`` minus each baseline, per (evidence, backbone) and pooled over every unit (points, 95 % intervals)."""
+def payoff(pacs: list[dict[str, Any]], target: str, head: str, reference: str) -> dict[str, Any] | None:
+    """``head - reference`` on ``target``'s test records (multi-source: trained without it; single-source:
+    trained on another domain), reported after the decision, never read by it."""
     from sknmtune.evaluation import paired_difference
 
-    groups = sorted({(r["evidence"], r["backbone"]) for r in rows}) + [("all validation units", "all")]
-    out = []
-    for evidence, backbone in groups:
-        mine = [r for r in rows if evidence == "all validation units" or (r["evidence"], r["backbone"]) == (evidence, backbone)]
-        for b in baselines:
-            d = paired_difference(mine, a, b, role="val", units=_UNIT)
-            if d.n_units:
-                out.append({"evidence": evidence, "backbone": backbone, "a": a, "b": b, "n_units": d.n_units,
-                            "wins": d.wins, "mean": round(100 * d.mean, 2), "low": round(100 * d.low, 2),
-                            "high": round(100 * d.high, 2)})
+    rows = [r for r in pacs if r["role"] == "ood" and r["domain"] == target]
+    if head == reference or not rows:
+        return None
+    d = paired_difference(rows, head, reference, role="ood", units=("protocol", "backbone", "unit", "seed"))
+    return {"head": head, "reference": reference, "text": d.describe(), "mean": d.mean, "n_clusters": d.n_clusters,
+            "verdict": d.verdict} if d.n_units else None
+
+
+def decide(rows: list[dict[str, Any]], pacs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every decision: pooled and per left-out PACS target, against each reference; and the targets' payoff."""
+    from sknmtune.evaluation import recommend_head_leaving_out
+
+    targets = [t for t in PACS_DOMAINS if any(t in r["touches"].split("+") for r in rows)]
+    out: dict[str, Any] = {"evidence": {}, "decisions": {}}
+    for evidence in sorted({r["evidence"] for r in rows}):
+        mine = [r for r in rows if r["evidence"] == evidence]
+        out["evidence"][evidence] = {"records": len(mine), "methods": sorted({r["method"] for r in mine}),
+                                     "clusters": len({(r["backbone"], r["task"]) for r in mine})}
+    for name, reference in REFERENCES.items():
+        result = recommend_head_leaving_out(rows, targets, touches=lambda r: r["touches"].split("+"),
+                                            reference=reference, units=_UNITS)
+        summary = result.as_dict()
+        summary["payoff"] = {t: payoff(pacs, t, rec.head, reference) for t, rec in result.per_target.items()}
+        out["decisions"][name] = summary
     return out
 
 
-def render(table: list[dict[str, Any]]) -> str:
-    """The markdown report of :func:`compare`'s rows (one line per evidence row, a column per baseline)."""
-    baselines = list(dict.fromkeys(r["b"] for r in table))
-    lines = ["# Which head: validation only (`benchmarks/head_choice.py`)", "",
-             "Generated from the stored records; do not edit by hand. Paired differences `vote` − baseline in points "
-             "of validation accuracy, 95 % bootstrap intervals over units (`vote` = `make_voting_head()`, `cv` = "
-             "`NMTuneClassifierCV()`, `logreg` = `StandardScaler` + `LogisticRegressionCV`, `lp`, `mlp` = the presets, "
-             "`vote-lr-mlp` = the two-member vote of `logreg` and `mlp`, on PACS only; the pooled row of a column "
-             "covers the units that column has).",
-             "", "| evidence | backbone | units | " + " | ".join(f"vote − {b}" for b in baselines) + " |",
-             "|---|---|---|" + "---|" * len(baselines)]
-    keyed = {(r["evidence"], r["backbone"], r["b"]): r for r in table}
-    for evidence, backbone in dict.fromkeys((r["evidence"], r["backbone"]) for r in table):
-        cells = [keyed.get((evidence, backbone, b)) for b in baselines]
-        n = max(c["n_units"] for c in cells if c)
-        lines.append(f"| {evidence} | {backbone} | {n} | " + " | ".join(
-            f"{c['mean']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]" if c else "-" for c in cells) + " |")
+def _fmt(d: dict[str, Any]) -> str:
+    text = f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}], {d['n_clusters']} clusters"
+    return text + (f", p = {d['p_value']:.3g} (exact)" if d["few_clusters"] else "") + f" ({d['verdict']})"
+
+
+def render(result: dict[str, Any]) -> str:
+    """The markdown report of :func:`decide`'s output."""
+    lines = ["# Which head: decided by code on validation records (`python -m benchmarks.head_choice`)", "",
+             "Generated from the stored records; do not edit by hand. Rule (`sknmtune.evaluation.recommend_head`): "
+             "the reference stays recommended unless another head is decisively ahead of it on validation accuracy "
+             "(95 % cluster-bootstrap interval above 0 with 6 clusters or more, exact sign-flip test below). "
+             "Clusters are (evidence, backbone, task): seeds that share a split are not independent.", "",
+             "## Evidence", "", "| evidence | records | clusters | heads |", "|---|---|---|---|"]
+    for evidence, e in result["evidence"].items():
+        lines.append(f"| {evidence} | {e['records']} | {e['clusters']} | {', '.join(e['methods'])} |")
+    for name, summary in result["decisions"].items():
+        pooled = summary["pooled"]
+        lines += ["", f"## Against `{pooled['reference']}` ({name})", "", f"**Decision (all units):** {pooled['statement']}",
+                  "", "| head | mean validation accuracy | head − reference |", "|---|---|---|"]
+        for head, mean in sorted(pooled["means"].items(), key=lambda kv: -kv[1]):
+            diff = pooled["differences"].get(head)
+            lines.append(f"| {head} | {100 * mean:.2f} | {_fmt(diff) if diff else 'reference'} |")
+        lines += ["", "Each PACS domain left out (only units that never touched it), and what that decision earned "
+                  "on the left-out domain's test records (reported, never read by a decision):", "",
+                  "| left out | decision | leader | leader − reference | on the target: decision − reference |",
+                  "|---|---|---|---|---|"]
+        for target, rec in summary["per_target"].items():
+            lead = rec["differences"].get(rec["leader"])
+            pay = summary["payoff"].get(target)
+            lines.append(f"| {target} | {rec['head']} | {rec['leader']} | {_fmt(lead) if lead else '–'} | "
+                         f"{pay['text'] if pay else '–'} |")
+        lines.append("")
+        lines.append(f"The left-out decision differs from the pooled one for {summary['n_changed']} of "
+                     f"{len(summary['per_target'])} targets" + (f" ({', '.join(summary['changed'])})."
+                                                                if summary["changed"] else "."))
     return "\n".join(lines) + "\n"
 
 
-def main(results: Path = RESULTS_DIR) -> list[dict[str, Any]]:
+def main(results: Path = RESULTS_DIR) -> dict[str, Any]:
     imagenet = read_json(results / "accuracy_imagenet_validation.json", {}).get("rows", [])
-    pacs = read_json(results / "domain_shift.json", [])
-    table = compare(validation_rows(imagenet, pacs))
-    write_json(results / "head_choice.json", table)
-    atomic_write_text(results / "head_choice.md", render(table))
-    return table
+    pacs = read_json(results / "pacs_domainbed.json", [])
+    result = decide(validation_rows(imagenet, pacs), pacs)
+    write_json(results / "head_choice.json", result)
+    atomic_write_text(results / "head_choice.md", render(result))
+    return result
 
 
 if __name__ == "__main__":
-    for row in main():
-        if row["b"] == "cv":
-            print(f"{row['evidence']:<58} {row['backbone']:<22} vote - cv {row['mean']:+.2f} [{row['low']:+.2f}, "
-                  f"{row['high']:+.2f}] ({row['n_units']} units)")
+    for name, summary in main()["decisions"].items():
+        print(f"{name}: {summary['pooled']['statement']}  (left-out decision changed for {summary['n_changed']} targets)")

@@ -48,7 +48,7 @@ def results_copy(tmp_path: Path) -> Path:
 def test_every_stored_report_is_covered():
     covered = {name for _, _, names in REPORTS for name in names}
     stored = {p.name for p in RESULTS.glob("*.md")}
-    # cv_grid_study.md and head_choice.md have their own re-render tests below
+    # cv_grid_study.md has its own re-render test below; head_choice.md: tests/test_benchmark_head_choice.py
     assert stored - covered <= {"cv_grid_study.md", "head_choice.md"}
 
 
@@ -79,29 +79,3 @@ def test_cv_grid_study_report_rerenders_byte_identical(results_copy, capsys):
     assert capsys.readouterr().out == (RESULTS / "cv_grid_study.md").read_text() + "\n"  # the report is also printed
 
 
-def test_head_choice_rerenders_byte_identical_from_the_stored_records(results_copy):
-    from benchmarks import head_choice
-
-    head_choice.main(results_copy)
-    for name in ("head_choice.json", "head_choice.md"):
-        assert (results_copy / name).read_bytes() == (RESULTS / name).read_bytes(), name
-
-
-def test_head_choice_reads_validation_only_never_a_target_domain():
-    from benchmarks.head_choice import compare, validation_rows
-
-    def pacs(method, selection, role, domain, accuracy, seed=0):
-        return {"protocol": "lodo", "backbone": "b", "unit": "sketch", "selection": selection, "method": method,
-                "seed": seed, "role": role, "domain": domain, "accuracy": accuracy}
-
-    records = [pacs("vote-4", "train-domain", "val", "val", 0.8), pacs("recommended", "train-domain", "val", "val", 0.7),
-               pacs("vote-4", "lodo:photo", "ood", "photo", 0.6), pacs("recommended", "lodo:photo", "ood", "photo", 0.6),
-               pacs("vote-4", "train-domain", "ood", "sketch", 0.1), pacs("recommended", "train-domain", "ood", "sketch", 0.9),
-               pacs("nmtune-paper", "train-domain", "val", "val", 0.99)]
-    imagenet = [{"backbone": "b", "task": "dtd10", "seed": 0, "method": m, "accuracy": a}
-                for m, a in (("voting", 0.5), ("recommended", 0.4), ("nmtune-authors", 0.9))]
-    rows = validation_rows(imagenet, records)
-    assert {r["held_out"] for r in rows} == {"val", "photo"}  # the target domain (sketch) is never read
-    assert {r["method"] for r in rows} == {"vote", "cv"}
-    pooled = [r for r in compare(rows, baselines=("cv",)) if r["evidence"] == "all validation units"]
-    assert pooled[0]["n_units"] == 3 and pooled[0]["mean"] == pytest.approx(100 * (0.1 + 0.0 + 0.1) / 3, abs=0.01)

@@ -173,3 +173,21 @@ def test_target_left_out_drops_every_unit_that_touched_the_target():
     assert out.as_dict()["n_changed"] == 1
     with pytest.raises(ValueError, match="free of target 'z'"):
         recommend_head_leaving_out(records, ["z"], touches=lambda r: "z", reference="probe")
+
+
+# ------------------------------------------------------------------------------------------ spectra vs accuracy
+from sknmtune.evaluation import rank_association  # noqa: E402
+
+
+def test_rank_association_within_cells_and_over_clusters():
+    # in every cell LSVR ranks the three heads exactly against accuracy: rho = -1; seeds average inside a domain
+    records = [{"method": m, "role": "ood", "domain": d, "seed": s, "accuracy": acc + 0.01 * s, "lsvr_Z": 2 - acc}
+               for d in "uvwxyz" for s in range(2) for m, acc in (("a", 0.6), ("b", 0.7), ("c", 0.8))]
+    a = rank_association(records, "lsvr_Z")
+    assert (a.n_cells, a.n_clusters) == (12, 6) and a.rho == pytest.approx(-1.0)
+    assert a.p_value == pytest.approx(2 / 64) and "12 cells in 6 clusters" in a.describe()
+    # a cell with fewer than three heads, or a constant metric, says nothing and is left out
+    two = [r for r in records if r["method"] != "c"]
+    assert rank_association(two, "lsvr_Z").n_cells == 0
+    flat = [dict(r, lsvr_Z=1.0) for r in records]
+    assert rank_association(flat, "lsvr_Z").describe() == "no data"

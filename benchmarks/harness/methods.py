@@ -82,6 +82,10 @@ METHODS: dict[str, Method] = {
     # features
     "logreg_cv": Method("logreg-cv", _fixed(Cs=10, cv=None, max_iter=5000),
                         label="StandardScaler + LogisticRegressionCV (10 Cs, 5-fold CV)"),
+    # the PACS DomainBed study's probes: the registry's tuned-L2 probe (7 values of C, 5 unshuffled folds), on
+    # standardized and on raw features
+    "logreg-cv": Method("logreg-cv"),
+    "logreg-cv-raw": Method("logreg-cv-raw"),
     "mlp": Method("mlp", epochs=True),
     "nmtune-paper": Method("nmtune-paper", epochs=True),
     "mlp-authors": Method("mlp-authors", label="MLP tuning (authors' MLP), center crops", epochs=True),
@@ -93,6 +97,7 @@ METHODS: dict[str, Method] = {
     "nmtune-default": Method("nmtune", label="NMTuneClassifier(), center crops", package_defaults=True),
     "nmtune-default-views": Method("nmtune", data="views", label="NMTuneClassifier(), augmented views"),
     "recommended": Method("cv", device=False, package_defaults=True),
+    "cv": Method("cv", device=False),
     "recommended-no-racing": Method("cv", _fixed(racing=None), device=False,
                                     label="NMTuneClassifierCV(racing=None) (every candidate on every fold)"),
     "recommended-lambda0": Method("cv-lambda0", device=False, package_defaults=True),

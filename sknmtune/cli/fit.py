@@ -20,9 +20,9 @@ def _add_parser(sub: Any) -> argparse.ArgumentParser:
         help="train a head on features + labels and save the model",
         description=(
             "Fit a head on FEATURES and save it with sknmtune.persistence.save: by default\n"
-            "NMTuneClassifier.from_preset(PRESET); --head cv fits NMTuneClassifierCV() and --head vote\n"
-            "make_voting_head(), the heads the benchmarks recommend (vote: image features; cv: text and\n"
-            "other features). Any parameter of the chosen head can be set with --set KEY=VALUE."
+            "NMTuneClassifier.from_preset(PRESET); --head NAME fits a named head of sknmtune.heads.make_head\n"
+            "(cv: NMTuneClassifierCV(), vote: make_voting_head(), logreg-cv: the tuned probe, ...). Any\n"
+            "parameter of the chosen head can be set with --set KEY=VALUE."
         ),
         epilog=("Examples: sknmtune fit feats.npz --preset nmtune-paper --set reg_lambda=0.05 -o model.skn\n"
                 "          sknmtune fit feats.npz --head vote --seed 0 -o model.skn"),

@@ -23,9 +23,18 @@ from ._protocol import _spectrum, evaluate_heads
 from ._comparison import Comparison, HeadSummary
 from ._compare import DEFAULT_HEADS, compare_heads
 from ._decision import HeadRecommendation, TargetLeftOut, recommend_head, recommend_head_leaving_out
-from ._statistics import MIN_CLUSTERS, Claim, PairedDifference, claim, paired_difference, paper_claims
+from ._statistics import (
+    MIN_CLUSTERS,
+    Association,
+    Claim,
+    PairedDifference,
+    claim,
+    paired_difference,
+    paper_claims,
+    rank_association,
+)
 from ._summary import seed_summary, summarize
 
-__all__ = ["Claim", "Comparison", "DEFAULT_HEADS", "HeadRecommendation", "HeadSummary", "MIN_CLUSTERS", "PairedDifference",
-           "TargetLeftOut", "claim", "compare_heads", "evaluate_heads", "paired_difference", "paper_claims", "recommend_head",
+__all__ = ["Association", "Claim", "Comparison", "DEFAULT_HEADS", "HeadRecommendation", "HeadSummary", "MIN_CLUSTERS", "PairedDifference",
+           "TargetLeftOut", "claim", "compare_heads", "evaluate_heads", "paired_difference", "paper_claims", "rank_association", "recommend_head",
            "recommend_head_leaving_out", "seed_summary", "summarize"]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Claim", "PairedDifference", "claim", "paired_difference", "paper_claims"]
+__all__ = ["Association", "Claim", "PairedDifference", "claim", "paired_difference", "paper_claims", "rank_association"]
 
 #: below this many clusters a percentile bootstrap says little (its intervals are too narrow); the verdict then
 #: comes from the exact sign-flip test over the cluster means
@@ -225,8 +225,19 @@ def paired_difference(
         grouped[tuple(unit[i] for i in position) if clusters else unit].append(
             float(np.mean(values[a][unit]) - np.mean(values[b][unit])))
     groups = [np.asarray(v) for _, v in sorted(grouped.items(), key=lambda kv: tuple(map(str, kv[0])))]
-    cluster_means = np.array([g.mean() for g in groups])
+    mean, low, high, p_value = _cluster_interval(groups, bootstrap, n_boot, confidence, random_state)
     diffs = np.concatenate(groups)
+    return PairedDifference(
+        mean, low, high, int(diffs.size), int((diffs > 0).sum()), confidence, len(groups), p_value, clusters,
+        bootstrap, min_clusters, int(sum(g.mean() > 0 for g in groups)),
+    )
+
+
+def _cluster_interval(groups: Sequence[np.ndarray], bootstrap: str, n_boot: int, confidence: float,
+                      random_state: int) -> tuple[float, float, float, float]:
+    """``(mean, low, high, sign-flip p)`` of values nested in clusters (one array per cluster)."""
+    cluster_means = np.array([g.mean() for g in groups])
+    values = np.concatenate(groups)
     rng = np.random.default_rng(random_state)
     k = len(groups)
     picks = rng.integers(0, k, size=(n_boot, k))
@@ -237,14 +248,99 @@ def paired_difference(
     elif bootstrap == "cluster":
         boot = cluster_means[picks].mean(axis=1)
     else:
-        boot = diffs[rng.integers(0, diffs.size, size=(n_boot, diffs.size))].mean(axis=1)
+        boot = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1 - tail])
-    mean = float(cluster_means.mean()) if bootstrap != "unit" else float(diffs.mean())
-    return PairedDifference(
-        mean, float(low), float(high), int(diffs.size), int((diffs > 0).sum()), confidence, k,
-        _sign_flip_p(cluster_means, rng), clusters, bootstrap, min_clusters, int((cluster_means > 0).sum()),
-    )
+    mean = float(cluster_means.mean()) if bootstrap != "unit" else float(values.mean())
+    return mean, float(low), float(high), _sign_flip_p(cluster_means, rng)
+
+
+@dataclass(frozen=True)
+class Association:
+    """How a spectral metric ranks heads against a score: Spearman's rho within cells, averaged over clusters.
+
+    Attributes
+    ----------
+    rho : float
+        Mean over clusters of the mean within-cell rank correlation (each cell: the heads of one unit).
+    low, high : float
+        Cluster-bootstrap interval of ``rho``.
+    n_cells, n_clusters : int
+        Cells (units with at least three heads measured) and the independent clusters they fall in.
+    p_value : float
+        Exact sign-flip p-value of "rho = 0" over the cluster means.
+    confidence : float
+    """
+
+    rho: float
+    low: float
+    high: float
+    n_cells: int
+    n_clusters: int
+    p_value: float
+    confidence: float
+
+    def describe(self) -> str:
+        """``"rho -0.42 [-0.60, -0.21], 24 cells in 8 clusters (p = 0.008)"``."""
+        if self.n_cells == 0:
+            return "no data"
+        return (f"rho {self.rho:+.2f} [{self.low:+.2f}, {self.high:+.2f}], {self.n_cells} cells in "
+                f"{self.n_clusters} clusters (p = {self.p_value:.3g})")
+
+
+def rank_association(
+    records: Iterable[Mapping[str, Any]],
+    metric: str,
+    key: str = "accuracy",
+    *,
+    role: str | None = "ood",
+    methods: Sequence[str] | None = None,
+    units: Sequence[str] | None = None,
+    clusters: Sequence[str] | None = None,
+    n_boot: int = 10_000,
+    confidence: float = 0.95,
+    random_state: int = 0,
+) -> Association:
+    """Does ``metric`` (e.g. ``"lsvr_Z"``) rank the heads of a unit as ``key`` (e.g. OOD accuracy) does?
+
+    Within each cell (a unit: test domain, seed, task...), Spearman's rank correlation across the heads
+    measured there (at least three); cells are averaged inside their cluster (the unit without its seed, by
+    default) and the clusters' means are resampled for the interval. The paper's mechanism predicts a
+    negative rho for LSVR of ``Z`` against OOD accuracy.
+
+    Examples
+    --------
+    >>> from sknmtune.evaluation import rank_association
+    >>> records = [{"method": m, "role": "ood", "domain": d, "seed": 0, "accuracy": acc, "lsvr_Z": 1 - acc}
+    ...            for d in "uvwxyz" for m, acc in (("a", 0.6), ("b", 0.7), ("c", 0.8))]
+    >>> a = rank_association(records, "lsvr_Z")
+    >>> round(a.rho, 2), a.n_cells, a.n_clusters
+    (-1.0, 6, 6)
+    """
+    from scipy.stats import spearmanr
+
+    rows = [r for r in records if (role is None or r.get("role") == role) and r.get(metric) is not None
+            and r.get(key) is not None and (methods is None or r["method"] in methods)]
+    if units is None:
+        units = sorted({f for r in rows for f, v in r.items()
+                        if f not in _MEASUREMENT_FIELDS and (f in ("seed", "domain") or isinstance(v, str))})
+    units = tuple(units)
+    clusters = tuple(f for f in units if f != "seed") if clusters is None else tuple(clusters)
+    cells: dict[tuple, dict[str, tuple[float, float]]] = defaultdict(dict)
+    for r in rows:
+        cells[tuple(r.get(f) for f in units)][r["method"]] = (float(r[metric]), float(r[key]))
+    position = [units.index(f) for f in clusters]
+    grouped: dict[tuple, list[float]] = defaultdict(list)
+    for cell, by_method in cells.items():
+        pairs = np.array(list(by_method.values()))
+        if len(pairs) < 3 or np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:
+            continue
+        grouped[tuple(cell[i] for i in position)].append(float(spearmanr(pairs[:, 0], pairs[:, 1])[0]))
+    if not grouped:
+        return Association(float("nan"), float("nan"), float("nan"), 0, 0, float("nan"), confidence)
+    groups = [np.asarray(v) for _, v in sorted(grouped.items(), key=lambda kv: tuple(map(str, kv[0])))]
+    rho, low, high, p_value = _cluster_interval(groups, "cluster", n_boot, confidence, random_state)
+    return Association(rho, low, high, int(sum(g.size for g in groups)), len(groups), p_value, confidence)
 
 
 @dataclass(frozen=True)

@@ -267,7 +267,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
     See Also
     --------
     sknmtune.NMTuneClassifier : One head with fixed settings.
-    sknmtune.make_voting_head : A soft vote of four heads, the recommended head for image features.
+    sknmtune.make_voting_head : A soft vote of four heads.
 
     Examples
     --------

@@ -3,11 +3,9 @@
 :func:`make_voting_head` builds scikit-learn's :class:`~sklearn.ensemble.VotingClassifier` over four
 heads that see the same features: ``StandardScaler`` + ``LogisticRegressionCV`` (a probe whose L2 strength
 is chosen by cross-validation), and :class:`~sknmtune.NMTuneClassifier` with the ``"lp"``, ``"mlp"`` and
-``"nmtune-paper"`` presets. It is the recommended head for image features: over the validation splits of the
-ImageNet-backbone benchmark and of the PACS domain-shift benchmark (114 units, never a target domain) it scored
-0.28 points [0.05, 0.54] above :class:`~sknmtune.NMTuneClassifierCV` and above every single head. Not for text
-embeddings: there its MLP members over-fit and the vote fell 3.4 points behind ``LogisticRegressionCV`` in-domain
-on the text benchmark. Numbers in ``docs/guide/method.md``.
+``"nmtune-paper"`` presets. Whether it beats the tuned probe is a question of data: the benchmarks' answer is
+computed from their validation records by :func:`sknmtune.evaluation.recommend_head`
+(``benchmarks/results/head_choice.md``), and ``sknmtune compare`` asks the same question of your features.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ def make_voting_head(
     device: str = "auto",
     n_jobs: int | None = None,
 ) -> Any:
-    """A soft-voting ensemble of frozen-feature heads: the recommended head for image features.
+    """A soft-voting ensemble of frozen-feature heads (the registry's ``"vote"``).
 
     Every member is fitted on the same features; ``predict_proba`` averages their class
     probabilities (equal weights) and ``predict`` takes the most probable class. The result is a plain
@@ -48,9 +46,8 @@ def make_voting_head(
     Parameters
     ----------
     members : sequence of str, default=("logreg-cv", "lp", "mlp", "nmtune-paper")
-        At least two distinct names of :data:`VOTING_MEMBERS`. The default is the vote that the
-        PACS domain-shift benchmark measured; its fit costs the sum of its members' fits (1.4x one
-        :class:`~sknmtune.NMTuneClassifierCV` fit on 1280-d image features, ``benchmarks/fit_time.py``).
+        At least two distinct names of :data:`VOTING_MEMBERS`. The default is the vote the benchmarks
+        measure; its fit costs the sum of its members' fits (``benchmarks/results/fit_time.json``).
     random_state : int or None, default=None
         Seeds every NMTune member's initialization and batches (the logistic-regression probe is
         deterministic); the same integer gives the same ensemble.
