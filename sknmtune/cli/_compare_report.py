@@ -236,16 +236,15 @@ def _markdown(comparison: Any, context: Mapping[str, Any], figures: Mapping[str,
     lines = [f"# {context.get('title', 'Which head for these features?')}", "",
              "Written by `sknmtune compare`; every number is computed from `records.json`.", "",
              _protocol_text(comparison, context), "", _decision_text(comparison), ""]
-    for title, (header, rows) in _sections(comparison):
+    figure_lines = ["## Figures", ""]
+    for name, file in figures.items():
+        figure_lines += [f"![{name}]({file})", "", _CAPTIONS[name], ""]
+    if not figures:
+        figure_lines = ["(No figures: matplotlib is not installed; `pip install sknmtune[plots]`.)", ""]
+    for i, (title, (header, rows)) in enumerate(_sections(comparison)):
         lines += [f"## {title}", "", *_md_table(header, rows)]
-    if figures:
-        lines += ["## Figures", ""]
-        for name, file in figures.items():
-            lines += [f"![{name}]({file})", "", _CAPTIONS[name], ""]
-    else:
-        lines += ["(No figures: matplotlib is not installed; `pip install sknmtune[plots]`.)", ""]
-    if context.get("command"):
-        lines += [f"Command: `{context['command']}`", ""]
+        if i == 0:  # the figures right after the table the decision reads
+            lines += figure_lines
     return "\n".join(lines)
 
 
@@ -264,18 +263,17 @@ def _html(comparison: Any, context: Mapping[str, Any], figures: Mapping[str, byt
             "<code>records.json</code>.</p>",
             f"<p>{_inline_markdown(_protocol_text(comparison, context))}</p>",
             f"<p class='decision'>{_inline_markdown(_decision_text(comparison))}</p>"]
-    for title_, (header, rows) in _sections(comparison):
+    figure_html = ["<h2>Figures</h2>"]
+    for name, png in figures.items():
+        data = base64.b64encode(png).decode("ascii")
+        figure_html += [f"<figure><img alt='{name}' src='data:image/png;base64,{data}'>",
+                        f"<figcaption class='note'>{html.escape(_CAPTIONS[name])}</figcaption></figure>"]
+    if not figures:
+        figure_html = ["<p class='note'>No figures: matplotlib is not installed (pip install sknmtune[plots]).</p>"]
+    for i, (title_, (header, rows)) in enumerate(_sections(comparison)):
         body += [f"<h2>{html.escape(title_)}</h2>", _html_table(header, rows)]
-    if figures:
-        body.append("<h2>Figures</h2>")
-        for name, png in figures.items():
-            data = base64.b64encode(png).decode("ascii")
-            body += [f"<figure><img alt='{name}' src='data:image/png;base64,{data}'>",
-                     f"<figcaption class='note'>{html.escape(_CAPTIONS[name])}</figcaption></figure>"]
-    else:
-        body.append("<p class='note'>No figures: matplotlib is not installed (pip install sknmtune[plots]).</p>")
-    if context.get("command"):
-        body.append(f"<p class='note'>Command: <code>{html.escape(context['command'])}</code></p>")
+        if i == 0:  # the figures right after the table the decision reads
+            body += figure_html
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{title}</title>"
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
