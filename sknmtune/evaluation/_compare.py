@@ -41,7 +41,7 @@ from ._protocol import evaluate_heads
 __all__ = ["DEFAULT_HEADS", "compare_heads"]
 
 #: the heads compared by default: the paper's probe, the tuned probe, MLP tuning, NMTune, the package's CV head
-#: and the vote recommended for image features
+#: and the soft vote of the probes, MLP tuning and NMTune
 DEFAULT_HEADS = ("lp", "logreg-cv", "mlp", "nmtune-paper", "cv", "vote")
 #: leading singular values kept per validation record (enough for the spectrum figures)
 N_SINGULAR_VALUES = 512
