@@ -3,8 +3,8 @@
 The corruptions come from a seeded generator (the same files on every run): random byte flips anywhere in the
 file, truncations, members reordered or duplicated, zip and ``.npy`` headers that lie about sizes, and
 headers from newer format versions. The property (issue 37): ``load`` raises :class:`ModelFileError` (whose
-message names the file and the problem), or returns a model that predicts bit-for-bit what the saved one
-predicts; never another exception, in bounded time and memory.
+message names the file and the problem), or returns the saved model bit for bit (its predictions and every tensor of its
+modules); never another exception, in bounded time and memory.
 """
 
 from __future__ import annotations
@@ -44,7 +44,21 @@ def model_file(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     path = save(pipe, root / "model.skn")
     stored = save(pipe, root / "stored.skn", compress=0)  # no compression: flips land in the raw arrays and JSON
-    return root, path.read_bytes(), stored.read_bytes(), X, pipe.predict_proba(X)
+    return root, path.read_bytes(), stored.read_bytes(), X, (pipe.predict_proba(X), _tensors(pipe))
+
+
+def _tensors(pipe) -> dict[str, np.ndarray]:
+    """Every weight and statistic of the pipeline's torch modules (backbone and head), as arrays."""
+    out = {f"backbone.{k}": v.numpy() for k, v in pipe[0].backbone.state_dict().items()}
+    out.update({f"head.{k}": v.numpy() for k, v in pipe[-1].module_.state_dict().items()})
+    return out
+
+
+def _identical(model, X, expected) -> bool:
+    proba, tensors = expected
+    got = _tensors(model)
+    return (np.array_equal(model.predict_proba(X), proba) and got.keys() == tensors.keys()
+            and all(np.array_equal(got[k], tensors[k]) and got[k].dtype == tensors[k].dtype for k in tensors))
 
 
 def _members(blob: bytes) -> list[tuple[zipfile.ZipInfo, bytes]]:
@@ -146,14 +160,14 @@ def test_generated_corruptions_are_refused_or_load_the_saved_model(model_file, r
             failures.append(f"{kind}: {type(exc).__name__}: {exc}")
         else:
             try:
-                same = np.array_equal(model.predict_proba(X), expected)
+                same = _identical(model, X, expected)
             except Exception as exc:
                 same = False
                 failures.append(f"{kind}: loaded, then predict_proba raised {type(exc).__name__}: {exc}")
             if same:
                 tally["identical"] += 1
             else:
-                failures.append(f"{kind}: loaded a model that predicts differently")
+                failures.append(f"{kind}: loaded a model that differs from the saved one")
         slowest = max(slowest, time.perf_counter() - start)
     rss_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     total = sum(t["refused"] + t["identical"] for t in counts.values())

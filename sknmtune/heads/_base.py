@@ -389,13 +389,19 @@ class _NMTuneHeadMixin(ClassNamePrefixFeaturesOutMixin):
         (eval mode, ``torch.inference_mode``).
         """
         live = self.module_
-        tensors = [*live.parameters(), *live.buffers()]
-        key = (id(live), tuple((id(t), t._version, str(t.device)) for t in tensors))
+        try:
+            key = (id(live), tuple((id(t), t.data_ptr(), t._version, t.dtype, str(t.device))
+                                   for t in (*live.parameters(), *live.buffers())))
+        except RuntimeError:  # inference tensors (a module converted under torch.inference_mode) have no version
+            key = None
         cached = self.__dict__.get("_inference_cache")
-        if cached is not None and cached[0] == key:
+        if key is not None and cached is not None and cached[0] == key:
             return cached[1]
         module = copy.deepcopy(live).double().eval()
-        self.__dict__["_inference_cache"] = (key, module)
+        if key is not None:
+            self.__dict__["_inference_cache"] = (key, module)
+        else:
+            self.__dict__.pop("_inference_cache", None)  # not cacheable: a fresh copy on every call
         return module
 
     @property
