@@ -21,8 +21,30 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+#: scikit-learn checks that re-run another check on a different input container; they run in the extended lane
+#: (issue 37: the default lane within 7 minutes), because the default lane runs what they re-check:
+#: ``check_readonly_memmap_input`` and ``check_estimators_pickle(readonly_memmap=True)`` feed read-only memmaps to
+#: every estimator, ``check_classifiers_train`` / ``check_regressors_train`` / ``check_transformer_general`` run on
+#: plain arrays, and ``check_classifier_data_not_an_array`` / ``check_regressor_data_not_an_array`` feed the
+#: not-an-array container through the same validation that ``transform`` uses.
+EXTENDED_SKLEARN_CHECKS = (
+    "check_classifiers_train(readonly_memmap=True)",
+    "check_classifiers_train(readonly_memmap=True,X_dtype=float32)",
+    "check_regressors_train(readonly_memmap=True)",
+    "check_regressors_train(readonly_memmap=True,X_dtype=float32)",
+    "check_transformer_general(readonly_memmap=True)",
+    "check_transformer_data_not_an_array",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m 'not extended'`` deselects
 def pytest_collection_modifyitems(config, items):
-    """Skip the tests marked ``gpu`` where torch sees no CUDA device (CI, laptops)."""
+    """Mark :data:`EXTENDED_SKLEARN_CHECKS` ``extended``; skip the tests marked ``gpu`` where torch sees no CUDA
+    device (CI, laptops)."""
+    for item in items:
+        if "sklearn" in item.name and any(f"-{check}]" in item.name for check in EXTENDED_SKLEARN_CHECKS):
+            item.add_marker(pytest.mark.extended)
+
     import torch
 
     if torch.cuda.is_available():
@@ -34,9 +56,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
-    """The extended lane's hypothesis profile under ``-m extended``; one torch thread per test process: the heads in these tests are tiny, and with several
-    processes on few cores (pytest-xdist, or a busy machine) OpenMP's spinning threads slowed
-    tiny operations (a 64 x 16 batch norm) by two orders of magnitude."""
+    """The extended lane's hypothesis profile under ``-m extended``; one torch thread per test process.
+
+    The heads in these tests are tiny, and with several processes on few cores (pytest-xdist, or a busy
+    machine) OpenMP's spinning threads slowed tiny operations (a 64 x 16 batch norm) by two orders of magnitude.
+    """
     import torch
 
     marks = (config.getoption("markexpr", default="") or "").replace("not extended", "")
