@@ -17,17 +17,16 @@ from ._training import _validation_indices
 
 __all__ = ["NMTuneRegressor"]
 
-#: Penalties the readout's ridge start chooses from, as multiples of the mean eigenvalue of the (weighted) Gram
-#: matrix of the standardized columns of ``Z``, i.e. of the total weight of the rows.
+#: Penalties the readout's ridge start chooses from, as multiples of the mean eigenvalue of the centered
+#: (weighted) Gram matrix of ``Z`` (so the choice does not depend on the units of the features).
 _RIDGE_START_ALPHAS = np.logspace(-6, 2, 17)
 
 
 def _ridge_start(Z: np.ndarray, Y: np.ndarray, weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
     """``(coef (k, D), intercept (k,))`` of the ridge regression of ``Y`` (n, k) on ``Z`` (n, D), or None.
 
-    The regression of ``StandardScaler() + RidgeCV()``: on standardized columns of ``Z``, with the penalty of
-    :data:`_RIDGE_START_ALPHAS` that has the lowest leave-one-out error, computed in closed form from one
-    eigendecomposition; the coefficients are returned in the units of ``Z``. With weights, a weight of ``k`` is ``k`` copies of the row
+    The penalty is the one of :data:`_RIDGE_START_ALPHAS` with the lowest leave-one-out error, computed in
+    closed form from one eigendecomposition. With weights, a weight of ``k`` is ``k`` copies of the row
     (the head's convention): the leave-one-out residual is that of leaving one copy out, so integer weights
     give exactly the start of the repeated rows. None when ``Z`` or the fit is not finite (the training
     loop then reports the problem).
@@ -37,11 +36,7 @@ def _ridge_start(Z: np.ndarray, Y: np.ndarray, weight: np.ndarray | None) -> tup
     w = np.ones(Z.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64)
     total = w.sum()
     z_mean, y_mean = w @ Z / total, w @ Y / total
-    # standardized columns (weighted statistics; a constant column keeps scale 1): the penalty treats every
-    # feature alike whatever its units, as StandardScaler + RidgeCV does
-    z_scale = np.sqrt(w @ (Z - z_mean) ** 2 / total)
-    z_scale[~(z_scale > 1e-12 * np.maximum(np.abs(z_mean), 1.0))] = 1.0
-    Zc, Yc = (Z - z_mean) / z_scale, Y - y_mean
+    Zc, Yc = Z - z_mean, Y - y_mean
     gram = Zc.T @ (Zc * w[:, None])
     eigvals, eigvecs = np.linalg.eigh(gram)
     eigvals = np.clip(eigvals, 0.0, None)
@@ -61,7 +56,6 @@ def _ridge_start(Z: np.ndarray, Y: np.ndarray, weight: np.ndarray | None) -> tup
             best, best_error = coef, error
     if best is None or not np.isfinite(best).all():
         return None
-    best = best / z_scale[:, None]  # back to the units of Z
     return best.T, y_mean - z_mean @ best
 
 def _criterion(loss: str, huber_delta: float):
@@ -196,10 +190,9 @@ class NMTuneRegressor(_NMTuneHeadMixin, RegressorMixin, TransformerMixin, BaseEs
     ``check_sample_weight_equivalence_on_dense_data`` is an expected failure of the defaults.
 
     Training starts from the ridge regression of the (standardized) targets on the head's initial
-    representation ``Z`` -- ``F`` itself with the default ``residual_init=0`` --, fitted as
-    ``StandardScaler() + RidgeCV()`` would (standardized columns, the penalty chosen by leave-one-out on the
-    training rows; the rows held out for early stopping excluded; a weight of ``k`` counts as ``k`` copies),
-    instead of a random readout: the head begins at the linear model and the
+    representation ``Z`` -- ``F`` itself with the default ``residual_init=0`` --, its penalty chosen by
+    leave-one-out on the training rows (the rows held out for early stopping excluded; a weight of ``k``
+    counts as ``k`` copies), instead of a random readout: the head begins at the linear model and the
     gradient steps go to what it cannot fit. Before, a small set (300 rows: 5 steps per epoch) stopped early
     before even the linear fit was reached (issue 37).
 
