@@ -52,10 +52,11 @@ VIEW_SEED = 0
 
 
 #: the compared heads (stored names of ``benchmarks.harness.methods.METHODS``) -> their phase in the run order:
-#: 1 every seed first (the paper's three heads, the probe and NMTuneClassifierCV(); with them, the vote), 2 then the
+#: 1 every seed first (the paper's three heads, the probe and NMTuneClassifierCV(); with them, the vote; and the cheaper
+#: variants the cost issue decides on: the search on 2,000 rows, the vote's MLP members with early stopping), 2 then the
 #: authors' recipe (center crops and fresh view pairs), 3 the probe on raw features and the authors' MLP on views
 PHASES: dict[str, int] = {
-    "lp": 1, "logreg-cv": 1, "mlp": 1, "nmtune-paper": 1, "cv": 1,
+    "lp": 1, "logreg-cv": 1, "mlp": 1, "nmtune-paper": 1, "cv": 1, "cv-sub2000": 1, "mlp-es": 1, "nmtune-paper-es": 1,
     "nmtune-authors": 2, "nmtune-authors-views": 2, "logreg-cv-raw": 3, "mlp-authors-views": 3,
 }
 
@@ -64,10 +65,12 @@ VOTES: dict[str, tuple[str, ...]] = {
     "vote": ("logreg-cv", "lp", "mlp", "nmtune-paper"),
     "vote-lr-mlp": ("logreg-cv", "mlp"),
     "vote-views": ("logreg-cv", "lp", "mlp", "nmtune-authors-views"),
+    "vote-es": ("logreg-cv", "lp", "mlp-es", "nmtune-paper-es"),
 }
 
 VOTE_LABELS = {"vote": "make_voting_head()", "vote-lr-mlp": "soft vote: LogisticRegressionCV + MLP",
-               "vote-views": "soft vote: LogisticRegressionCV + LP + MLP + NMTune (authors' recipe, views)"}
+               "vote-views": "soft vote: LogisticRegressionCV + LP + MLP + NMTune (authors' recipe, views)",
+               "vote-es": "make_voting_head(('logreg-cv', 'lp', 'mlp-es', 'nmtune-paper-es')): early-stopped MLP members"}
 
 
 def labels() -> dict[str, str]:

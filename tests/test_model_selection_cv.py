@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.datasets import make_blobs
+from sklearn.datasets import make_blobs, make_classification
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -144,3 +144,42 @@ def test_inside_a_pipeline_and_an_outer_grid_search():
     outer = GridSearchCV(pipe, {"head__scoring": ["accuracy", "neg_log_loss"]}, cv=2).fit(X, y)
     assert outer.best_estimator_.named_steps["head"].best_params_["mlp_depth"] in (0, 2)
     assert clone(pipe).get_params()["head__cv"] == 2
+
+
+def test_selection_rows_searches_a_stratified_subsample_and_refits_the_winner_on_every_row():
+    X, y = make_classification(600, 12, n_informative=6, n_classes=3, random_state=1)
+    X = X.astype(np.float32)
+    grid = {"mlp_depth": [0, 2], "max_epochs": [3], "reg_lambda": [0.0]}
+    scored = []
+
+    def accuracy_counting_rows(estimator, X_test, y_test):
+        scored.append(len(X_test))
+        return float(np.mean(estimator.predict(X_test) == y_test))
+
+    full = NMTuneClassifierCV(grid, random_state=0, racing=None).fit(X, y)
+    sub = NMTuneClassifierCV(grid, random_state=0, racing=None, selection_rows=150,
+                             scoring=accuracy_counting_rows).fit(X, y)
+    assert scored == [50] * 6  # 2 candidates x 3 folds, each holding out 50 of the 150 rows searched
+    assert sub.best_estimator_.n_features_in_ == 12 and sub.best_estimator_.history_  # refitted on all 600
+    refit = clone(sub.best_estimator_).fit(X, y)
+    np.testing.assert_allclose(refit.predict_proba(X), sub.predict_proba(X), rtol=1e-6)
+    subset = sub._selection_subset(y, None, 0)
+    assert subset.size == 150 and np.array_equal(np.bincount(y[subset]), [50, 50, 50])
+    # with at most selection_rows rows the search is the full one
+    same = NMTuneClassifierCV(grid, random_state=0, racing=None, selection_rows=600).fit(X, y)
+    np.testing.assert_array_equal(same.cv_results_["mean_test_score"], full.cv_results_["mean_test_score"])
+    with pytest.raises(ValueError, match="selection_rows"):
+        NMTuneClassifierCV(selection_rows=5).fit(X, y)
+
+
+def test_selection_rows_keeps_every_group_and_the_weights_of_the_kept_rows():
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    X, y = make_classification(400, 8, n_informative=4, random_state=2)
+    groups = np.repeat(["a", "b", "c", "d"], 100)
+    clf = NMTuneClassifierCV({"mlp_depth": [0], "max_epochs": [2], "standardize": [False, True]}, cv=LeaveOneGroupOut(),
+                             random_state=0, selection_rows=120)
+    subset = clf._selection_subset(y, groups, 0)
+    assert subset.size == 120 and set(groups[subset]) == {"a", "b", "c", "d"}
+    clf.fit(X, y, groups=groups, sample_weight=np.linspace(0.5, 1.5, 400))
+    assert sum(k.startswith("split") and k.endswith("_test_score") for k in clf.cv_results_) == 4  # one fold per group

@@ -25,8 +25,8 @@ CLAIM_VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("authors' config, center crops", "nmtune-authors", "mlp"),
 )
 #: the heads a user would pick instead of the probe, each against LogisticRegressionCV
-CHALLENGERS = ("cv", "vote", "vote-lr-mlp", "vote-views", "nmtune-paper", "nmtune-authors-views", "logreg-cv-raw", "lp",
-               "mlp")
+CHALLENGERS = ("cv", "cv-sub2000", "vote", "vote-es", "vote-lr-mlp", "vote-views", "nmtune-paper", "nmtune-authors-views",
+               "logreg-cv-raw", "lp", "mlp")
 
 
 def _cells(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
@@ -37,8 +37,11 @@ def _in(records: Sequence[Mapping[str, Any]], backbone: str, protocol: str) -> l
     return [r for r in records if r["backbone"] == backbone and r["protocol"] == protocol]
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
+def _clusters(protocol: str, role: str) -> str:
+    """What the independent clusters of a cell are, in words."""
+    if role == "val":
+        return "training sets"
+    return "target domains" if protocol == "lodo" else "(source, target) pairs"
 
 
 def claim_rows(records: Sequence[Mapping[str, Any]], role: str = "ood") -> list[dict[str, Any]]:
@@ -56,7 +59,8 @@ def claim_rows(records: Sequence[Mapping[str, Any]], role: str = "ood") -> list[
                 rows.append({
                     "backbone": backbone, "protocol": protocol, "variant": variant, "claim": c.name,
                     "verdict": c.verdict, "heads": {"nmtune": nmtune, "mlp": mlp, "lp": "lp"},
-                    "comparisons": [{"a": a, "b": b, "text": d.describe(), "verdict": d.verdict, "mean": d.mean,
+                    "comparisons": [{"a": a, "b": b, "text": d.describe(clusters=_clusters(protocol, role)),
+                                     "verdict": d.verdict, "mean": d.mean,
                                      "low": d.low, "high": d.high, "n_clusters": d.n_clusters, "p_value": d.p_value}
                                     for (a, b), d in zip(c.comparisons, c.differences)],
                 })
@@ -110,7 +114,8 @@ def write_report(records: list[dict[str, Any]], stem: str, folder: Path, labels:
         for a, b in (("nmtune-authors-views", "nmtune-authors"), ("vote-views", "vote")):
             ood, val = paired_difference(cell, a, b, role="ood"), paired_difference(cell, a, b, role="val")
             if ood.n_units:
-                parts.append(f"| {backbone} / {protocol} | {a} − {b} | {ood.describe()} | {val.describe()} |")
+                parts.append(f"| {backbone} / {protocol} | {a} − {b} | {ood.describe(clusters=_clusters(protocol, 'ood'))}"
+                             f" | {val.describe(clusters=_clusters(protocol, 'val'))} |")
     parts += ["", "## Instead of the probe: each head − LogisticRegressionCV (OOD, points)", "",
               "| backbone / protocol | head | OOD | validation |", "|---|---|---|---|"]
     for backbone, protocol in _cells(records):
@@ -119,8 +124,9 @@ def write_report(records: list[dict[str, Any]], stem: str, folder: Path, labels:
             ood = paired_difference(cell, head, "logreg-cv", role="ood")
             if ood.n_units:
                 val = paired_difference(cell, head, "logreg-cv", role="val")
-                parts.append(f"| {backbone} / {protocol} | {labels.get(head, head)} | {ood.describe()} | "
-                             f"{val.describe()} |")
+                parts.append(f"| {backbone} / {protocol} | {labels.get(head, head)} | "
+                             f"{ood.describe(clusters=_clusters(protocol, 'ood'))} | "
+                             f"{val.describe(clusters=_clusters(protocol, 'val'))} |")
     parts += ["", "## The paper's mechanism: do the spectra of Z rank the heads as OOD accuracy does?", "",
               "Spearman's rho across the heads of each (training set, seed, target) cell, averaged per cluster; "
               "the paper predicts LSVR(Z) negatively and SVE(Z) positively related to OOD accuracy.", "",

@@ -107,16 +107,19 @@ class PairedDifference:
             return "refuted"
         return "inconclusive"
 
-    def describe(self, scale: float = 100.0, digits: int = 2) -> str:
-        """``"+1.23 [-0.50, +2.90], 4 domains (p = 0.125, exact sign-flip; too few for a bootstrap)"``.
+    def describe(self, scale: float = 100.0, digits: int = 2, clusters: str | None = None) -> str:
+        """``"+1.23 [-0.50, +2.90], 4 target domains (p = 0.125, exact sign-flip; too few for a bootstrap)"``.
 
-        ``scale`` multiplies the numbers (100: accuracy points); the clusters are named by their fields.
+        ``scale`` multiplies the numbers (100: accuracy points); ``clusters`` names the clusters (plural; default:
+        their fields, e.g. "domain clusters").
         """
         if self.n_units == 0:
             return "no data"
-        unit = "+".join(self.clusters) if self.clusters else "unit"
+        if clusters is None:
+            unit = "+".join(self.clusters) if self.clusters else "unit"
+            clusters = f"{unit} cluster{'s' if self.n_clusters != 1 else ''}"
         text = (f"{self.mean * scale:+.{digits}f} [{self.low * scale:+.{digits}f}, {self.high * scale:+.{digits}f}], "
-                f"{self.n_clusters} {unit} cluster{'s' if self.n_clusters != 1 else ''}")
+                f"{self.n_clusters} {clusters}")
         if self.few_clusters:
             text += f" (p = {self.p_value:.3g}, exact sign-flip; too few clusters for a bootstrap)"
         return text

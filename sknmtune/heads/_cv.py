@@ -240,6 +240,12 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         training sets of the benchmarks it was checked on it changed no selection and saved 13-14 %
         of the fold fits. ``None``: every candidate on every fold, as
         :class:`~sklearn.model_selection.GridSearchCV`.
+    selection_rows : int or None, default=None
+        Rows the candidates are cross-validated on. With more training rows than this, the search runs on
+        a subsample of this many rows (stratified by class, and by group when ``groups`` are passed; drawn
+        with the folds' seed), and only the selected candidate is refitted on all the rows: the selection
+        then costs the same at any size, as :class:`~sklearn.model_selection.HalvingGridSearchCV` spends
+        little on the candidates it does not keep. ``None``: every row.
 
     Attributes
     ----------
@@ -294,6 +300,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         "verbose": ["verbose"],
         "ensemble": [None, StrOptions({"families"}), Interval(Integral, 2, None, closed="left")],
         "racing": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left"), None],
+        "selection_rows": [Interval(Integral, 20, None, closed="left"), None],
     }
 
     def __init__(
@@ -310,6 +317,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         verbose: int = 0,
         ensemble: str | int | None = None,
         racing: float | str | None = "auto",
+        selection_rows: int | None = None,
     ) -> None:
         self.param_grid = param_grid
         self.estimator = estimator
@@ -322,6 +330,25 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         self.verbose = verbose
         self.ensemble = ensemble
         self.racing = racing
+        self.selection_rows = selection_rows
+
+    def _selection_subset(self, y: np.ndarray, groups: np.ndarray | None, seed: int) -> np.ndarray | None:
+        """Sorted indices of the rows the search runs on (``None``: all of them; see ``selection_rows``)."""
+        if self.selection_rows is None or y.shape[0] <= self.selection_rows:
+            return None
+        from sklearn.model_selection import train_test_split
+
+        strata = [y if groups is None else np.char.add(np.asarray(groups).astype(str), np.asarray(y).astype(str)), y, None]
+        for stratify in strata:
+            if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
+                continue
+            try:
+                kept, _ = train_test_split(np.arange(y.shape[0]), train_size=int(self.selection_rows),
+                                           random_state=seed, stratify=stratify)
+            except ValueError:  # a stratum too small for the subsample's size
+                continue
+            return np.sort(kept)
+        return None  # pragma: no cover - the unstratified split always succeeds
 
     def _splitter(self, y: np.ndarray, seed: int) -> Any:
         if not isinstance(self.cv, Integral):
@@ -398,22 +425,29 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
             data = X if views is None else views  # candidates read the views axis (their `views`)
             refit = _SELECTIONS.get(self.selection, self.selection)
 
-            def make_search(candidates: Any, cv: Any, refit: Any = False) -> GridSearchCV:
-                return GridSearchCV(base, candidates, scoring=self.scoring, cv=cv, n_jobs=self.n_jobs, refit=refit,
+            def make_search(candidates: Any, cv: Any) -> GridSearchCV:
+                return GridSearchCV(base, candidates, scoring=self.scoring, cv=cv, n_jobs=self.n_jobs, refit=False,
                                     error_score=self.error_score, verbose=self.verbose)
 
-            splits = list(check_cv(self._splitter(y, fold_seed), y, classifier=True).split(X, y, groups))
+            subset = self._selection_subset(y, groups, fold_seed)
+            if subset is None:
+                sel_X, sel_data, sel_y, sel_groups, sel_params = X, data, y, groups, fit_params
+            else:  # the search on a subsample; the selected candidate refitted on every row below
+                sel_X, sel_data, sel_y = X[subset], data[subset], y[subset]
+                sel_groups = None if groups is None else np.asarray(groups)[subset]
+                sel_params = {name: value[subset] for name, value in fit_params.items()}
+            splits = list(check_cv(self._splitter(sel_y, fold_seed), sel_y, classifier=True).split(sel_X, sel_y,
+                                                                                                sel_groups))
             margin = self._racing_margin(len(splits[0][1]), grouped=groups is not None)
             # The metadata is routed above; inside, the search hands it on directly (the weights to
             # every candidate's fit) whatever the global routing setting.
             with config_context(enable_metadata_routing=False):
                 if margin is None or len(ParameterGrid(grid)) < 2:
-                    search = make_search(grid, splits, refit).fit(data, y, **fit_params)
-                    cv_results, best_index, best = search.cv_results_, int(search.best_index_), search.best_estimator_
+                    cv_results = make_search(grid, splits).fit(sel_data, sel_y, **sel_params).cv_results_
                 else:
-                    cv_results = _raced_search(make_search, grid, splits, margin, data, y, fit_params)
-                    best_index = int(np.nanargmax(cv_results["mean_test_score"]) if refit is True else refit(cv_results))
-                    best = clone(base).set_params(**cv_results["params"][best_index]).fit(data, y, **fit_params)
+                    cv_results = _raced_search(make_search, grid, splits, margin, sel_data, sel_y, sel_params)
+                best_index = int(np.nanargmax(cv_results["mean_test_score"]) if refit is True else refit(cv_results))
+                best = clone(base).set_params(**cv_results["params"][best_index]).fit(data, y, **fit_params)
             members = _ensemble_members(self.ensemble, cv_results, best_index, base)
             estimators = [
                 best if i == best_index else clone(base).set_params(**cv_results["params"][i]).fit(data, y, **fit_params)

@@ -20,8 +20,10 @@ __all__ = ["VOTING_MEMBERS", "make_voting_head"]
 
 #: The heads :func:`make_voting_head` can combine: names of :func:`~sknmtune.heads.make_head` (``"logreg-cv"``:
 #: ``StandardScaler`` + ``LogisticRegressionCV`` over C in 1e-4..1e2, 5 stratified folds, accuracy; and the
-#: :data:`~sknmtune.PRESETS` ``"lp"``, ``"mlp"``, ``"nmtune-paper"``, ``"mlp-authors"``, ``"nmtune-authors"``).
-VOTING_MEMBERS: tuple[str, ...] = ("logreg-cv", "lp", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors")
+#: :data:`~sknmtune.PRESETS` ``"lp"``, ``"mlp"``, ``"nmtune-paper"``, ``"mlp-authors"``, ``"nmtune-authors"``, and
+#: ``"mlp-es"`` / ``"nmtune-paper-es"``: the paper's MLP heads with early stopping).
+VOTING_MEMBERS: tuple[str, ...] = ("logreg-cv", "lp", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "mlp-es",
+                                   "nmtune-paper-es")
 
 _DEFAULT_MEMBERS = ("logreg-cv", "lp", "mlp", "nmtune-paper")
 #: member names of earlier releases -> their registry names
