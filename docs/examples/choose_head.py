@@ -1,8 +1,9 @@
-"""Which head: the two the benchmarks recommend, against the tuned linear probe, in-domain and under a shift.
+"""Which head: the package's default and its soft vote, against the tuned linear probe, in-domain and under a shift.
 
-``make_voting_head()`` is the recommended head for image features and ``NMTuneClassifierCV()`` the default
-for other features (both decided on validation splits; see the method guide). Here the "features" are
-scikit-learn's digits pixels, and the shifted test set is the same digits with every pixel value perturbed.
+``NMTuneClassifierCV()`` is the package's default head (LP, MLP tuning or NMTune, chosen by inner cross-validation)
+and ``make_voting_head()`` a soft vote of four heads. Which one the benchmarks recommend is decided by code on their
+validation splits (``benchmarks/results/head_choice.md``), not here. Here the "features" are scikit-learn's digits
+pixels, and the shifted test set is the same digits with every pixel value perturbed.
 """
 
 import numpy as np

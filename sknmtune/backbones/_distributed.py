@@ -82,8 +82,9 @@ def _set_mmap_threshold(value: int | None) -> None:
 
     Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; setting any glibc malloc
     threshold freezes the mmap threshold at its 128 KiB default, so every batch's activation buffers
-    are mmapped, page-faulted and unmapped again: EfficientNet-Lite0 extraction runs ~1.4x slower
-    in such a worker than in a plain process (measured in ``benchmarks/bench_distributed.py``).
+    are mmapped, page-faulted and unmapped again: EfficientNet-Lite0 extraction ran markedly slower
+    in such a worker than in a plain process (seen with ``benchmarks/bench_distributed.py``; that
+    comparison was not kept in a results file).
     """
     if value is None or _MMAP_THRESHOLD_SET or not sys.platform.startswith("linux"):
         return
@@ -303,8 +304,8 @@ def extract_distributed(
         glibc's ``M_MMAP_THRESHOLD`` (bytes), set once in each worker process that runs a chunk
         (Linux with glibc only). Dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``,
         which pins the mmap threshold at 128 KiB: every batch's activations are then mapped and
-        page-faulted afresh, and extraction ran 1.4x slower in such a worker than in a plain process
-        here (EfficientNet-Lite0, 224 px); 64 MiB restores it. Allocations below the threshold come
+        page-faulted afresh, and extraction ran markedly slower in such a worker than in a plain
+        process here (EfficientNet-Lite0, 224 px); 64 MiB restores it. Allocations below the threshold come
         from the heap, which the worker's trim threshold still returns to the system. ``None``
         leaves the workers' allocator as it is.
 

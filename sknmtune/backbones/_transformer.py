@@ -92,7 +92,7 @@ class FrozenBackboneTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Autocast dtype for torch backbones (output is always float32).
     channels_last : bool or "auto", default="auto"
         Run convolutional models in channels_last (NHWC) memory format. ``"auto"``: on the CPU for
-        models with 2-D convolutions (oneDNN runs them ~1.3x faster than on contiguous NCHW batches),
+        models with 2-D convolutions (oneDNN runs them faster than on contiguous NCHW batches),
         unchanged elsewhere.
     compile : bool, default=False
         Compile the feature function with ``torch.compile`` for static shapes (module and timm

@@ -42,9 +42,9 @@ __all__ = ["DEFAULT_PARAM_GRID", "NMTuneClassifierCV", "head_family", "one_stand
 #: candidates stop early after 5 epochs without improvement and cap the hidden width at 512; every
 #: other parameter is that of the ``estimator`` (by default :class:`~sknmtune.NMTuneClassifier`'s
 #: defaults: early stopping, the authors' loss weights). All three choices were made on validation
-#: splits (see the method guide): the fixed-budget probe scored 84.6 vs 83.0 % against an
-#: early-stopped one, and the 5-epoch patience with the 512 cap matched or beat patience 10 and a
-#: 1024 cap (+0.38 / +0.22 points for MLP / NMTune) at 0.36-0.39 times the fit time.
+#: splits: the fixed-budget probe against an early-stopped one (the ImageNet benchmark's validation
+#: table; the early-stopped probe's records were not kept), and the 5-epoch patience with the 512 cap
+#: against patience 10 and a 1024 cap (``benchmarks/results/cv_grid_study.md``, rendered in the method guide).
 DEFAULT_PARAM_GRID: list[dict[str, list[Any]]] = [
     {
         **{k: [PRESETS["lp"][k]] for k in (
@@ -90,9 +90,9 @@ def one_standard_error(cv_results: dict[str, Any]) -> int:
 _SELECTIONS: dict[str, Any] = {"best": True, "one_standard_error": one_standard_error}
 
 #: ``racing="auto"``: the margin (accuracy) and the smallest first held-out fold it applies to. Decided on
-#: validation (``benchmarks/cv_grid_study.py race``, 39 units with folds of 240 rows or more): a margin of 0.03
-#: changed no selection and saved 14 % of the fold fits; 0.02 changed 1, 0.01 changed 5. Checked on the 84
-#: training sets of the PACS domain-shift benchmark (folds of 200-333 rows): no selection changed, 13 % saved.
+#: validation (``benchmarks/cv_grid_study.py race``, on the accuracy benchmarks' units) and checked on the
+#: training sets of the PACS domain-shift benchmark: which margins change a selection, and the share of the
+#: fold fits they save, are in ``benchmarks/results/cv_grid_study.md`` (section "Racing").
 _AUTO_RACING = 0.03
 _AUTO_RACING_MIN_ROWS = 200
 
@@ -236,9 +236,9 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         survivors' scores are the same fits as without racing. ``"auto"``: a margin of 0.03 when
         ``scoring="accuracy"``, ``ensemble=None``, the folds are not grouped (``groups`` not
         passed: one held-out domain says little about the others) and the first held-out fold has
-        at least 200 rows (a 3-point gap is then 6 rows or more), no racing otherwise; on the 123
-        training sets of the benchmarks it was checked on it changed no selection and saved 13-14 %
-        of the fold fits. ``None``: every candidate on every fold, as
+        at least 200 rows (a 3-point gap is then 6 rows or more), no racing otherwise; what it
+        changes and saves on the benchmarks' training sets is in ``benchmarks/results/cv_grid_study.md``.
+        ``None``: every candidate on every fold, as
         :class:`~sklearn.model_selection.GridSearchCV`.
     selection_rows : int or None, default=None
         Rows the candidates are cross-validated on. With more training rows than this, the search runs on
