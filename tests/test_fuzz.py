@@ -383,7 +383,7 @@ def image_backbone():
 def test_backbone_on_arrays(data):
     X = data.draw(arrays(max_dims=2, max_side=6))
     width = data.draw(st.integers(1, 4))
-    # the module's input width is the array's last axis (mismatched widths: see the xfail tests below)
+    # the module's input width is the array's last axis (mismatched widths: see the tests below)
     net = torch.nn.Sequential(torch.nn.Linear(X.shape[-1] if X.ndim >= 1 and X.shape[-1] else 3, width))
     ext = FrozenBackboneTransformer(net, device="cpu", batch_size=data.draw(st.sampled_from([1, 4, 64])))
     F = run(lambda: ext.fit_transform(_wrap(data.draw, X)))
@@ -391,19 +391,15 @@ def test_backbone_on_arrays(data):
         assert F.dtype == np.float32 and F.shape == (X.shape[0], width) and np.isfinite(F).all()
 
 
-# Found by test_backbone_on_arrays with any input width (issue 37); sknmtune/backbones/ belongs to another
-# engineer, to whom they are reported: strict xfails, so the fix turns them into failures to remove.
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="module backbone: a feature width the module does not "
-                   "take is a bare torch RuntimeError ('mat1 and mat2 shapes cannot be multiplied'), not a ValueError")
+# Found by test_backbone_on_arrays with any input width (issue 37): a bare torch RuntimeError ('mat1 and mat2 shapes
+# cannot be multiplied') and (n, 0) features from an empty middle axis; the runner now names both.
 def test_backbone_names_an_input_width_its_module_does_not_take():
-    with pytest.raises(ValueError, match="feature|shape"):
+    with pytest.raises(ValueError, match=r"cannot take inputs of shape \(4,\)"):
         FrozenBackboneTransformer(torch.nn.Linear(3, 2), device="cpu").fit_transform(np.zeros((2, 4)))
 
 
-@pytest.mark.xfail(strict=True, reason="module backbone: a 3-D input with an empty middle axis returns (n, 0) features "
-                   "instead of an error")
 def test_backbone_refuses_inputs_that_give_no_features():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="returned no features"):
         FrozenBackboneTransformer(torch.nn.Linear(3, 2), device="cpu").fit_transform(np.zeros((2, 0, 3)))
 
 

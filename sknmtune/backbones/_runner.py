@@ -31,8 +31,9 @@ def resolve_channels_last(channels_last: bool | str | None, device: torch.device
     """Whether ``module`` runs in channels_last memory format: ``channels_last`` itself, or for ``"auto"``
     (and ``None``) channels_last exactly on the CPU for a module with a 2-D convolution.
 
-    On the CPU, oneDNN runs convolutions on NHWC batches about 1.3x faster than on contiguous NCHW
-    ones (resnet18 at 224 px, 2 threads: ``benchmarks/bench_extraction.py --default-format``); on
+    On the CPU, oneDNN runs convolutions on NHWC batches faster than on contiguous NCHW ones (resnet18
+    at 224 px, 2 threads: ``benchmarks/bench_extraction.py --default-format``, stored in
+    ``benchmarks/results/extraction.json``); on
     CUDA the gain depends on AMP and the GPU, so ``"auto"`` leaves the memory format alone there.
     Modules without 2-D convolutions (MLPs, transformers on token inputs) are unaffected either way.
 
@@ -63,14 +64,14 @@ class TorchRunner:
     ``channels_last`` is ``True``, ``False`` or ``"auto"`` (``None`` means ``"auto"``), resolved
     once by :func:`resolve_channels_last`: ``"auto"`` is channels_last on the CPU for a module with
     2-D convolutions (it then gets 4-D image batches in NHWC memory order, which oneDNN's CPU
-    convolutions run about 1.3x faster than contiguous NCHW), and contiguous elsewhere. The
+    convolutions run faster than contiguous NCHW), and contiguous elsewhere. The
     resolved bool is the ``channels_last`` attribute.
 
     With ``compile`` the feature function is compiled for static shapes, and a batch smaller than
     ``pad_to`` (the last, partial batch of a call) is padded to ``pad_to`` rows by repeating its last
     row; the extra rows are dropped from the output. Every batch then has the same shape, so the graph
     compiled for the first batch serves all of them instead of a second compilation for the partial
-    batch (measured on CPU: about a minute for MobileNetV2). Rows are independent in eval mode, so
+    batch (measured on CPU: ``benchmarks/results/extraction_compile.json``). Rows are independent in eval mode, so
     the padding does not change the features.
     """
 
@@ -113,7 +114,15 @@ class TorchRunner:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), amp:
-            y = self.fn(x)
+            try:
+                y = self.fn(x)
+            except RuntimeError as exc:
+                if not _is_shape_error(exc):
+                    raise
+                raise ValueError(
+                    f"The backbone cannot take inputs of shape {tuple(x.shape[1:])} per sample: {exc}. Pass inputs "
+                    "of the shape its first layer expects (e.g. the feature width of a Linear layer)."
+                ) from exc
         if isinstance(y, (tuple, list)):
             y = y[0]
         if not isinstance(y, torch.Tensor):
@@ -124,7 +133,23 @@ class TorchRunner:
             y = y.flatten(1)
         if padded and y.shape[0] == x.shape[0]:
             y = y[:n]  # drop the padding rows (a wrong row count is left for the caller's check)
+        if y.ndim == 2 and y.shape[1] == 0:
+            raise ValueError(f"The backbone returned no features for inputs of shape {tuple(x.shape[1:])} per sample "
+                             "(an empty axis?); pass inputs with at least one value along every axis.")
         return y.float()
+
+
+#: fragments of torch's messages for an input whose shape a layer does not take
+_SHAPE_ERRORS = ("cannot be multiplied", "size mismatch", "must match the size", "Expected", "expected input",
+                 "shape", "channels")
+
+
+def _is_shape_error(exc: RuntimeError) -> bool:
+    """Whether a torch ``RuntimeError`` says the input's shape does not fit a layer (out-of-memory and other
+    run-time failures are left as they are)."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return False
+    return any(fragment in str(exc) for fragment in _SHAPE_ERRORS)
 
 
 def _pad_rows(x: torch.Tensor, rows: int, *, channels_last: bool) -> torch.Tensor:
