@@ -51,12 +51,14 @@ N_VIEWS = 8  # the pool of augmented views per image (K)
 VIEW_SEED = 0
 
 
-#: the compared heads (stored names of ``benchmarks.harness.methods.METHODS``) -> their phase in the run order:
-#: 1 every seed first (the paper's three heads, the probe and NMTuneClassifierCV(); with them, the vote; and the cheaper
-#: variants the cost issue decides on: the search on 2,000 rows, the vote's MLP members with early stopping), 2 then the
-#: authors' recipe (center crops and fresh view pairs), 3 the probe on raw features and the authors' MLP on views
+#: the compared heads (stored names of ``benchmarks.harness.methods.METHODS``) -> their phase in the run order.
+#: Phase 1, every seed first: the paper's three heads, the probe and NMTuneClassifierCV() (with them, the vote) and the
+#: cheaper variants the cost issue decides on (the search on 2,000 or 1,000 rows, the vote's MLP members with early
+#: stopping); phase 2: the authors' recipe (center crops and fresh view pairs); phase 3: the probe on raw features and
+#: the authors' MLP on views.
 PHASES: dict[str, int] = {
-    "lp": 1, "logreg-cv": 1, "mlp": 1, "nmtune-paper": 1, "cv": 1, "cv-sub2000": 1, "mlp-es": 1, "nmtune-paper-es": 1,
+    "lp": 1, "logreg-cv": 1, "mlp": 1, "nmtune-paper": 1, "cv": 1, "cv-sub2000": 1, "cv-sub1000": 1, "mlp-es": 1,
+    "nmtune-paper-es": 1,
     "nmtune-authors": 2, "nmtune-authors-views": 2, "logreg-cv-raw": 3, "mlp-authors-views": 3,
 }
 

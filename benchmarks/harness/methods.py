@@ -102,6 +102,8 @@ METHODS: dict[str, Method] = {
     "cv": Method("cv", device=False),
     "cv-sub2000": Method("cv", _fixed(selection_rows=2000), device=False,
                          label="NMTuneClassifierCV(selection_rows=2000): the search on 2,000 rows, the refit on all"),
+    "cv-sub1000": Method("cv", _fixed(selection_rows=1000), device=False,
+                         label="NMTuneClassifierCV(selection_rows=1000): the search on 1,000 rows, the refit on all"),
     "recommended-no-racing": Method("cv", _fixed(racing=None), device=False,
                                     label="NMTuneClassifierCV(racing=None) (every candidate on every fold)"),
     "recommended-lambda0": Method("cv-lambda0", device=False, package_defaults=True),

@@ -25,7 +25,7 @@ CLAIM_VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("authors' config, center crops", "nmtune-authors", "mlp"),
 )
 #: the heads a user would pick instead of the probe, each against LogisticRegressionCV
-CHALLENGERS = ("cv", "cv-sub2000", "vote", "vote-es", "vote-lr-mlp", "vote-views", "nmtune-paper", "nmtune-authors-views",
+CHALLENGERS = ("cv", "cv-sub2000", "cv-sub1000", "vote", "vote-es", "vote-lr-mlp", "vote-views", "nmtune-paper", "nmtune-authors-views",
                "logreg-cv-raw", "lp", "mlp")
 
 
