@@ -108,3 +108,31 @@ def test_single_threaded_cpu_training_flushes_subnormals_and_restores_the_settin
         torch.set_num_threads(threads_before)
     assert during and all(flag is (threads == 1 or before) for flag in during)
     assert after is before
+
+
+def test_ctrl_c_during_training_reaches_the_caller_instead_of_a_truncated_head(monkeypatch):
+    # skorch's partial_fit swallows KeyboardInterrupt and returns as if the fit had finished; the head must not
+    import numpy as np
+    import pytest
+    from skorch.callbacks import Callback
+
+    from sknmtune import NMTuneClassifier
+    from sknmtune.heads import _training
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise KeyboardInterrupt
+
+    original = _training._NMTuneNet.__init__
+
+    def with_interrupt(self, *args, callbacks=None, **kwargs):
+        original(self, *args, callbacks=[*(callbacks or []), ("interrupt", Interrupt())], **kwargs)
+
+    monkeypatch.setattr(_training._NMTuneNet, "__init__", with_interrupt)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 4)).astype(np.float32), np.arange(40) % 2
+    clf = NMTuneClassifier(max_epochs=10, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert not hasattr(clf, "module_")  # nothing half-fitted is left on the estimator

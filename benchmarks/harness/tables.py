@@ -95,7 +95,7 @@ def target_table(records: list[dict[str, Any]], probe: str, head: str = "recomme
 
     acc = family_summary(recs)
     lines = [f"| backbone family | role | `{head}` | best of {', '.join(f'`{m}`' for m in (*baselines, probe))} "
-             f"| gap (pp) | ≥ best − 0.5? | paired `{head}` − best, 95 % CI (units) | `{head}` − `{probe}` (pp) |",
+             f"| gap (pp) | ≥ best − 0.5? | paired `{head}` − best, 95 % CI (clusters) | `{head}` − `{probe}` (pp) |",
              "|---|---|---|---|---|---|---|---|"]
     for fam in families_in(recs):
         in_family = [r for r in recs if fam == "all" or r["family"] == fam]
@@ -107,7 +107,7 @@ def target_table(records: list[dict[str, Any]], probe: str, head: str = "recomme
             d = paired_difference(in_family, head, best_m, role=role, units=("task", "backbone", "test_domain", "seed"))
             lines.append(f"| {fam} | {role} | {fmt(h)} | {fmt(b)} (`{best_m}`) | {100 * (h - b):+.2f} "
                          f"| {'yes' if h - b >= -0.005 else 'no'} "
-                         f"| {100 * d.mean:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] ({d.n_units}) "
+                         f"| {100 * d.mean:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] ({d.n_clusters}) "
                          f"| {100 * (h - p):+.2f} |")
     secs = {m: [r["fit_seconds"] for r in recs if r["method"] == m and r["role"] == "ID"] for m in (head, probe)}
     n_units = len({(r["task"], r["backbone"], r["seed"]) for r in recs})
@@ -122,7 +122,7 @@ def vote_target_section(records: list[dict[str, Any]], probe: str) -> list[str]:
     """Report lines: :func:`target_table` for the ``voting`` method (``make_voting_head()``), when it has records."""
     if not any(r["method"] == "voting" for r in records):
         return []
-    return ["The same target for `voting` (`make_voting_head()`, the recommended head for image features):", "",
+    return ["The same target for `voting` (`make_voting_head()`):", "",
             target_table(records, probe=probe, head="voting"), ""]
 
 

@@ -70,6 +70,11 @@ class StoppingConfig:
     tol: float = 1e-4
 
 
+class _Interrupted(Exception):
+    """Ctrl-C during the epoch loop, carried past skorch (whose ``partial_fit`` swallows ``KeyboardInterrupt`` and
+    returns as if training had finished): :func:`train_head` raises it again as ``KeyboardInterrupt``."""
+
+
 class _NMTuneNet(NeuralNet):
     """skorch net whose module returns ``(logits, Z)``; adds the regularizers on ``Z``.
 
@@ -101,6 +106,12 @@ class _NMTuneNet(NeuralNet):
             criterion.reduction = reduction
         rows = rows.reshape(rows.shape[0], -1).mean(dim=1)  # multi-output regression: mean over targets
         return (rows * weight.to(rows.dtype)).mean()
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted from exc
 
     def infer(self, x, **fit_params):
         # A views batch (B, 2, D) from _ViewPairs: both views through the module in one pass (BatchNorm
@@ -441,12 +452,15 @@ def train_head(
             **({} if verbose else {"callbacks__print_log": None}),
         )
         with _flushing_subnormals(device):
-            if optimizer_state is None:
-                net.fit(X, y)
-            else:
-                net.initialize()
-                _load_optimizer_state(net.optimizer_, optimizer_state, lr=lr, weight_decay=weight_decay)
-                net.partial_fit(X, y)  # initialized: the module and the restored optimizer train on
+            try:
+                if optimizer_state is None:
+                    net.fit(X, y)
+                else:
+                    net.initialize()
+                    _load_optimizer_state(net.optimizer_, optimizer_state, lr=lr, weight_decay=weight_decay)
+                    net.partial_fit(X, y)  # initialized: the module and the restored optimizer train on
+            except _Interrupted:
+                raise KeyboardInterrupt from None  # a fit cut short is not a fitted head
     module.eval()
     return TrainedHead(module, _summarize_history(net.history), net.optimizer_)
 
