@@ -74,8 +74,8 @@ def _add_parser(sub: Any) -> argparse.ArgumentParser:
                          help="heads to compare, by sknmtune.heads.make_head name")
     compare.add_argument("--reference", metavar="NAME", default="logreg-cv",
                          help="the head every other is compared with (one of --heads)")
-    compare.add_argument("--seeds", metavar="N", type=_positive_int, default=5,
-                         help="seeds per head (6 or more for a decisive verdict over seeds)")
+    compare.add_argument("--seeds", metavar="N", type=_positive_int, default=6,
+                         help="seeds per head (default 6: the fewest for a decisive verdict over seeds)")
     compare.add_argument("--seed", metavar="N", dest="random_state", type=int, default=0, help="the first seed")
     compare.add_argument("--test-size", metavar="F", type=_test_size, default=0.2,
                          help="validation part of the training rows per seed (fraction or rows)")

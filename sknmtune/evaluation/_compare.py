@@ -273,7 +273,7 @@ def compare_heads(
     y_test: Any = None,
     test_sets: Mapping[str, tuple[Any, Any]] | None = None,
     heads: Sequence[str] | str = DEFAULT_HEADS,
-    n_seeds: int = 5,
+    n_seeds: int = 6,
     test_size: float | int = 0.2,
     random_state: int = 0,
     reference: str = REFERENCE,
@@ -311,10 +311,11 @@ def compare_heads(
     heads : sequence of str or comma-separated str, default=DEFAULT_HEADS
         ``("lp", "logreg-cv", "mlp", "nmtune-paper", "cv", "vote")``: LP, the tuned probe
         ``LogisticRegressionCV``, MLP tuning, NMTune, ``NMTuneClassifierCV()`` and ``make_voting_head()``.
-    n_seeds : int, default=5
+    n_seeds : int, default=6
         Seeds ``random_state, ..., random_state + n_seeds - 1``; each seeds a head's training and, in the split
         protocol, its own split. Below 6 independent units the verdicts come from an exact sign-flip test whose
-        smallest two-sided p-value is ``2 / 2**n`` (0.0625 with 5): use 6 seeds or more for a decisive verdict.
+        smallest two-sided p-value is ``2 / 2**n`` (0.0625 with 5): the default is the fewest seeds whose
+        verdict can be decisive.
     test_size : float or int, default=0.2
         The held-out part of the training rows per seed (a fraction, or a number of rows): the validation split.
     random_state : int, default=0
