@@ -136,3 +136,15 @@ def test_ctrl_c_during_training_reaches_the_caller_instead_of_a_truncated_head(m
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X, y)
     assert not hasattr(clf, "module_")  # nothing half-fitted is left on the estimator
+
+
+def test_early_stopping_still_ends_training_and_restores_the_best_epoch():
+    # the Ctrl-C pass-through must not turn skorch's early stop (it raised KeyboardInterrupt) into an interruption
+    import numpy as np
+
+    from sknmtune import NMTuneClassifier
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(300, 5)).astype(np.float32), np.arange(300) % 2  # labels unrelated to X: stops early
+    clf = NMTuneClassifier(max_epochs=200, n_iter_no_change=3, early_stopping=True, random_state=0).fit(X, y)
+    assert clf.n_iter_ < 200 and clf.best_epoch_ <= clf.n_iter_ - 3

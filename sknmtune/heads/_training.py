@@ -75,6 +75,22 @@ class _Interrupted(Exception):
     returns as if training had finished): :func:`train_head` raises it again as ``KeyboardInterrupt``."""
 
 
+class _StopTraining(Exception):
+    """The end of training decided by :class:`_EarlyStopping` (skorch's own raises ``KeyboardInterrupt``, which could
+    not be told apart from Ctrl-C)."""
+
+
+class _EarlyStopping(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping`, stopping with :class:`_StopTraining` instead of
+    ``KeyboardInterrupt``: the epoch loop ends the same way, and a real Ctrl-C stays an interruption."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            raise _StopTraining from None
+
+
 class _NMTuneNet(NeuralNet):
     """skorch net whose module returns ``(logits, Z)``; adds the regularizers on ``Z``.
 
@@ -110,6 +126,8 @@ class _NMTuneNet(NeuralNet):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except _StopTraining:  # early stopping: training is done (on_train_end restores the best epoch)
+            return self
         except KeyboardInterrupt as exc:
             raise _Interrupted from exc
 
@@ -391,12 +409,12 @@ def train_head(
     if schedule is not None:
         callbacks.append(("lr_schedule", schedule))
     if split is not None:
-        callbacks.append(("early_stopping", EarlyStopping(
+        callbacks.append(("early_stopping", _EarlyStopping(
             monitor="valid_loss", patience=stopping.n_iter_no_change or max_epochs, threshold=stopping.tol,
             threshold_mode="abs", load_best=True, sink=print if verbose else _silent,
         )))
     elif stopping.n_iter_no_change is not None:
-        callbacks.append(("plateau_stopping", EarlyStopping(
+        callbacks.append(("plateau_stopping", _EarlyStopping(
             monitor="train_loss", patience=stopping.n_iter_no_change, threshold=stopping.tol,
             threshold_mode="abs", sink=print if verbose else _silent,
         )))
