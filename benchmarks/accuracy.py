@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import driver
+from benchmarks.harness.accuracy_report import ACCURACY_METHODS as METHODS
+from benchmarks.harness.accuracy_report import accuracy_runtime_text
 from benchmarks.harness.backbones import TIMM_RESNET18
 from benchmarks.harness.figures import accuracy_figures
 from benchmarks.harness.io import ROOT, atomic_write_text, log, read_json
@@ -56,9 +58,8 @@ README_END = "<!-- accuracy-benchmark:summary:end -->"
 
 # =========================================================================== methods
 
-#: names of :data:`benchmarks.harness.methods.METHODS`
-METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default", "recommended",
-           "recommended-lambda0", "voting")
+# METHODS (names of benchmarks.harness.methods.METHODS, in the report's order) is accuracy_report.ACCURACY_METHODS,
+# declared in the harness for benchmarks/render_docs.py too
 CLAIM_PAIRS = (("nmtune-paper", "lp"), ("nmtune-paper", "mlp"), ("nmtune-authors", "lp"), ("nmtune-authors", "mlp-authors"),
                ("nmtune-authors", "mlp"), ("nmtune-default", "lp"), ("nmtune-default", "mlp"), ("nmtune-default", "logreg"),
                ("recommended", "lp"), ("recommended", "mlp"), ("recommended", "logreg"),
@@ -88,7 +89,7 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
         f"({', '.join(map(str, sorted({r['seed'] for r in records})))}); per seed, each (task, backbone) pair first "
         "averages its test domains.",
         "",
-        f"Runtime: {_runtime_text(meta)}. Machine: {meta.get('machine', '')}.",
+        f"Runtime: {accuracy_runtime_text(meta)}. Machine: {meta.get('machine', '')}.",
         "",
         "## Summary",
         "",
@@ -120,19 +121,6 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
     log(f"report written: results/{stem}.md, " + ", ".join(plots))
 
 
-def _runtime_text(meta: dict[str, Any]) -> str:
-    runs = meta.get("runtime", {}).get("runs", [])
-    if not runs:
-        return "unknown"
-    sums = {k: sum(r[k] for r in runs) for k in ("features_s", "validation_s", "benchmark_s", "total_s")}
-    last = runs[-1]
-    return (
-        f"{sums['total_s'] / 60:.1f} min over {len(runs)} invocation(s) (feature extraction {sums['features_s'] / 60:.1f} min, "
-        f"validation study {sums['validation_s'] / 60:.1f} min, benchmark fits {sums['benchmark_s'] / 60:.1f} min; "
-        f"last invocation {last['total_s'] / 60:.1f} min with --jobs {last['jobs']})"
-    )
-
-
 def _update_readme(readme: Path, records: list[dict[str, Any]], decision: dict[str, Any] | None, meta: dict[str, Any]) -> None:
     """Replace the summary block between the markers in benchmarks/README.md (nothing else is touched)."""
     if not readme.is_file():
@@ -143,7 +131,7 @@ def _update_readme(readme: Path, records: list[dict[str, Any]], decision: dict[s
     block = [README_START, "", summary_table(records, METHODS), ""]
     if decision:
         block.append(f"Validation's best NMTune candidate: `{decision['choice']}` = `{json.dumps(decision['params'])}`.")
-    block += [f"Runtime: {_runtime_text(meta)}.", "", README_END]
+    block += [f"Runtime: {accuracy_runtime_text(meta)}.", "", README_END]
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
     atomic_write_text(readme, text[:start] + "\n".join(block) + text[end:])
 

@@ -27,19 +27,20 @@ whose estimator parameters no longer match the package's current defaults are re
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.harness import driver
+from benchmarks.harness.accuracy_report import IMAGENET_METHODS as METHODS
+from benchmarks.harness.accuracy_report import (
+    imagenet_runtime_text, imagenet_validation_table, separate_corruptions, validation_decisions,
+)
 from benchmarks.harness.figures import accuracy_figures
-from benchmarks.harness.imagenet import BACKBONES, CORRUPTION_TASKS, SCALES, TASKS, corruptions
+from benchmarks.harness.imagenet import BACKBONES, SCALES, TASKS, corruptions
 from benchmarks.harness.io import atomic_write_text, log, read_json
 from benchmarks.harness.tables import (
-    coverage_table, detail_sections, extraction_table, family_summary, fit_time_table, fmt, headline_table, methods_in,
-    paired_table, per_task_table, seed_means, summary_table, target_table, vote_target_section,
+    coverage_table, detail_sections, extraction_table, fit_time_table, headline_table, methods_in, paired_table,
+    per_task_table, summary_table, target_table, vote_target_section,
 )
 from benchmarks.harness.tasks import Scale
 
@@ -48,9 +49,8 @@ __all__ = ["CORE_METHODS", "METHODS", "main", "render_report", "validation_decis
 
 # =========================================================================== methods
 
-#: names of :data:`benchmarks.harness.methods.METHODS`
-METHODS = ("lp", "logreg_cv", "mlp", "nmtune-paper", "mlp-authors", "nmtune-authors", "nmtune-default", "recommended",
-           "recommended-lambda0", "voting")
+# METHODS (names of benchmarks.harness.methods.METHODS, in the report's order) is accuracy_report.IMAGENET_METHODS,
+# declared in the harness for benchmarks/render_docs.py too
 # the heads the ImageNet benchmark issue names (its 60-min cold budget is for these); the others answer the
 # heads issue (defaults, lambda = 0 selection) or give NMTune (authors) its own MLP baseline
 CORE_METHODS = ("lp", "logreg_cv", "mlp", "nmtune-paper", "nmtune-authors", "recommended")
@@ -76,34 +76,7 @@ CLAIM_PAIRS = (
 )
 
 
-def validation_decisions(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Choices made on the validation splits only (mean over tasks and seeds, per backbone family and overall).
-
-    ``best_method``: the method a user picking by validation accuracy would deploy; ``best_nmtune``: the
-    NMTune variant (``reg_lambda > 0``) that validation prefers.
-    """
-    per_family = [{**r, "family": fam} for r in rows for fam in (r["family"], "all")]
-    table: dict[str, dict[str, float]] = defaultdict(dict)
-    for (fam, method), (mean, _, _) in seed_means(per_family, "accuracy", by=("family", "method")).items():
-        table[fam][method] = mean
-    nmtune = {"nmtune-paper", "nmtune-authors", "nmtune-default"}
-    out = {}
-    for fam, scores in table.items():
-        best = max(scores, key=scores.get)
-        cands = {m: v for m, v in scores.items() if m in nmtune}
-        out[fam] = {"val_accuracy": scores, "best_method": best,
-                    "best_nmtune": max(cands, key=cands.get) if cands else None}
-    return {"rule": validation_decisions.__doc__.split("\n\n")[0], "by_family": out}
-
-
 # =========================================================================== report
-
-def separate_corruptions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records with the OOD role of the suite's ``CORRUPTION_TASKS`` renamed ``"OOD-C"`` (copies; the JSON is
-    untouched), so every OOD mean (tables, claims, targets, plots) is over the natural PACS shift only and the
-    corruptions get a table of their own."""
-    return [{**r, "role": "OOD-C"} if r["role"] == "OOD" and r["task"] in CORRUPTION_TASKS else r for r in records]
-
 
 def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
     """Write ``<stem>.md`` and the plots in ``folder`` from its JSON files."""
@@ -124,7 +97,7 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
         "first averages its test domains (ID: 5 tasks; OOD: the natural shift of the 2 PACS tasks, 3 domains each). "
         "The CIFAR-10-C-style corruptions are never pooled into an OOD mean: they have their own table below.",
         "",
-        f"Runtime: {_runtime_text(meta)}. Machine: {meta.get('machine', '')}.",
+        f"Runtime: {imagenet_runtime_text(meta)}. Machine: {meta.get('machine', '')}.",
         "",
         "## Summary",
         "",
@@ -156,7 +129,7 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
         "",
         "## Validation (held-out split of each ID training set; the same fits as the test records)",
         "",
-        validation_table(validation, records),
+        imagenet_validation_table(validation, records),
         "",
         "## OOD accuracy per task (mean over its OOD domains and the seeds present)",
         "",
@@ -179,41 +152,6 @@ def render_report(scale: Scale, meta: dict[str, Any], folder: Path) -> None:
               "Plots: " + ", ".join(f"`{p}`" for p in plots), ""]
     atomic_write_text(folder / f"{stem}.md", "\n".join(parts))
     log(f"report written: results/{stem}.md, " + ", ".join(plots))
-
-
-def validation_table(validation: dict[str, Any], records: list[dict[str, Any]]) -> str:
-    """Mean validation accuracy per method, the validation-only choices, and their test accuracy."""
-    decisions = validation.get("decisions") or validation_decisions(validation.get("rows", []))
-    test = family_summary(records, "accuracy")
-    fams = [f for f in decisions["by_family"] if f != "all"] + (["all"] if "all" in decisions["by_family"] else [])
-    if not fams:
-        return "(no validation scores yet)"
-    methods = [m for m in METHODS if any(m in decisions["by_family"][f]["val_accuracy"] for f in fams)]
-    lines = ["| backbone family | " + " | ".join(methods) + " | best on validation (its test ID / OOD acc) "
-             "| best NMTune on validation (its test ID / OOD acc) |", "|---|" + "---|" * (len(methods) + 2)]
-
-    def with_test(fam: str, method: str | None) -> str:
-        if method is None:
-            return "-"
-        id_, ood = (test.get((fam, method, role), (float("nan"),))[0] for role in ("ID", "OOD"))
-        return f"{method} ({fmt(id_)} / {fmt(ood)})"
-
-    for f in fams:
-        d = decisions["by_family"][f]
-        cells = [fmt(d["val_accuracy"][m]) if m in d["val_accuracy"] else "-" for m in methods]
-        lines.append(f"| {f} | " + " | ".join(cells) + f" | {with_test(f, d['best_method'])} "
-                     f"| {with_test(f, d['best_nmtune'])} |")
-    return "Rule: " + decisions["rule"] + "\n\n" + "\n".join(lines)
-
-
-def _runtime_text(meta: dict[str, Any]) -> str:
-    runs = meta.get("runtime", {}).get("runs", [])
-    if not runs:
-        return "unknown"
-    feats = sum(r["features_s"] for r in runs)
-    fits = sum(r["benchmark_s"] for r in runs)
-    return (f"{(feats + fits) / 60:.1f} min over {len(runs)} invocation(s): feature extraction {feats / 60:.1f} min, "
-            f"head fits {fits / 60:.1f} min")
 
 
 # =========================================================================== main

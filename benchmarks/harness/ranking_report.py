@@ -55,7 +55,7 @@ def _correlation_table(corr: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _summary_table(corr: list[dict[str, Any]]) -> list[str]:
+def score_summary_table(corr: list[dict[str, Any]]) -> list[str]:
     """Mean Kendall tau over tasks and top-1 hits, one row per score, one column per (head, test)."""
     cols = [(h, role) for h in HEADS for role in ("ID", "OOD") if any(c["head"] == h and c["role"] == role for c in corr)]
     lines = ["| score | " + " | ".join(f"{_head_label(h)} {role}: mean τ (top-1 hits)" for h, role in cols) + " |",
@@ -141,7 +141,7 @@ def render(result: dict[str, Any]) -> str:
             sel = [c for c in corr if c["study"] == "pacs" and c["group"] == group]
             if sel:
                 lines += ["", f"### Rank correlation with test accuracy: {label}", "", *_correlation_table(sel), "",
-                          "Summary over tasks:", "", *_summary_table(sel)]
+                          "Summary over tasks:", "", *score_summary_table(sel)]
     if any(r["study"] == "imagenet" for r in rows):
         sel = [c for c in corr if c["study"] == "imagenet"]
         lines += [
@@ -160,7 +160,7 @@ def render(result: dict[str, Any]) -> str:
             "",
             "Summary over tasks:",
             "",
-            *_summary_table(sel),
+            *score_summary_table(sel),
         ]
     check = result.get("protocol_check", {})
     lines += ["", "## Protocol cross-check", "",

@@ -20,7 +20,8 @@ from sknmtune.evaluation import paired_difference, seed_summary
 from benchmarks.harness import io
 from benchmarks.harness.methods import label as method_label
 
-__all__ = ["claim_rows", "fmt_diff", "select_heads", "unit_table", "write_domain_shift_report"]
+__all__ = ["CLAIM_VARIANTS", "DOMAIN_SHIFT_METHODS", "claim_rows", "fmt_diff", "select_heads", "selection_lines",
+           "unit_table", "write_domain_shift_report"]
 
 
 def _pct(x: float | None) -> str:
@@ -59,6 +60,12 @@ def unit_table(records: list[dict[str, Any]], methods: Sequence[str], role: str 
         lines.append(f"| {method_label(m)} | " + " | ".join(row) + " |")
     return lines
 
+
+#: ``benchmarks/domain_shift.py``'s methods, in its report's order (names of :data:`benchmarks.harness.methods.METHODS`;
+#: the soft votes of :data:`benchmarks.harness.ensembles.ENSEMBLES` follow them)
+DOMAIN_SHIFT_METHODS = ("lp", "logreg", "mlp", "nmtune-paper", "mlp-authors", "mlp-authors-views", "nmtune-authors",
+                        "nmtune-authors-views", "nmtune-default", "nmtune-default-views", "recommended",
+                        "recommended-families", "recommended-groups")
 
 #: the paper's claim "NMTune > MLP > LP", per variant: (NMTune head, MLP head, probe)
 CLAIM_VARIANTS = {
@@ -112,7 +119,9 @@ def select_heads(records: list[dict[str, Any]], methods: Sequence[str], selectio
     return picks
 
 
-def _selection_lines(records: list[dict[str, Any]], methods: Sequence[str]) -> list[str]:
+def selection_lines(records: list[dict[str, Any]], methods: Sequence[str]) -> list[str]:
+    """The table of heads chosen without the target (multi-source): the mean OOD accuracy of the head that
+    training-domain validation, and leave-one-source-out selection, picks among ``methods``; the heads picked."""
     lines = ["| backbone | selection | mean OOD accuracy of the selected head (%) | heads picked |", "|---|---|---|---|"]
     main = [r for r in records if r["protocol"] == "lodo" and r["selection"] == "train-domain" and r["role"] == "ood"]
     for backbone in sorted({r["backbone"] for r in main}):
@@ -186,7 +195,7 @@ def write_domain_shift_report(records: list[dict[str, Any]], stem: str, folder: 
     parts += ["", "## Choosing a head without the target: training-domain validation vs leave-one-domain-out", "",
               "Multi-source protocol. *train-domain*: the head with the best accuracy on the sources' held-out 20 %; "
               "*lodo*: the best mean accuracy over the three held-out source domains (each head refitted on the other "
-              "two sources).", ""] + _selection_lines(records, methods) + [""]
+              "two sources).", ""] + selection_lines(records, methods) + [""]
     text = "\n".join(parts) + "\n"
     io.atomic_write_text(folder / f"{stem}.md", text)
     return text
