@@ -3,6 +3,7 @@ HTML report rendered by a real browser (headless Chromium, where installed)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shutil
@@ -14,6 +15,7 @@ import pytest
 
 import sknmtune.evaluation._compare as compare_module
 from sknmtune.cli import build_parser, main
+from sknmtune.evaluation import MIN_CLUSTERS
 from sknmtune.cli.compare import _DEFAULT_HEADS, _read_groups
 from sknmtune.evaluation import DEFAULT_HEADS, Comparison
 
@@ -60,7 +62,9 @@ def count_fits(monkeypatch):
 def test_default_heads_match_the_library():
     assert _DEFAULT_HEADS == ",".join(DEFAULT_HEADS)
     args = build_parser().parse_args(["compare", "f.npz", "-o", "out"])
-    assert args.heads == _DEFAULT_HEADS and args.seeds == 5 and args.test_size == 0.2 and args.reference == "logreg-cv"
+    default_seeds = inspect.signature(compare_module.compare_heads).parameters["n_seeds"].default
+    assert default_seeds == MIN_CLUSTERS
+    assert args.heads == _DEFAULT_HEADS and args.seeds == default_seeds and args.test_size == 0.2 and args.reference == "logreg-cv"
 
 
 def test_the_report_files(report):

@@ -35,6 +35,25 @@ def test_old_files_load_as_the_new_classes():
     assert type(load(DATA / "pipeline.skn")[-1]) is NMTuneClassifier
 
 
+def test_parameters_added_since_load_with_the_value_that_keeps_the_old_behaviour():
+    model = load(DATA / "cv.skn")
+    assert model.get_params()["selection_rows"] is None  # 0.1.0 searched on every row
+
+
+def test_a_pickle_without_an_added_parameter_refits():
+    import pickle
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.arange(40) % 2
+    head = NMTuneClassifierCV(param_grid={"mlp_depth": [0], "max_epochs": [2]}, cv=2)
+    state = head.__getstate__()
+    del state["selection_rows"]  # as sknmtune 0.1 pickled it
+    old = NMTuneClassifierCV.__new__(NMTuneClassifierCV)
+    old.__setstate__(state)
+    assert pickle.loads(pickle.dumps(old)).selection_rows is None
+    assert old.fit(X, y).predict(X).shape == (40,)
+
+
 @pytest.mark.parametrize("old, names", [
     ("classifier", ("NMTuneClassifier", "PRESETS")),
     ("regressor", ("NMTuneRegressor",)),

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluation import MIN_CLUSTERS
+
 __all__: list[str] = []
 
 _ROLE_TITLES = {"val": "Validation (what the decision reads)", "id": "In-domain test set",
@@ -112,13 +114,13 @@ def _decision_text(comparison: Any) -> str:
         return "No validation records of the reference: no decision."
     text = f"**Recommended head: `{rec.head}`.** {rec.statement}"
     n = comparison.n_clusters
-    if 0 < n < 6:
+    if 0 < n < MIN_CLUSTERS:
         text += (f" With {n} independent {_units_word(comparison)} the verdicts come from an exact sign-flip test, "
                  f"whose smallest two-sided p-value is 2 / 2^{n} = {2 / 2 ** n:.3g}")
         if 2 / 2 ** n <= 0.05:
             text += "."
         elif comparison.protocol == "split":
-            text += ": no head can be decisively better at 95 %; run 6 seeds or more (--seeds) to decide."
+            text += f": no head can be decisively better at 95 %; run {MIN_CLUSTERS} seeds or more (--seeds) to decide."
         else:
             text += (": no head can be decisively better at 95 % (more seeds add no independent unit here; more "
                      "groups would).")

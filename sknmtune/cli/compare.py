@@ -26,6 +26,8 @@ __all__: list[str] = []
 #: the default of --heads: sknmtune.evaluation.DEFAULT_HEADS (a test keeps them equal; importing it here would
 #: load scikit-learn for every 'sknmtune --help')
 _DEFAULT_HEADS = "lp,logreg-cv,mlp,nmtune-paper,cv,vote"
+#: the default of --seeds: compare_heads' n_seeds, sknmtune.evaluation.MIN_CLUSTERS (same test)
+_DEFAULT_SEEDS = 6
 _RECORDS = "records.json"
 
 
@@ -74,8 +76,8 @@ def _add_parser(sub: Any) -> argparse.ArgumentParser:
                          help="heads to compare, by sknmtune.heads.make_head name")
     compare.add_argument("--reference", metavar="NAME", default="logreg-cv",
                          help="the head every other is compared with (one of --heads)")
-    compare.add_argument("--seeds", metavar="N", type=_positive_int, default=6,
-                         help="seeds per head (default 6: the fewest for a decisive verdict over seeds)")
+    compare.add_argument("--seeds", metavar="N", type=_positive_int, default=_DEFAULT_SEEDS,
+                         help=f"seeds per head (default {_DEFAULT_SEEDS}: the fewest for a decisive verdict over seeds)")
     compare.add_argument("--seed", metavar="N", dest="random_state", type=int, default=0, help="the first seed")
     compare.add_argument("--test-size", metavar="F", type=_test_size, default=0.2,
                          help="validation part of the training rows per seed (fraction or rows)")

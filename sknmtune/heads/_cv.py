@@ -548,6 +548,11 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         """Width of ``Z`` (``get_feature_names_out`` gives ``nmtuneclassifiercv0 ...``)."""
         return self.n_features_in_
 
+    def __setstate__(self, state: dict) -> None:
+        # A pickle of sknmtune 0.1 has no ``selection_rows``: it searched on every row (None). The safe
+        # format fills the same value from sknmtune.persistence._format.ADDED_PARAMS.
+        super().__setstate__({"selection_rows": None, **state})
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]

@@ -20,6 +20,7 @@ from ._format import (
     _KIND,
     _LOAD_CHECKS,
     _TRANSIENT,
+    ADDED_PARAMS,
     SAFE_CLASSES,
     _allowed_list,
     class_of,
@@ -194,6 +195,8 @@ class _Decoder:
         if not isinstance(modules, dict):
             raise _Malformed(f"malformed estimator at {where}")
         expected = set(cls._get_param_names())
+        added = {k: v for k, v in ADDED_PARAMS.get(name, {}).items() if k not in params}
+        params = {**params, **added}  # plain constants: they decode to themselves
         if set(params) != expected:
             unknown, missing = sorted(set(params) - expected), sorted(expected - set(params))
             raise _Malformed(

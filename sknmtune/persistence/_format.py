@@ -151,6 +151,12 @@ _LOAD_CHECKS: dict[str, Callable[[Any], str | None]] = {
 # Run-time caches that are never saved; a file that sets them is refused.
 _TRANSIENT: dict[str, frozenset[str]] = {_BACKBONE: frozenset({"_backend"})}
 
+# Parameters added after files were first written, with the value (a plain constant) that keeps an older file's
+# behaviour: a file without them loads with that value (any other missing or unknown parameter is refused as damage).
+ADDED_PARAMS: dict[str, dict[str, Any]] = {
+    "sknmtune.NMTuneClassifierCV": {"selection_rows": None},  # 0.2: the search on a subsample of rows
+}
+
 _BUILTIN_TYPES = {t.__name__: t for t in (bool, int, float, complex, str, bytes)}
 
 
