@@ -9,6 +9,7 @@ slows both alike; the ratio of medians is the number to read::
     .venv/bin/python -m benchmarks.fit_time --tasks flowers102 --repeats 1
     .venv/bin/python -m benchmarks.fit_time --profile              # + where NMTuneClassifierCV's time goes
     .venv/bin/python -m benchmarks.fit_time --batching-bound       # what training the candidates together can save
+    .venv/bin/python -m benchmarks.fit_time --sweep                # rows x width against LogisticRegressionCV
 
 Results: ``benchmarks/results/fit_time.json``; with ``--profile`` also ``fit_time_profile.json``: one more
 ``NMTuneClassifierCV()`` fit per task under ``cProfile``, its time split into torch's compiled kernels (matmuls,
@@ -19,6 +20,11 @@ Features come from ``benchmarks/accuracy_imagenet.py``'s cache (extracted on fir
 ``--batching-bound`` (``fit_time_batching.json``) measures the most that fitting the inner cross-validation's
 MLP heads as one ``vmap``-batched network could save on this CPU, per model and step, against fitting them one by
 one (:func:`benchmarks.harness.step_cost.batching_bound`; DTD-10 and PACS-photo fold shapes).
+
+``--sweep`` (``fit_time_sweep.json``, resumable point by point) times one fit of each head at every row count
+(1,000 / 4,000 / 16,000 by default; 64,000 on request) at 1,280 columns and at the other widths (384, 2,048) at
+4,000 rows, beside ``LogisticRegressionCV``; each point records where its rows come from (real, or tiled with
+jitter) and the growth exponents between row counts (:mod:`benchmarks.harness.fit_sweep`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import numpy as np
 
 from benchmarks.harness import imagenet
 from benchmarks.harness.io import RESULTS_DIR, ROOT, log, read_json, write_json
+from benchmarks.harness.methods import METHODS as METHOD_NAMES
 from benchmarks.harness.methods import build as build_method
 from benchmarks.harness.tasks import extract_jobs
 
@@ -39,6 +46,10 @@ RESULT = RESULTS_DIR / "fit_time.json"
 #: names of :data:`benchmarks.harness.methods.METHODS` (``recommended-no-racing``: every candidate on every fold)
 METHODS = ("logreg_cv", "recommended", "voting", "recommended-no-racing")
 PROFILE = RESULTS_DIR / "fit_time_profile.json"
+SWEEP = RESULTS_DIR / "fit_time_sweep.json"
+#: the sweep's heads (names of benchmarks.harness.methods.METHODS): the probe, the CV head with and without the
+#: search on a subsample, and the vote with its members as they are and early-stopped
+SWEEP_METHODS = ("logreg_cv", "lp", "recommended", "cv-sub2000", "voting", "voting-es")
 BATCHING = RESULTS_DIR / "fit_time_batching.json"
 
 
@@ -72,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also profile one NMTuneClassifierCV() fit per task")
     parser.add_argument("--batching-bound", action="store_true",
                         help="only measure what batching the candidates' fits could save (fit_time_batching.json)")
+    parser.add_argument("--sweep", action="store_true", help="only the rows x width sweep (fit_time_sweep.json)")
+    parser.add_argument("--rows", nargs="+", type=int, default=[1000, 4000, 16000], help="the sweep's row counts")
+    parser.add_argument("--widths", nargs="+", type=int, default=[384, 1280, 2048], help="the sweep's widths")
+    parser.add_argument("--rows-at-width", type=int, default=4000, help="rows of the sweep's other widths")
+    parser.add_argument("--sweep-methods", nargs="+", default=list(SWEEP_METHODS), choices=sorted(METHOD_NAMES),
+                        metavar="METHOD", help="the sweep's heads (names of benchmarks.harness.methods.METHODS)")
     args = parser.parse_args(argv)
 
     import torch
@@ -91,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                               "rows": rows, "load_average_at_end": list(os.getloadavg()),
                               "finished": time.strftime("%Y-%m-%d %H:%M")})
         return 0
+    if args.sweep:
+        return _sweep(args, torch.__version__)
     scale = imagenet.SCALES["full"]
     jobs, _ = extract_jobs([imagenet.TASKS[t] for t in args.tasks], [imagenet.BACKBONES[args.backbone]], scale, "cpu", [])
     rows = []
@@ -129,6 +148,28 @@ def main(argv: list[str] | None = None) -> int:
                         "median_ratio": overall, "load_average_at_end": list(os.getloadavg()),
                         "finished": time.strftime("%Y-%m-%d %H:%M")})
     log(f"median ratio recommended / logreg_cv over {len(rows)} (task, backbone) pair(s): {overall:.2f} -> {RESULT.relative_to(ROOT)}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace, torch_version: str) -> int:
+    """The rows x width sweep, one point at a time; points already in ``fit_time_sweep.json`` with the same heads
+    are kept (resumable), and the exponents are recomputed over every stored point."""
+    from benchmarks.harness import fit_sweep
+
+    stored = read_json(SWEEP, {}).get("points", [])
+    heads = list(dict.fromkeys(["logreg_cv", *args.sweep_methods]))
+    done = {(p["n"], p["d"]) for p in stored if set(heads) <= set(p["seconds"])}
+    points = [p for p in fit_sweep.sweep_features(args.rows, args.widths, args.rows_at_width)
+              if (p["n"], p["d"]) not in done]
+    for point in points:
+        row = fit_sweep.time_fits([point], heads)[0]
+        row.update({"load_average": list(os.getloadavg()), "finished": time.strftime("%Y-%m-%d %H:%M")})
+        stored = [p for p in stored if (p["n"], p["d"]) != (row["n"], row["d"])] + [row]
+        stored.sort(key=lambda p: (p["d"], p["n"]))
+        write_json(SWEEP, {"benchmark": "fit_time --sweep", "threads": 1, "torch": torch_version,
+                           "reference": fit_sweep.REFERENCE, "points": stored,
+                           "exponents": fit_sweep.exponents(stored)})
+        log(f"{row['n']} x {row['d']}: / logreg_cv = " + ", ".join(f"{m} {r:.2f}" for m, r in row["ratio"].items()))
     return 0
 
 

@@ -110,6 +110,8 @@ METHODS: dict[str, Method] = {
     "recommended-families": Method("cv-families", device=False),
     "recommended-groups": Method("cv-groups", data="groups", device=False),
     "voting": Method("vote"),
+    "voting-es": Method("vote", _fixed(members=("logreg-cv", "lp", "mlp-es", "nmtune-paper-es")),
+                        label="make_voting_head(('logreg-cv', 'lp', 'mlp-es', 'nmtune-paper-es'))"),
 }
 
 
