@@ -159,8 +159,7 @@ def _sweep(args: argparse.Namespace, torch_version: str) -> int:
     stored = read_json(SWEEP, {}).get("points", [])
     heads = list(dict.fromkeys(["logreg_cv", *args.sweep_methods]))
     done = {(p["n"], p["d"]) for p in stored if set(heads) <= set(p["seconds"])}
-    points = [p for p in fit_sweep.sweep_features(args.rows, args.widths, args.rows_at_width)
-              if (p["n"], p["d"]) not in done]
+    points = fit_sweep.sweep_features(args.rows, args.widths, args.rows_at_width, skip=frozenset(done))
     for point in points:
         row = fit_sweep.time_fits([point], heads)[0]
         row.update({"load_average": list(os.getloadavg()), "finished": time.strftime("%Y-%m-%d %H:%M")})

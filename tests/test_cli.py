@@ -17,6 +17,7 @@ from sklearn.datasets import load_digits
 from sknmtune import PRESETS, spectral_summary
 from sknmtune.cli import main
 from sknmtune.persistence import load
+from sknmtune.heads import estimate_fit_seconds
 
 COMMANDS = ("demo", "extract", "fit", "predict", "spectrum")
 
@@ -120,7 +121,11 @@ def test_fit_head_vote_saves_the_recommended_image_head_with_member_overrides(di
     assert main(["fit", str(digits_files / "train.npz"), "-o", str(out), "--head", "vote", "--seed", "3",
                  "--device", "cpu", "--set", "lp__max_epochs=2", "--set", "mlp__max_epochs=2",
                  "--set", "nmtune-paper__max_epochs=2"]) == 0
-    assert "fitted 'vote' (make_voting_head()" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "fitted 'vote' (make_voting_head()" in printed.out
+    n, d = np.load(digits_files / "train.npz")["X"].shape
+    guess = estimate_fit_seconds("vote", n, d)
+    assert f"about {guess:.0f} s on one thread" in printed.err  # before the fit, from the registry's costs
     model = load(out)
     assert isinstance(model, VotingClassifier) and model.voting == "soft"
     assert [m.max_epochs for m in model.estimators_[1:]] == [2, 2, 2]

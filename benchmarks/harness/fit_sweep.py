@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks import datasets as bd
 from benchmarks.harness import io
-from benchmarks.harness.backbones import IMAGENET_BACKBONES
+from benchmarks.harness.backbones import IMAGENET_BACKBONES, MINILM, BackboneUnavailable
 
 __all__ = ["exponents", "sweep_features", "time_fits"]
 
@@ -35,16 +35,16 @@ def _pacs_center(backbone: str) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([np.asarray(p.y) for p in parts]))
 
 
-def _text_features() -> tuple[np.ndarray, np.ndarray] | None:
+def _text_features(n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``n`` random SST-2 training sentences (of 67k) through MiniLM: only those are encoded."""
     try:
-        from sknmtune import FrozenBackboneTransformer
-
-        data = bd.load_sst2("train")
-    except Exception:  # the text extra or the data is absent: no 384-d row  # noqa: BLE001
+        data = bd.load_glue_sst2("train")
+        transformer = MINILM.make(io.CACHE_DIR, device="cpu")
+    except (BackboneUnavailable, FileNotFoundError) as exc:  # the text extra or the data is absent: no 384-d row
+        io.log(f"no SST-2 sentence features ({exc})")
         return None
-    transformer = FrozenBackboneTransformer("sentence-transformers/all-MiniLM-L6-v2", cache=str(io.CACHE_DIR),
-                                            device="cpu")
-    return transformer.transform(list(data.X)).astype(np.float32), np.asarray(data.y)
+    idx = np.random.default_rng(0).permutation(len(data.y))[:n]
+    return transformer.transform([data.X[i] for i in idx]).astype(np.float32), np.asarray(data.y)[idx]
 
 
 def _rows(X: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
@@ -58,20 +58,24 @@ def _rows(X: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarr
     return X[idx] + jitter, y[idx], "tiled"
 
 
-def sweep_features(rows: Sequence[int], widths: Sequence[int], rows_at_width: int) -> list[dict[str, Any]]:
-    """The (n, D) points of the sweep: every ``rows`` at 1,280 columns, and every other width at ``rows_at_width``."""
+def sweep_features(rows: Sequence[int], widths: Sequence[int], rows_at_width: int,
+                   skip: frozenset[tuple[int, int]] = frozenset()) -> list[dict[str, Any]]:
+    """The (n, D) points of the sweep: every ``rows`` at 1,280 columns, and every other width at ``rows_at_width``
+    (those in ``skip`` left out before their features are made)."""
     lite, y_lite = _pacs_center("tf_efficientnet_lite0")
     points = []
     for n in rows:
+        if (n, lite.shape[1]) in skip:
+            continue
         X, y, kind = _rows(lite, y_lite, n)
         points.append({"n": n, "d": lite.shape[1], "X": X, "y": y, "source": f"PACS EfficientNet-Lite0 ({kind})"})
     for d in widths:
-        if d == lite.shape[1]:
+        if d == lite.shape[1] or (rows_at_width, d) in skip:
             continue
         if d == 384:
-            text = _text_features()
+            text = _text_features(rows_at_width)
             if text is None:
-                io.log("no MiniLM features (text extra or SST-2 absent): the 384-d point is skipped")
+                io.log("the 384-d point is skipped")
                 continue
             X, y, kind = _rows(*text, rows_at_width)
             source = f"SST-2 MiniLM-L6-v2 ({kind})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
 import time
 from typing import Any
 
@@ -107,6 +108,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     out = check_model_path(args.output, args.format)  # before training: a wrong name fails at once
     clf, label = _unfitted_head(args)  # so do wrong options
     X, y = _features_and_labels(args.features, args.labels, required=True, column=args.label_column)
+    if args.head != "preset":
+        from ..heads import estimate_fit_seconds
+
+        guess = estimate_fit_seconds(args.head, int(X.shape[0]), int(X.shape[-1]))
+        print(f"fitting {label} on {X.shape[0]} x {X.shape[-1]} features: about "
+              f"{f'{guess / 60:.0f} min' if guess >= 60 else f'{guess:.0f} s'} on one thread "
+              "at its registered configuration (sknmtune.heads.estimate_fit_seconds)", file=sys.stderr)
     start = time.perf_counter()
     clf.fit(X, y)
     seconds = time.perf_counter() - start

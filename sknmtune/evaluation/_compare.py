@@ -261,7 +261,7 @@ def _progress(enabled: bool, total: float, n_units: int) -> Any:
     estimate = f"~{total / 60:.0f} min" if total >= 60 else f"~{total:.0f} s"
     return tqdm(total=total or 1.0, disable=not enabled, smoothing=0.0, desc=f"0/{n_units} fits",
                 bar_format="compare {desc} |{bar}| {percentage:3.0f}% [{elapsed}<{remaining}, "
-                           f"{estimate} at the registry's costs]", leave=True)
+                           f"{estimate} estimated on one thread]", leave=True)
 
 
 def compare_heads(
@@ -334,8 +334,8 @@ def compare_heads(
         Records of an earlier, interrupted run on the same data: units they complete are not refitted.
         Records computed on other data raise an error.
     progress : bool, default=True
-        A progress bar (tqdm, on stderr) whose time left is the remaining fits' registry cost
-        (:func:`sknmtune.heads.head_spec` ``.cost``) at the speed measured so far.
+        A progress bar (tqdm, on stderr) that starts from :func:`sknmtune.heads.estimate_fit_seconds` of the
+        pending fits and rescales their time left by the speed measured so far.
 
     Returns
     -------
@@ -353,7 +353,7 @@ def compare_heads(
     >>> d.n_clusters, d.clusters, d.few_clusters
     (2, ('seed',), True)
     """
-    from ..heads import head_spec
+    from ..heads import estimate_fit_seconds
 
     X = _as_features(X, "X")
     y = _as_labels(y, "y", X.shape[0])
@@ -392,8 +392,8 @@ def compare_heads(
     done = _reusable(records, fingerprint, protocol, expected)
     units = [(m, split) for split in splits for m in heads]
     pending = [(m, split) for m, split in units if (m, split.held_out, split.seed) not in done]
-    # registry cost: seconds per training row (1 thread, 1,280-d); only the ratios matter for the time left
-    weights = [head_spec(m).cost * split.train.shape[0] for m, split in pending]
+    # the registry's cost model (one thread); the bar's time left rescales it by the speed measured so far
+    weights = [estimate_fit_seconds(m, int(split.train.shape[0]), int(X.shape[-1])) for m, split in pending]
     extra = {"protocol": protocol, "fingerprint": fingerprint}
     bar = _progress(progress and bool(pending), float(sum(weights)), len(pending))
     finished: dict[tuple, list[dict[str, Any]]] = {}

@@ -6,7 +6,8 @@
 * :class:`NMTuneClassifierCV` -- the head chosen by inner cross-validation (``_cv``);
 * :func:`make_voting_head` -- a soft vote of several heads (``_voting``);
 * :func:`make_head` / :func:`head_names` / :func:`head_spec` / :func:`head_table` -- every named head, defined
-  once (``_registry``; each module registers its own).
+  once (``_registry``; each module registers its own); :func:`estimate_fit_seconds` -- its fit time from the
+  registry's measured costs.
 
 >>> from sknmtune.heads import head_names, make_head
 >>> "cv" in head_names() and "vote" in head_names()
@@ -19,7 +20,7 @@ from ._base import AUTO_EARLY_STOPPING_MIN_SAMPLES, SKLEARN_EXPECTED_FAILED_CHEC
 from ._classifier import PRESETS, NMTuneClassifier
 from ._cv import DEFAULT_PARAM_GRID, NMTuneClassifierCV, head_family, one_standard_error
 from ._module import NMTuneHead
-from ._registry import HeadSpec, head_names, head_spec, head_table, make_head, register_head
+from ._registry import HeadSpec, estimate_fit_seconds, head_names, head_spec, head_table, make_head, register_head
 from ._regressor import NMTuneRegressor
 from ._training import TrainingDivergedError
 from ._voting import VOTING_MEMBERS, make_voting_head
@@ -36,6 +37,7 @@ __all__ = [
     "SKLEARN_EXPECTED_FAILED_CHECKS",
     "TrainingDivergedError",
     "VOTING_MEMBERS",
+    "estimate_fit_seconds",
     "head_family",
     "head_names",
     "head_spec",

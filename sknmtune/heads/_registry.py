@@ -16,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HeadSpec", "head_names", "head_spec", "head_table", "make_head", "register_head"]
+__all__ = ["HeadSpec", "estimate_fit_seconds", "head_names", "head_spec", "head_table", "make_head", "register_head"]
+
+#: the width the registry's costs were measured at (EfficientNet-Lite0's features)
+COST_WIDTH = 1280
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class HeadSpec:
         Whether its ``fit`` takes ``groups`` (the domain of each row) to select across domains.
     build : callable
         ``build(random_state, device, **overrides)`` returns a fresh, unfitted estimator.
+    search_rows : int or None
+        For a head that selects on a subsample: the rows its search runs on (``NMTuneClassifierCV``'s
+        ``selection_rows``). Beyond them a row costs ``refit_cost`` (only the winner is refitted on it).
+    refit_cost : float or None
+        Seconds per row beyond ``search_rows`` (same units as ``cost``).
     """
 
     name: str
@@ -52,6 +60,8 @@ class HeadSpec:
     views: bool
     groups: bool
     build: Callable[..., Any]
+    search_rows: int | None = None
+    refit_cost: float | None = None
 
 
 _HEADS: dict[str, HeadSpec] = {}
@@ -59,7 +69,8 @@ _FAMILIES = ("probe", "mlp", "nmtune", "selection", "ensemble")
 
 
 def register_head(name: str, *, label: str, family: str, cost: float, views: bool = False,
-                  groups: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+                  groups: bool = False, search_rows: int | None = None,
+                  refit_cost: float | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``build(random_state, device, **overrides)`` under ``name`` (a decorator).
 
     Examples
@@ -74,11 +85,15 @@ def register_head(name: str, *, label: str, family: str, cost: float, views: boo
     """
     if family not in _FAMILIES:
         raise ValueError(f"family must be one of {_FAMILIES}; got {family!r}.")
+    if (search_rows is None) != (refit_cost is None):
+        raise ValueError("search_rows and refit_cost go together (a head that searches on a subsample).")
 
     def decorator(build: Callable[..., Any]) -> Callable[..., Any]:
         if name in _HEADS:
             raise ValueError(f"A head named {name!r} is already registered.")
-        _HEADS[name] = HeadSpec(name, label, family, float(cost), bool(views), bool(groups), build)
+        _HEADS[name] = HeadSpec(name, label, family, float(cost), bool(views), bool(groups), build,
+                                None if search_rows is None else int(search_rows),
+                                None if refit_cost is None else float(refit_cost))
         return build
 
     return decorator
@@ -107,9 +122,49 @@ def head_spec(name: str) -> HeadSpec:
 
 
 def head_table() -> list[dict[str, Any]]:
-    """One row per registered head: ``name``, ``label``, ``family``, ``cost``, ``views``, ``groups``."""
+    """One row per registered head: ``name``, ``label``, ``family``, ``cost``, ``views``, ``groups``,
+    ``search_rows``, ``refit_cost``."""
     return [{"name": s.name, "label": s.label, "family": s.family, "cost": s.cost, "views": s.views,
-             "groups": s.groups} for s in _HEADS.values()]
+             "groups": s.groups, "search_rows": s.search_rows, "refit_cost": s.refit_cost} for s in _HEADS.values()]
+
+
+def estimate_fit_seconds(name: str, n_samples: int, n_features: int = COST_WIDTH) -> float:
+    """A rough time of ``make_head(name).fit`` on one CPU thread, from the registry's measured costs.
+
+    The cost model is linear in rows and in width: ``cost * n_samples * n_features / 1280`` seconds, where
+    ``cost`` was measured per training row on 1,280-d features (:attr:`HeadSpec.cost`); a head that
+    selects on a subsample (:attr:`HeadSpec.search_rows`) pays its search on at most that many rows and only
+    the winner's refit (:attr:`HeadSpec.refit_cost`) beyond them. The number of classes is left out (7-10
+    classes in the measurements). ``benchmarks/fit_time.py --sweep`` measures how far the model is from real
+    fits (``benchmarks/results/fit_time_sweep.json``); read it as "seconds or minutes or hours", not as a
+    promise: a machine with other load, or several threads, shifts every head alike.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`head_names`.
+    n_samples, n_features : int
+        The training set's shape.
+
+    Returns
+    -------
+    float
+        Seconds.
+
+    Examples
+    --------
+    >>> from sknmtune.heads import estimate_fit_seconds
+    >>> estimate_fit_seconds("lp", 10_000, 1280) < estimate_fit_seconds("cv", 10_000, 1280)
+    True
+    """
+    spec = head_spec(name)
+    for what, value in (("n_samples", n_samples), ("n_features", n_features)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{what} must be a positive integer; got {value!r}.")
+    width = n_features / COST_WIDTH
+    if spec.search_rows is None or n_samples <= spec.search_rows:
+        return spec.cost * n_samples * width
+    return (spec.cost * spec.search_rows + spec.refit_cost * (n_samples - spec.search_rows)) * width
 
 
 def make_head(name: str, *, random_state: int | None = None, device: str = "auto", **overrides: Any) -> Any:
