@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 from benchmarks.harness import imagenet
+from benchmarks.harness.figures import fit_sweep_figure
 from benchmarks.harness.io import RESULTS_DIR, ROOT, log, read_json, write_json
 from benchmarks.harness.methods import METHODS as METHOD_NAMES
 from benchmarks.harness.methods import build as build_method
@@ -47,6 +48,8 @@ RESULT = RESULTS_DIR / "fit_time.json"
 METHODS = ("logreg_cv", "recommended", "voting", "recommended-no-racing")
 PROFILE = RESULTS_DIR / "fit_time_profile.json"
 SWEEP = RESULTS_DIR / "fit_time_sweep.json"
+#: the sweep's curves, shown by the benchmark guide (a docs asset: the site holds no file outside docs/)
+SWEEP_FIGURE = ROOT / "docs" / "guide" / "fit_time_sweep.png"
 #: the sweep's heads (names of benchmarks.harness.methods.METHODS): the probe, the CV head with and without the
 #: search on a subsample, and the vote with its members as they are and early-stopped
 SWEEP_METHODS = ("logreg_cv", "lp", "recommended", "cv-sub2000", "voting", "voting-es")
@@ -169,6 +172,9 @@ def _sweep(args: argparse.Namespace, torch_version: str) -> int:
                            "reference": fit_sweep.REFERENCE, "points": stored,
                            "exponents": fit_sweep.exponents(stored)})
         log(f"{row['n']} x {row['d']}: / logreg_cv = " + ", ".join(f"{m} {r:.2f}" for m, r in row["ratio"].items()))
+    if stored:
+        fit_sweep_figure(read_json(SWEEP, {}), SWEEP_FIGURE, fit_sweep.LABELS)
+        log(f"figure: {SWEEP_FIGURE.relative_to(ROOT)}")
     return 0
 
 

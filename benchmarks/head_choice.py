@@ -6,7 +6,8 @@ never a target domain):
 * ``accuracy_imagenet_validation.json``: each ImageNet-backbone task's held-out validation split, clusters
   (task, backbone) (the seeds share the split);
 * ``pacs_domainbed.json``: PACS at DomainBed scale, the sources' 20 % validation parts (multi-source and
-  single-source), clusters (protocol, backbone, training set).
+  single-source), clusters (protocol, backbone, training set); a unit is read once its first phase is complete
+  (its vote scored), so a run stopped midway compares every head on the same units.
 
 The decision is :func:`sknmtune.evaluation.recommend_head`'s rule (the reference head stays unless another is
 decisively ahead, over independent clusters) against two references, the tuned probe (``logreg-cv``) and the
@@ -45,14 +46,19 @@ def validation_rows(imagenet: list[dict[str, Any]], pacs: list[dict[str, Any]]) 
             rows.append({"evidence": "ImageNet tasks, validation split", "backbone": r["backbone"], "task": r["task"],
                          "seed": r["seed"], "method": IMAGENET_NAMES[r["method"]], "role": "val",
                          "accuracy": r["accuracy"], "touches": domain if domain in PACS_DOMAINS else ""})
+    finished = {_pacs_unit(r) for r in pacs if r["method"] == "vote"}  # the vote is scored once phase 1 is done
     for r in pacs:
-        if r["role"] != "val":
-            continue  # a target domain: never read here
+        if r["role"] != "val" or _pacs_unit(r) not in finished:
+            continue  # a target domain: never read here; a unit whose first phase is still running: not yet
         kind = "multi-source" if r["protocol"] == "lodo" else "single-source"
         rows.append({"evidence": f"PACS {kind}, the sources' validation part", "backbone": r["backbone"],
                      "task": f"{r['protocol']}:{r['unit']}", "seed": r["seed"], "method": r["method"], "role": "val",
                      "accuracy": r["accuracy"], "touches": r["sources"]})
     return rows
+
+
+def _pacs_unit(r: dict[str, Any]) -> tuple:
+    return r["protocol"], r["backbone"], r["unit"], r["seed"]
 
 
 def payoff(pacs: list[dict[str, Any]], target: str, head: str, reference: str) -> dict[str, Any] | None:
@@ -97,7 +103,9 @@ def render(result: dict[str, Any]) -> str:
     lines = ["# Which head: decided by code on validation records (`python -m benchmarks.head_choice`)", "",
              "Generated from the stored records; do not edit by hand. Rule (`sknmtune.evaluation.recommend_head`): "
              "the reference stays recommended unless another head is decisively ahead of it on validation accuracy "
-             "(95 % cluster-bootstrap interval above 0 with 6 clusters or more, exact sign-flip test below). "
+             "(95 % cluster-bootstrap interval above 0 with 6 clusters or more, exact sign-flip test below), and was "
+             "measured on every cluster the reference was (a head of one benchmark only is listed, never recommended "
+             "over evidence it lacks). "
              "Clusters are (evidence, backbone, task): seeds that share a split are not independent.", "",
              "## Evidence", "", "| evidence | records | clusters | heads |", "|---|---|---|---|"]
     for evidence, e in result["evidence"].items():

@@ -31,7 +31,7 @@ from benchmarks.harness.doc_renderers_accuracy import (
     cv_rule, imagenet_claims, imagenet_pairs, imagenet_runtime, imagenet_targets, imagenet_validation, label_noise,
 )
 from benchmarks.harness.doc_renderers_studies import (
-    distributed, extraction_compile, fit_time, fit_time_batching, gpu_reload, noisy_pretraining, noisy_pretraining_gpu,
+    distributed, extraction_compile, cost_choice, fit_time, fit_time_batching, fit_time_sweep, gpu_reload, noisy_pretraining, noisy_pretraining_gpu,
     ranking, regression_defaults, regression_sick, step_cost,
 )
 from benchmarks.harness.io import RESULTS_DIR, ROOT
@@ -68,6 +68,8 @@ RENDERERS: dict[str, Callable[[Path], str]] = {
     "cv-race": cv_race,
     "fit-time": fit_time,
     "fit-time-batching": fit_time_batching,
+    "fit-time-sweep": fit_time_sweep,
+    "cost-choice": cost_choice,
     "step-cost": step_cost,
     "gpu-reload": gpu_reload,
     "extraction-compile": extraction_compile,

@@ -25,11 +25,15 @@ def _pacs(method, protocol, unit, sources, role, domain, accuracy, seed=0):
 def test_only_validation_records_are_read_and_each_unit_says_which_domains_it_touched():
     records = [_pacs("vote", "lodo", "sketch", "art_painting+cartoon+photo", "val", "val", 0.8),
                _pacs("vote", "lodo", "sketch", "art_painting+cartoon+photo", "ood", "sketch", 0.1),
-               _pacs("cv", "single", "photo", "photo", "val", "val", 0.7)]
+               _pacs("cv", "single", "photo", "photo", "val", "val", 0.7),
+               _pacs("vote", "single", "photo", "photo", "val", "val", 0.72),
+               _pacs("cv", "single", "sketch", "sketch", "val", "val", 0.7)]  # its first phase still runs: no vote
     imagenet = [{"backbone": "b", "task": t, "seed": 0, "method": m, "role": "val", "accuracy": 0.5}
                 for t in ("dtd10", "pacs-sketch") for m in ("voting", "recommended", "logreg_cv", "svm")]
     rows = head_choice.validation_rows(imagenet, records)
-    assert all(r["role"] == "val" for r in rows) and len(rows) == 2 + 6  # no ood record, no unknown method
+    # no ood record, no unknown method, no unit whose first phase is unfinished
+    assert all(r["role"] == "val" for r in rows) and len(rows) == 3 + 6
+    assert not any(r["task"] == "single:sketch" for r in rows)
     touched = {(r["evidence"].split(",")[0], r["task"]): r["touches"] for r in rows}
     assert touched[("PACS multi-source", "lodo:sketch")] == "art_painting+cartoon+photo"
     assert touched[("PACS single-source", "single:photo")] == "photo"

@@ -31,6 +31,8 @@ REPORTS = [
     ("domain_shift", ["--report"], ["domain_shift.md"]),
     ("domain_shift", ["--report", "--quick"], ["domain_shift_quick.md"]),
     ("ablation", ["--report"], ["ablation.md"]),
+    ("pacs_domainbed", ["--report"], ["pacs_domainbed.md"]),
+    ("cost_choice", [], ["cost_choice.md"]),
 ]
 NOISY = [("noisy_pretraining", []), ("noisy_pretraining_gpu", ["--full"])]  # (results folder, profile flag)
 

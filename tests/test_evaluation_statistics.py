@@ -142,6 +142,23 @@ def test_a_leader_on_too_few_clusters_does_not_replace_the_reference():
     assert "not" in rec.statement or "No head" in rec.statement
 
 
+def test_a_head_measured_on_part_of_the_evidence_does_not_replace_the_reference():
+    # "narrow" leads decisively, but only on 8 of the reference's 12 tasks; "vote" leads less, on all of them
+    records = _val({"probe": 0.0, "vote": 0.01}, n_tasks=12) + [
+        r for r in _val({"narrow": 0.03}, n_tasks=12) if int(r["task"][1:]) < 8]
+    rec = recommend_head(records, reference="probe")
+    assert rec.coverage == {"vote": 1.0, "narrow": pytest.approx(8 / 12)}
+    assert rec.differences["narrow"].verdict == "reproduced" and rec.head == "vote" and rec.leader == "narrow"
+    assert rec.as_dict()["coverage"]["narrow"] == pytest.approx(8 / 12)
+    rec = recommend_head(records, reference="probe", min_coverage=0.5)
+    assert rec.head == "narrow"
+    alone = recommend_head([r for r in records if r["method"] != "vote"], reference="probe")
+    assert alone.head == "probe" and "narrow is decisively ahead on the 67 % of the evidence" in alone.statement
+    for bad in (0, 1.5, True, "all"):
+        with pytest.raises(ValueError, match="min_coverage must be a share"):
+            recommend_head(records, reference="probe", min_coverage=bad)
+
+
 def test_the_decision_never_reads_test_records():
     records = _val({"probe": 0.0, "vote": 0.0}) + _val({"probe": 0.0, "vote": 0.05}, role="ood")
     assert recommend_head(records, reference="probe").head == "probe"

@@ -86,7 +86,7 @@ def claims(results: Path) -> str:
     seeds = read_json(results / "pacs_domainbed.json", [])
     n_seeds = len({r["seed"] for r in seeds})
     keep = [r for r in rows if r["claim"] in ("NMTune > max(LP, MLP)", "NMTune > MLP > LP")]
-    lines = [f"PACS, all 9,991 images, DomainBed protocols, {n_seeds} trial seeds; OOD accuracy differences in points "
+    lines = [f"PACS, all 9,991 images, DomainBed protocols, {n_seeds} trial seed{'' if n_seeds == 1 else 's'}; OOD accuracy differences in points "
              "with 95 % intervals over target domains (multi-source: 4) or (source, target) pairs (single-source: 6); "
              "below 6 clusters the verdict is the exact sign-flip test's.", "",
              "| backbone / protocol | variant | claim | verdict | comparisons |", "|---|---|---|---|---|"]

@@ -10,7 +10,8 @@ from pathlib import Path
 from benchmarks.harness.doc_renderers import BACKBONE_NAMES, missing
 from benchmarks.harness.io import read_json
 
-__all__ = ["distributed", "extraction_compile", "fit_time", "fit_time_batching", "gpu_reload", "noisy_pretraining",
+__all__ = ["cost_choice", "distributed", "extraction_compile", "fit_time", "fit_time_batching", "fit_time_sweep",
+           "gpu_reload", "noisy_pretraining",
            "noisy_pretraining_gpu", "ranking", "regression_defaults", "regression_sick", "step_cost"]
 
 
@@ -34,6 +35,45 @@ def fit_time(results: Path) -> str:
         lines.append(f"| {row['task']} ({BACKBONE_NAMES.get(row['backbone'], row['backbone'])}, {row['n_train']}) "
                      f"| {row['finished'][:10]} | {base:.2f} s | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def fit_time_sweep(results: Path) -> str:
+    """Fit time against rows and width beside ``LogisticRegressionCV`` (``fit_time_sweep.json``), with the growth
+    exponents and :func:`sknmtune.heads.estimate_fit_seconds`'s estimate of the CV head."""
+    from benchmarks.harness.fit_sweep import LABELS, REFERENCE
+
+    data = read_json(results / "fit_time_sweep.json", {})
+    if not data.get("points"):
+        return missing("fit_time_sweep.json", "python -m benchmarks.fit_time --sweep")
+    heads = [h for h in LABELS if h != REFERENCE and any(h in p["seconds"] for p in data["points"])]
+    lines = [f"One fit per head and size on {data.get('threads', 1)} thread, interleaved, beside "
+             f"`{LABELS[REFERENCE]}` (StandardScaler, Cs=10, 5 folds): seconds of the reference, and each head's "
+             "ratio to it (`benchmarks/results/fit_time_sweep.json`):", "",
+             f"| rows × width (features) | `{LABELS[REFERENCE]}` | " + " | ".join(f"`{LABELS[h]}`" for h in heads) + " |",
+             "|---|---|" + "---|" * len(heads)]
+    for p in data["points"]:
+        cells = [f"{p['seconds'][h]:.1f} s ({p['ratio'][h]:.2f}×)" if h in p["seconds"] else "–" for h in heads]
+        lines.append(f"| {p['n']:,} × {p['d']:,} ({p['source']}) | {p['seconds'][REFERENCE]:.1f} s | "
+                     + " | ".join(cells) + " |")
+    growth = data.get("exponents", {})
+    if growth:
+        spans = list(next(iter(growth.values())))
+        lines += ["", "Growth exponent of fit time with rows at 1,280 columns (log t₂/t₁ ÷ log n₂/n₁; 1 is linear):", "",
+                  "| head | " + " | ".join(spans) + " |", "|---|" + "---|" * len(spans)]
+        for h in [REFERENCE, *heads]:
+            if h in growth:
+                lines.append(f"| `{LABELS[h]}` | " + " | ".join(f"{growth[h].get(s, float('nan')):.2f}" for s in spans) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cost_choice(results: Path) -> str:
+    """The cost issue's decisions on validation records (``cost_choice.json``)."""
+    from benchmarks.harness.cost_report import report_lines
+
+    data = read_json(results / "cost_choice.json", {})
+    if not data.get("changes"):
+        return missing("cost_choice.json", "python -m benchmarks.cost_choice")
+    return "\n".join(report_lines(data)) + "\n"
 
 
 def fit_time_batching(results: Path) -> str:

@@ -1,4 +1,4 @@
-"""Figures of the accuracy benchmarks' records: accuracy per backbone family and method, spectra of F and Z."""
+"""Figures of the benchmarks' records: accuracy per backbone family and method, spectra of F and Z, fit time against rows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from benchmarks.harness.tables import families_in, mean_of, methods_in
 
-__all__ = ["accuracy_figures"]
+__all__ = ["accuracy_figures", "fit_sweep_figure"]
 
 
 def accuracy_figures(records: list[dict[str, Any]], stem: str, order: Iterable[str], folder: Path) -> list[str]:
@@ -80,3 +80,27 @@ def accuracy_figures(records: list[dict[str, Any]], stem: str, order: Iterable[s
     fig.savefig(path, dpi=110)
     written.append(path.name)
     return written
+
+
+def fit_sweep_figure(data: dict[str, Any], path: Path, labels: dict[str, str]) -> None:
+    """Fit seconds against training rows at 1,280 columns (log-log), one line per head, from ``fit_time --sweep``'s
+    JSON; ``labels`` names the heads."""
+    from matplotlib.figure import Figure
+
+    points = sorted((p for p in data["points"] if p["d"] == 1280), key=lambda p: p["n"])
+    heads = list(dict.fromkeys(h for p in points for h in p["seconds"]))
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for head in heads:
+        xs = [p["n"] for p in points if head in p["seconds"]]
+        ax.plot(xs, [p["seconds"][head] for p in points if head in p["seconds"]], marker="o", label=labels.get(head, head))
+    tiled = [p["n"] for p in points if "tiled" in p["source"]]
+    if tiled:
+        ax.axvspan(min(tiled) * 0.9, max(tiled) * 1.1, color="0.9", zorder=0, label="rows tiled with jitter")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training rows (1,280-d EfficientNet-Lite0 PACS features)")
+    ax.set_ylabel(f"fit seconds, {data.get('threads', 1)} thread")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=100)

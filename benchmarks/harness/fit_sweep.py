@@ -22,10 +22,15 @@ from benchmarks import datasets as bd
 from benchmarks.harness import io
 from benchmarks.harness.backbones import IMAGENET_BACKBONES, MINILM, BackboneUnavailable
 
-__all__ = ["exponents", "sweep_features", "time_fits"]
+__all__ = ["LABELS", "REFERENCE", "exponents", "sweep_features", "time_fits"]
 
-#: the heads timed against the reference: stored names of benchmarks.harness.methods.METHODS
+#: the reference every head is timed against: a stored name of benchmarks.harness.methods.METHODS
+#: (StandardScaler + LogisticRegressionCV, Cs=10, 5 folds, lbfgs with max_iter=5000)
 REFERENCE = "logreg_cv"
+#: how the sweep's tables and figure name its heads
+LABELS = {"logreg_cv": "LogisticRegressionCV", "lp": "LP (paper config)", "recommended": "NMTuneClassifierCV()",
+          "cv-sub2000": "NMTuneClassifierCV(selection_rows=2000)", "cv-sub1000": "NMTuneClassifierCV(selection_rows=1000)",
+          "voting": "make_voting_head()", "voting-es": "vote, early-stopped MLP members"}
 
 
 def _pacs_center(backbone: str) -> tuple[np.ndarray, np.ndarray]:

@@ -48,6 +48,9 @@ class HeadRecommendation:
         Each candidate's mean of the key (clusters weigh equally), reference included.
     n_records : int
         The reference's records the decision read (the evidence's size).
+    coverage : dict of str to float
+        For each candidate, the share of the reference's clusters it was paired on. A candidate below the
+        rule's ``min_coverage`` (measured on a subset of the evidence) cannot be recommended.
     """
 
     head: str
@@ -57,6 +60,7 @@ class HeadRecommendation:
     differences: dict[str, PairedDifference] = field(repr=False)
     means: dict[str, float] = field(repr=False)
     n_records: int = 0
+    coverage: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def statement(self) -> str:
@@ -64,10 +68,14 @@ class HeadRecommendation:
         if self.decisive:
             return (f"{self.head} is decisively ahead of {self.reference}: "
                     f"{self.differences[self.head].describe()}.")
+        partial = [m for m, d in self.differences.items() if d.verdict == "reproduced"]
+        note = "".join(f"; {m} is decisively ahead on the {100 * self.coverage.get(m, 0):.0f} % of the evidence it "
+                       "was measured on, too little to replace it" for m in partial)
         if self.leader == self.reference or self.leader not in self.differences:
-            return f"No head is ahead of {self.reference}; it stays recommended."
-        return (f"No head is decisively better than {self.reference} (the best mean, {self.leader}, is "
-                f"{self.differences[self.leader].describe()}); {self.reference} stays recommended.")
+            return f"No head is ahead of {self.reference}{note}; it stays recommended."
+        return (f"No head is decisively better than {self.reference} over all the evidence (the best mean, "
+                f"{self.leader}, is {self.differences[self.leader].describe()}){note}; "
+                f"{self.reference} stays recommended.")
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: the decision, each candidate's mean and its difference to the reference."""
@@ -75,6 +83,7 @@ class HeadRecommendation:
             "head": self.head, "reference": self.reference, "leader": self.leader, "decisive": self.decisive,
             "statement": self.statement, "n_records": self.n_records,
             "means": {k: float(v) for k, v in self.means.items()},
+            "coverage": {k: float(v) for k, v in self.coverage.items()},
             "differences": {k: _difference_dict(d) for k, d in self.differences.items()},
         }
 
@@ -98,6 +107,7 @@ def recommend_head(
     confidence: float = 0.95,
     n_boot: int = 10_000,
     random_state: int = 0,
+    min_coverage: float = 1.0,
 ) -> HeadRecommendation:
     """The head to recommend from validation records, by one rule: the ``reference`` unless beaten decisively.
 
@@ -118,6 +128,10 @@ def recommend_head(
         The records to decide on. Keep it on validation: a decision on test records is tuning on the test set.
     key, units, clusters, bootstrap, min_clusters, confidence, n_boot, random_state
         As in :func:`~sknmtune.evaluation.paired_difference`.
+    min_coverage : float, default=1.0
+        The share of the reference's clusters a candidate must be paired on to replace it: a head measured on
+        only part of the evidence (say one benchmark of two) is compared and reported, but not recommended
+        over a reference measured on all of it.
 
     Returns
     -------
@@ -143,19 +157,23 @@ def recommend_head(
         raise ValueError(f"candidates {absent} have no records{'' if role is None else f' of role {role!r}'}.")
     options = {"role": role, "key": key, "units": units, "clusters": clusters, "bootstrap": bootstrap,
                "min_clusters": min_clusters, "confidence": confidence, "n_boot": n_boot, "random_state": random_state}
+    if isinstance(min_coverage, bool) or not isinstance(min_coverage, (int, float)) or not 0 < min_coverage <= 1:
+        raise ValueError(f"min_coverage must be a share in (0, 1]; got {min_coverage!r}.")
     differences = {m: paired_difference(rows, m, reference, **options) for m in chosen}
-    base = _cluster_mean(rows, reference, key, units, clusters)
+    groups = _cluster_values(rows, reference, key, units, clusters)
+    base = float(np.mean([np.mean(v) for v in groups.values()]))
+    coverage = {m: d.n_clusters / len(groups) for m, d in differences.items()}
     means = {reference: base, **{m: base + d.mean for m, d in differences.items() if d.n_units}}
     leader = max(means, key=lambda m: (means[m], m == reference))
-    ahead = [m for m, d in differences.items() if d.verdict == "reproduced"]
+    ahead = [m for m, d in differences.items() if d.verdict == "reproduced" and coverage[m] >= min_coverage - 1e-12]
     head = max(ahead, key=lambda m: differences[m].mean) if ahead else reference
     n_records = sum(1 for r in rows if r["method"] == reference and r.get(key) is not None)
-    return HeadRecommendation(head, reference, leader, bool(ahead), differences, means, n_records)
+    return HeadRecommendation(head, reference, leader, bool(ahead), differences, means, n_records, coverage)
 
 
-def _cluster_mean(rows: list[Mapping[str, Any]], method: str, key: str, units: Sequence[str] | None,
-                  clusters: Sequence[str] | None) -> float:
-    """``method``'s mean of ``key``: per cluster (a unit without its seed, by default), then over clusters."""
+def _cluster_values(rows: list[Mapping[str, Any]], method: str, key: str, units: Sequence[str] | None,
+                    clusters: Sequence[str] | None) -> dict[tuple, list[float]]:
+    """``method``'s values of ``key`` per cluster (a unit without its seed, by default)."""
     mine = [r for r in rows if r["method"] == method and r.get(key) is not None]
     if units is None:
         units = sorted({f for r in mine for f, v in r.items()
@@ -164,7 +182,7 @@ def _cluster_mean(rows: list[Mapping[str, Any]], method: str, key: str, units: S
     groups: dict[tuple, list[float]] = {}
     for r in mine:
         groups.setdefault(tuple(r.get(f) for f in fields), []).append(float(r[key]))
-    return float(np.mean([np.mean(v) for v in groups.values()]))
+    return groups
 
 
 @dataclass(frozen=True)
