@@ -39,19 +39,33 @@ def test_spec_spells_out_the_default_grid_and_the_base_estimator():
     assert nested["estimator"]["lr"] == 0.5 and "random_state" not in nested["estimator"]
 
 
-def test_stale_methods_flags_records_fitted_with_other_defaults():
+def test_stale_units_flags_records_fitted_with_other_defaults():
     current = {"recommended": driver.spec(NMTuneClassifierCV()), "nmtune-default": driver.spec(NMTuneClassifier())}
     old_grid = [{"mlp_depth": [0], "lr": [1e-2]}]
-    records = [
-        {"method": "recommended", "spec": driver.spec(NMTuneClassifierCV(param_grid=old_grid))},
-        {"method": "nmtune-default", "spec": current["nmtune-default"]},
-        {"method": "lp"},
-    ]
-    assert driver.stale_methods(records, current) == {"recommended"}
+
+    def rec(method, spec, task="t", n_train=500):
+        return {"method": method, "task": task, "backbone": "b", "seed": 0, "n_train": n_train, "spec": spec}
+
+    records = [rec("recommended", driver.spec(NMTuneClassifierCV(param_grid=old_grid))),
+               rec("nmtune-default", current["nmtune-default"]), {**rec("lp", None), "spec": None}]
+    assert driver.stale_units(records, current) == {"recommended": {("t", "b", 0)}}
     records[0]["spec"] = current["recommended"]
-    assert driver.stale_methods(records, current) == set()
-    records.append({"method": "nmtune-default"})  # a record without a spec predates the check: stale
-    assert driver.stale_methods(records, current) == {"nmtune-default"}
+    assert driver.stale_units(records, current) == {}
+    records.append(rec("nmtune-default", None, task="u"))  # a record without a spec predates the check: stale
+    assert driver.stale_units(records, current) == {"nmtune-default": {("u", "b", 0)}}
+
+
+def test_a_new_subsample_default_leaves_the_units_it_does_not_change():
+    default = driver.spec(NMTuneClassifierCV())
+    assert default["selection_rows"] == 2000
+    before = {k: v for k, v in default.items() if k != "selection_rows"}  # stored before the parameter existed
+    records = [{"method": "recommended", "task": t, "backbone": "b", "seed": 0, "n_train": n, "spec": before}
+               for t, n in (("small", 1200), ("edge", 2000), ("large", 8000))]
+    assert driver.stale_units(records, {"recommended": default}) == {"recommended": {("large", "b", 0)}}
+    assert driver.same_computation({**before, "selection_rows": None}, default, 2000)
+    assert not driver.same_computation({**before, "selection_rows": 1000}, default, 1500)
+    assert not driver.same_computation({**before, "selection_rows": None, "cv": 5}, default, 100)
+    assert not driver.same_computation(before, default, None)
 
 
 def test_recommended_lambda0_is_the_default_selection_without_nmtune_candidates():

@@ -38,7 +38,9 @@ def test_only_validation_records_are_read_and_each_unit_says_which_domains_it_to
     assert touched[("PACS multi-source", "lodo:sketch")] == "art_painting+cartoon+photo"
     assert touched[("PACS single-source", "single:photo")] == "photo"
     assert touched[("ImageNet tasks", "pacs-sketch")] == "sketch" and touched[("ImageNet tasks", "dtd10")] == ""
-    assert {r["method"] for r in rows} == {"vote", "cv", "logreg-cv"}
+    # the study's cv searched every row; its cv-sub2000 is the package's default NMTuneClassifierCV()
+    assert {r["method"] for r in rows} == {"vote", "cv-all-rows", "cv", "logreg-cv"}
+    assert [r["method"] for r in rows if r["task"] == "single:photo"] == ["cv-all-rows", "vote"]
 
 
 def test_a_target_is_never_decided_on_units_that_touched_it():
@@ -48,7 +50,8 @@ def test_a_target_is_never_decided_on_units_that_touched_it():
         sources = "+".join(d for d in head_choice.PACS_DOMAINS if d != target)
         for seed in range(2):
             for backbone in ("b1", "b2", "b3", "b4", "b5", "b6"):
-                for method, acc in (("logreg-cv", 0.8), ("cv", 0.8), ("vote", 0.8 + (0.03 if "sketch" in sources else 0))):
+                for method, acc in (("logreg-cv", 0.8), ("cv-sub2000", 0.8),
+                                    ("vote", 0.8 + (0.03 if "sketch" in sources else 0))):
                     records.append({**_pacs(method, "lodo", target, sources, "val", "val", acc + 0.001 * seed, seed),
                                     "backbone": backbone})
     result = head_choice.decide(head_choice.validation_rows([], records), records)

@@ -172,6 +172,21 @@ def test_selection_rows_searches_a_stratified_subsample_and_refits_the_winner_on
         NMTuneClassifierCV(selection_rows=5).fit(X, y)
 
 
+def test_by_default_the_search_runs_on_2000_rows_and_the_winner_is_refitted_on_all():
+    X, y = make_classification(2300, 6, n_informative=4, n_classes=2, random_state=0)
+    scored = []
+
+    def accuracy_counting_rows(estimator, X_test, y_test):
+        scored.append(len(X_test))
+        return float(np.mean(estimator.predict(X_test) == y_test))
+
+    head = NMTuneClassifierCV({"mlp_depth": [0], "max_epochs": [1]}, random_state=0, scoring=accuracy_counting_rows)
+    assert head.selection_rows == 2000
+    head.fit(X.astype(np.float32), y)
+    assert sum(scored) == 2000 and len(scored) == 3  # 3 folds of the 2,000 rows searched
+    assert head.best_estimator_.n_features_in_ == 6 and head.best_estimator_.history_
+
+
 def test_selection_rows_keeps_every_group_and_the_weights_of_the_kept_rows():
     from sklearn.model_selection import LeaveOneGroupOut
 

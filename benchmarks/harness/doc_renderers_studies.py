@@ -251,7 +251,7 @@ def _noisy_pretraining(folder: Path) -> str:
                   f"γ on {pre.get('device_name', pre.get('device'))} (torch threads: {pre.get('torch_threads')}): "
                   f"{min(rates):,.0f}–{max(rates):,.0f} images/s, "
                   + " / ".join(f"{g['train_seconds'] / 60:.1f}" for g in pre["gammas"].values()) + " min per γ"
-                  + (f"; invocations recorded in `timing.json`: "
+                  + ("; invocations recorded in `timing.json`: "
                      + ", ".join(f"{t['wall_seconds'] / 60:.1f} min" for t in timing) if timing else "") + "."]
     claims = data.get("claims", [])
     if claims:

@@ -31,7 +31,7 @@ from benchmarks.harness.methods import package_default_methods
 from benchmarks.harness.runner import run_benchmark
 from benchmarks.harness.tasks import JobFeatures, Scale, Task, extract_jobs
 
-__all__ = ["AccuracyBenchmark", "kept_for_refit", "main", "method_list", "spec", "stale_methods"]
+__all__ = ["AccuracyBenchmark", "kept_for_refit", "main", "method_list", "same_computation", "spec", "stale_units"]
 
 _SKIP_PARAMS = ("verbose", "device", "random_state")
 
@@ -75,9 +75,29 @@ def spec(estimator: Any) -> dict[str, Any]:
     return json.loads(json.dumps(clean(params), default=repr))
 
 
-def stale_methods(records: list[dict[str, Any]], specs: dict[str, dict[str, Any]]) -> set[str]:
-    """Methods with records fitted with other parameters than the package's current ones."""
-    return {m for m, current in specs.items() if any(r["method"] == m and r.get("spec") != current for r in records)}
+def same_computation(stored: dict[str, Any] | None, current: dict[str, Any], n_train: int | None) -> bool:
+    """Whether a record fitted with configuration ``stored`` is what ``current`` computes on its ``n_train`` rows:
+    the same parameters, or parameters that differ only in ``selection_rows`` (absent: None, from before it
+    existed) where neither value subsamples that many rows (``NMTuneClassifierCV`` then searches on every row)."""
+    if stored is None:
+        return False  # a record without a configuration predates the check
+    if stored == current:
+        return True
+    rest = {k: v for k, v in stored.items() if k != "selection_rows"}
+    if rest != {k: v for k, v in current.items() if k != "selection_rows"} or n_train is None:
+        return False
+    return all(v is None or n_train <= v for v in (stored.get("selection_rows"), current.get("selection_rows")))
+
+
+def stale_units(records: list[dict[str, Any]], specs: dict[str, dict[str, Any]]) -> dict[str, set[tuple[str, str, int]]]:
+    """Per method of ``specs``, the (task, backbone, seed) units whose records the package's current parameters
+    would not reproduce (:func:`same_computation`); methods with none are left out."""
+    out: dict[str, set[tuple[str, str, int]]] = {}
+    for r in records:
+        current = specs.get(r["method"])
+        if current is not None and not same_computation(r.get("spec"), current, r.get("n_train")):
+            out.setdefault(r["method"], set()).add((r["task"], r["backbone"], r["seed"]))
+    return out
 
 
 def kept_for_refit(rows: list[dict[str, Any]], methods: set[str],
@@ -183,15 +203,15 @@ def main(bench: AccuracyBenchmark, argv: list[str] | None = None) -> int:
 
     # the methods whose configuration is the package's defaults: their records carry it, and are refitted when it changes
     specs = {m: spec(make(m, 0)) for m in package_default_methods(methods)}
-    refit = set(methods) if args.refit else stale_methods(records, specs)
-    for m in sorted(refit):
-        log(f"{m}: " + ("--refit" if args.refit else "its parameters changed in the package") + "; its records are "
-            "dropped and refitted" + (" for the selected tasks, backbones and seeds" if args.refit else ""))
-    # --refit replaces only the selected units; stale records are invalid everywhere
-    units = {(t.name, b.name, s) for t in tasks for b in backbones for s in scale.seeds} if args.refit else None
-    records = kept_for_refit(records, refit, units)
-    if bench.score_validation:
-        validation["rows"] = kept_for_refit(validation["rows"], refit, units)
+    # --refit replaces the selected units; a change of the defaults, the units whose result it changes
+    selected = {(t.name, b.name, s) for t in tasks for b in backbones for s in scale.seeds}
+    refit = {m: selected for m in methods} if args.refit else stale_units(records, specs)
+    for m, units in sorted(refit.items()):
+        log(f"{m}: " + ("--refit" if args.refit else "its parameters changed in the package") + f"; its records of "
+            f"{len(units)} (task, backbone, seed) unit(s) are dropped and refitted")
+        records = kept_for_refit(records, {m}, units)
+        if bench.score_validation:
+            validation["rows"] = kept_for_refit(validation["rows"], {m}, units)
     done = {(r["task"], r["backbone"], r["method"], r["seed"]) for r in records}
 
     def on_result(new: list[dict[str, Any]]) -> None:

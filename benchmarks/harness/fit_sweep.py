@@ -28,9 +28,16 @@ __all__ = ["LABELS", "REFERENCE", "exponents", "sweep_features", "time_fits"]
 #: (StandardScaler + LogisticRegressionCV, Cs=10, 5 folds, lbfgs with max_iter=5000)
 REFERENCE = "logreg_cv"
 #: how the sweep's tables and figure name its heads
-LABELS = {"logreg_cv": "LogisticRegressionCV", "lp": "LP (paper config)", "recommended": "NMTuneClassifierCV()",
-          "cv-sub2000": "NMTuneClassifierCV(selection_rows=2000)", "cv-sub1000": "NMTuneClassifierCV(selection_rows=1000)",
-          "voting": "make_voting_head()", "voting-es": "vote, early-stopped MLP members"}
+LABELS = {
+    "logreg_cv": "LogisticRegressionCV",
+    "logreg_cv_iter100": "LogisticRegressionCV(max_iter=100)",
+    "lp": "LP (paper config)",
+    "cv": "NMTuneClassifierCV(selection_rows=None)",
+    "cv-sub2000": "NMTuneClassifierCV() (selection_rows=2000)",
+    "cv-sub1000": "NMTuneClassifierCV(selection_rows=1000)",
+    "voting": "make_voting_head()",
+    "voting-es": "vote, early-stopped MLP members",
+}
 
 
 def _pacs_center(backbone: str) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ registry's ``logreg-cv``); a new benchmark method is one entry here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,8 @@ METHODS: dict[str, Method] = {
     # the PACS DomainBed study's probes: the registry's tuned-L2 probe (7 values of C, 5 unshuffled folds), on
     # standardized and on raw features
     "logreg-cv": Method("logreg-cv"),
+    "logreg_cv_iter100": Method("logreg-cv", _fixed(Cs=10, cv=None, max_iter=100),
+                                label="LogisticRegressionCV (Cs=10, 5 folds, scikit-learn's max_iter=100)"),
     "logreg-cv-raw": Method("logreg-cv-raw"),
     "mlp": Method("mlp", epochs=True),
     "mlp-es": Method("mlp-es", epochs=True),
@@ -99,9 +101,11 @@ METHODS: dict[str, Method] = {
     "nmtune-default": Method("nmtune", label="NMTuneClassifier(), center crops", package_defaults=True),
     "nmtune-default-views": Method("nmtune", data="views", label="NMTuneClassifier(), augmented views"),
     "recommended": Method("cv", device=False, package_defaults=True),
-    "cv": Method("cv", device=False),
+    "cv": Method("cv", _fixed(selection_rows=None), device=False,
+                 label="NMTuneClassifierCV(selection_rows=None): the search on every row (the default before 0.2)"),
     "cv-sub2000": Method("cv", _fixed(selection_rows=2000), device=False,
-                         label="NMTuneClassifierCV(selection_rows=2000): the search on 2,000 rows, the refit on all"),
+                         label="NMTuneClassifierCV() = (selection_rows=2000): the search on 2,000 rows, the refit on "
+                               "all"),
     "cv-sub1000": Method("cv", _fixed(selection_rows=1000), device=False,
                          label="NMTuneClassifierCV(selection_rows=1000): the search on 1,000 rows, the refit on all"),
     "recommended-no-racing": Method("cv", _fixed(racing=None), device=False,

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     --------
     >>> from sknmtune.cli import main
     >>> main(["--version"])  # doctest: +SKIP
-    sknmtune 0.1.0
+    sknmtune 0.2.0.dev0
     0
     """
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -11,7 +11,6 @@ training features only and refits the selected one on all of them.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
 
@@ -20,7 +19,6 @@ import inspect
 import numpy as np
 from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context, clone
-from scipy.stats import rankdata
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold, check_cv
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -30,9 +28,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import _validated_sample_weight
 from ._classifier import PRESETS, NMTuneClassifier
+from ._racing import _AUTO_RACING, _AUTO_RACING_MIN_ROWS, _raced_search
 from ._registry import register_head
 
-__all__ = ["DEFAULT_PARAM_GRID", "NMTuneClassifierCV", "head_family", "one_standard_error"]
+__all__ = ["DEFAULT_PARAM_GRID", "DEFAULT_SELECTION_ROWS", "NMTuneClassifierCV", "head_family", "one_standard_error"]
+
+#: ``NMTuneClassifierCV(selection_rows=...)``'s default: the search runs on at most this many rows (decided on
+#: validation records: benchmarks/results/cost_choice.md)
+DEFAULT_SELECTION_ROWS = 2000
+#: seconds per row of the winner's refit beyond the searched rows (one thread, 1,280-d; the registry's cost model)
+_REFIT_COST = 0.004
 
 #: The candidates :class:`NMTuneClassifierCV` compares by default (6 configurations), simplest
 #: first: the linear probe as the papers train it (preset ``"lp"``: ``mlp_depth=0``, learning rate
@@ -88,61 +93,6 @@ def one_standard_error(cv_results: dict[str, Any]) -> int:
 
 
 _SELECTIONS: dict[str, Any] = {"best": True, "one_standard_error": one_standard_error}
-
-#: ``racing="auto"``: the margin (accuracy) and the smallest first held-out fold it applies to. Decided on
-#: validation (``benchmarks/cv_grid_study.py race``, on the accuracy benchmarks' units) and checked on the
-#: training sets of the PACS domain-shift benchmark: which margins change a selection, and the share of the
-#: fold fits they save, are in ``benchmarks/results/cv_grid_study.md`` (section "Racing").
-_AUTO_RACING = 0.03
-_AUTO_RACING_MIN_ROWS = 200
-
-
-def _pooled(first: np.ndarray, mean: np.ndarray, std: np.ndarray, n_rest: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and (population) standard deviation of one value per row joined with ``n_rest`` values per row
-    summarized by their ``mean`` and ``std`` (NaN where those are NaN: the row has ``first`` only)."""
-    total = (first + n_rest * mean) / (1 + n_rest)
-    var = ((first - total) ** 2 + n_rest * (std**2 + (mean - total) ** 2)) / (1 + n_rest)
-    alone = np.isnan(mean)
-    return np.where(alone, first, total), np.where(alone, 0.0, np.sqrt(var))
-
-
-def _raced_search(make_search: Callable[[Any, list], GridSearchCV], grid: Any, splits: list, margin: float, data: Any,
-                  y: np.ndarray, fit_params: dict) -> dict[str, Any]:
-    """``cv_results_`` of a grid search that scores every candidate on the first split, then only the
-    candidates within ``margin`` of the best first-split score on the other splits.
-
-    ``make_search(grid, splits)`` builds an unrefitted :class:`~sklearn.model_selection.GridSearchCV`.
-    The survivors' later splits are the same fits as in a full search (same clones, same splits); the
-    dropped candidates get NaN there and in ``mean_test_score`` (ranked last, never selected).
-    """
-    first = make_search(grid, splits[:1]).fit(data, y, **fit_params).cv_results_
-    scores = np.asarray(first["split0_test_score"], dtype=float)
-    keep = np.flatnonzero(scores >= np.nanmax(scores) - margin) if np.isfinite(scores).any() else np.arange(scores.size)
-    table = np.full((scores.size, len(splits)), np.nan)
-    table[:, 0] = scores
-    rest_times = {kind: (np.full(scores.size, np.nan), np.full(scores.size, np.nan)) for kind in ("fit", "score")}
-    if len(splits) > 1:
-        rest = make_search([{name: [value] for name, value in first["params"][i].items()} for i in keep],
-                           splits[1:]).fit(data, y, **fit_params).cv_results_
-        for j in range(1, len(splits)):
-            table[keep, j] = rest[f"split{j - 1}_test_score"]
-        for kind, (mean, std) in rest_times.items():
-            mean[keep], std[keep] = rest[f"mean_{kind}_time"], rest[f"std_{kind}_time"]
-    results: dict[str, Any] = {}
-    for kind, (mean, std) in rest_times.items():  # a dropped candidate's time is its first-split fit's
-        results[f"mean_{kind}_time"], results[f"std_{kind}_time"] = _pooled(
-            np.asarray(first[f"mean_{kind}_time"], dtype=float), mean, std, len(splits) - 1)
-    results.update((key, value) for key, value in first.items() if key.startswith("param"))  # GridSearchCV's key order
-    for j in range(len(splits)):
-        results[f"split{j}_test_score"] = table[:, j]
-    with np.errstate(invalid="ignore"):
-        mean = table.mean(axis=1)
-        results["mean_test_score"], results["std_test_score"] = mean, table.std(axis=1)
-    finite = np.isfinite(mean)
-    ranked = np.where(finite, mean, np.nanmin(mean) - 1 if finite.any() else 0.0)
-    results["rank_test_score"] = rankdata(-ranked, method="min").astype(np.int32)
-    return results
-
 
 def _uses_groups(splitter: Any) -> bool:
     """Whether a cross-validation splitter's ``split`` reads ``groups`` (GroupKFold, LeaveOneGroupOut, ...)."""
@@ -240,12 +190,15 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         changes and saves on the benchmarks' training sets is in ``benchmarks/results/cv_grid_study.md``.
         ``None``: every candidate on every fold, as
         :class:`~sklearn.model_selection.GridSearchCV`.
-    selection_rows : int or None, default=None
+    selection_rows : int or None, default=2000
         Rows the candidates are cross-validated on. With more training rows than this, the search runs on
         a subsample of this many rows (stratified by class, and by group when ``groups`` are passed; drawn
         with the folds' seed), and only the selected candidate is refitted on all the rows: the selection
         then costs the same at any size, as :class:`~sklearn.model_selection.HalvingGridSearchCV` spends
-        little on the candidates it does not keep. ``None``: every row.
+        little on the candidates it does not keep. ``None``: every row (the behaviour before 0.2, and of
+        files saved by it). The default was decided on validation records only: on the PACS DomainBed-scale
+        study's source validation parts, the search on 2,000 rows against every row was non-inferior
+        (``benchmarks/results/cost_choice.md``); up to 2,000 training rows nothing changes.
 
     Attributes
     ----------
@@ -317,7 +270,7 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         verbose: int = 0,
         ensemble: str | int | None = None,
         racing: float | str | None = "auto",
-        selection_rows: int | None = None,
+        selection_rows: int | None = DEFAULT_SELECTION_ROWS,
     ) -> None:
         self.param_grid = param_grid
         self.estimator = estimator
@@ -567,19 +520,22 @@ def _named(random_state: Any, device: str, overrides: dict[str, Any]) -> NMTuneC
     return NMTuneClassifierCV(random_state=random_state, **overrides)
 
 
-@register_head("cv", label="NMTuneClassifierCV() (inner-CV selection)", family="selection", cost=0.043, views=True)
+@register_head("cv", label="NMTuneClassifierCV() (inner-CV selection)", family="selection", cost=0.043, views=True,
+               search_rows=DEFAULT_SELECTION_ROWS, refit_cost=_REFIT_COST)
 def _cv_default(random_state: Any, device: str, **overrides: Any) -> NMTuneClassifierCV:
     return _named(random_state, device, overrides)
 
 
 @register_head("cv-families", label="NMTuneClassifierCV(ensemble='families') (soft vote of the best probe, MLP and "
-               "NMTune)", family="selection", cost=0.055, views=True)
+               "NMTune)", family="selection", cost=0.055, views=True, search_rows=DEFAULT_SELECTION_ROWS,
+               refit_cost=3 * _REFIT_COST)  # the best probe, MLP and NMTune refitted
 def _cv_families(random_state: Any, device: str, **overrides: Any) -> NMTuneClassifierCV:
     return _named(random_state, device, {"ensemble": "families", **overrides})
 
 
 @register_head("cv-groups", label="NMTuneClassifierCV(cv=LeaveOneGroupOut()) with the source domains as groups",
-               family="selection", cost=0.043, views=True, groups=True)
+               family="selection", cost=0.043, views=True, groups=True, search_rows=DEFAULT_SELECTION_ROWS,
+               refit_cost=_REFIT_COST)
 def _cv_groups(random_state: Any, device: str, **overrides: Any) -> NMTuneClassifierCV:
     from sklearn.model_selection import LeaveOneGroupOut
 
@@ -587,7 +543,7 @@ def _cv_groups(random_state: Any, device: str, **overrides: Any) -> NMTuneClassi
 
 
 @register_head("cv-lambda0", label="NMTuneClassifierCV() without its NMTune candidates", family="selection",
-               cost=0.030, views=True)
+               cost=0.030, views=True, search_rows=DEFAULT_SELECTION_ROWS, refit_cost=_REFIT_COST)
 def _cv_lambda0(random_state: Any, device: str, **overrides: Any) -> NMTuneClassifierCV:
     grid = [{k: ([x for x in v if x == 0] if k == "reg_lambda" else v) for k, v in part.items()}
             for part in DEFAULT_PARAM_GRID]
