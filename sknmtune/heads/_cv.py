@@ -103,14 +103,15 @@ def _uses_groups(splitter: Any) -> bool:
     return split is not None and "groups" in inspect.signature(split).parameters
 
 
-def _check_groups(groups: Any, n_samples: int, cv: Any) -> np.ndarray | None:
-    """``groups`` as an array checked against ``cv`` and ``X`` (errors say what to pass instead)."""
+def _check_groups(groups: Any, n_samples: int, cv: Any, scored: bool = False) -> np.ndarray | None:
+    """``groups`` as an array checked against ``cv`` and ``X`` (errors say what to pass instead); ``scored``: a
+    routed scorer reads them, so a splitter that ignores them is no mistake."""
     splitter = None if isinstance(cv, Integral) else cv
     if groups is None:
         if splitter is not None and _uses_groups(splitter):
             raise ValueError(f"cv={splitter!r} splits by groups: pass them, fit(X, y, groups=...).")
         return None
-    if splitter is None or not _uses_groups(splitter):
+    if not scored and (splitter is None or not _uses_groups(splitter)):
         what = f"cv={cv!r} (stratified folds)" if splitter is None else f"cv={cv!r}"
         raise ValueError(
             f"groups were passed but {what} ignores them; pass a group splitter as cv, e.g. "
@@ -362,10 +363,13 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
                     f"NMTuneClassifierCV needs samples of at least 2 classes; the data contains only one class: "
                     f"{np.unique(y)[0]!r}."
                 )
-            groups = _check_groups(groups, X.shape[0], self.cv)
+            scored = _routing_enabled() and self._scorer_routing().consumes("score", ["groups"])
+            groups = _check_groups(groups, X.shape[0], self.cv, scored=bool(scored))
+            score_groups = None  # the groups a routed scorer asks for (e.g. worst-group accuracy)
             if _routing_enabled():
                 passed = {"groups": groups, "sample_weight": sample_weight}
                 routed = process_routing(self, "fit", **{k: v for k, v in passed.items() if v is not None})
+                score_groups = routed["scorer"]["score"].get("groups")
                 groups = routed["splitter"]["split"].get("groups")
             fit_params = {}
             if sample_weight is not None:
@@ -383,18 +387,22 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
                                     error_score=self.error_score, verbose=self.verbose)
 
             subset = self._selection_subset(y, groups, fold_seed)
+            search_params = {**fit_params, **({} if score_groups is None else {"groups": np.asarray(score_groups)})}
             if subset is None:
-                sel_X, sel_data, sel_y, sel_groups, sel_params = X, data, y, groups, fit_params
+                sel_X, sel_data, sel_y, sel_groups, sel_params = X, data, y, groups, search_params
             else:  # the search on a subsample; the selected candidate refitted on every row below
                 sel_X, sel_data, sel_y = X[subset], data[subset], y[subset]
                 sel_groups = None if groups is None else np.asarray(groups)[subset]
-                sel_params = {name: value[subset] for name, value in fit_params.items()}
+                sel_params = {name: value[subset] for name, value in search_params.items()}
             splits = list(check_cv(self._splitter(sel_y, fold_seed), sel_y, classifier=True).split(sel_X, sel_y,
                                                                                                 sel_groups))
             margin = self._racing_margin(len(splits[0][1]), grouped=groups is not None)
             # The metadata is routed above; inside, the search hands it on directly (the weights to
-            # every candidate's fit) whatever the global routing setting.
-            with config_context(enable_metadata_routing=False):
+            # every candidate's fit) whatever the global routing setting, unless the scorer asked for
+            # groups: then the search routes them to it (and the weights to the candidates).
+            if score_groups is not None and "sample_weight" in fit_params:
+                base.set_fit_request(sample_weight=True)
+            with config_context(enable_metadata_routing=score_groups is not None):
                 if margin is None or len(ParameterGrid(grid)) < 2:
                     cv_results = make_search(grid, splits).fit(sel_data, sel_y, **sel_params).cv_results_
                 else:
@@ -434,19 +442,32 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         """How metadata passed to :meth:`fit` is routed (with ``enable_metadata_routing=True``).
 
         ``sample_weight`` is this estimator's own request (``set_fit_request(sample_weight=True)``;
-        it then goes to every candidate's ``fit``) and ``groups`` goes to the ``cv`` splitter's
-        ``split`` (group splitters request it by default).
+        it then goes to every candidate's ``fit``), ``groups`` goes to the ``cv`` splitter's
+        ``split`` (group splitters request it by default) and to the scorer when it asks for them
+        (``make_worst_group_scorer().set_score_request(groups=True)``: each held-out fold is scored
+        with its rows' groups).
 
         Returns
         -------
         routing : sklearn.utils.metadata_routing.MetadataRouter
         """
+        from sklearn.metrics import check_scoring
+
         splitter = check_cv(self.cv, classifier=True) if isinstance(self.cv, Integral) else self.cv
+        scorer = check_scoring(self, scoring=self.scoring)
         return (
             MetadataRouter(owner=self)
             .add_self_request(self)
             .add(splitter=splitter, method_mapping=MethodMapping().add(caller="fit", callee="split"))
+            .add(scorer=scorer, method_mapping=MethodMapping().add(caller="fit", callee="score"))
         )
+
+    def _scorer_routing(self) -> Any:
+        """The metadata request of ``scoring``'s scorer."""
+        from sklearn.metrics import check_scoring
+        from sklearn.utils.metadata_routing import get_routing_for_object
+
+        return get_routing_for_object(check_scoring(self, scoring=self.scoring))
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "best_estimator_")
