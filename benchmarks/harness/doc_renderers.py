@@ -78,22 +78,32 @@ def which_head(results: Path) -> str:
 
 
 def claims(results: Path) -> str:
-    """The paper's claims on PACS at DomainBed scale (``pacs_domainbed_claims.json``): main claim and chain per
-    backbone, protocol and variant, with every comparison's interval and cluster count."""
+    """The paper's claims on PACS at DomainBed scale (``pacs_domainbed_claims.json``): per backbone, protocol and
+    variant, the main claim's and the chain's verdicts and the three pairwise differences they read, with intervals."""
     rows = read_json(results / "pacs_domainbed_claims.json", [])
     if not rows:
         return "(no PACS claims stored yet: run `python -m benchmarks.pacs_domainbed`)\n"
     seeds = read_json(results / "pacs_domainbed.json", [])
     n_seeds = len({r["seed"] for r in seeds})
-    keep = [r for r in rows if r["claim"] in ("NMTune > max(LP, MLP)", "NMTune > MLP > LP")]
-    lines = [f"PACS, all 9,991 images, DomainBed protocols, {n_seeds} trial seed{'' if n_seeds == 1 else 's'}; OOD accuracy differences in points "
-             "with 95 % intervals over target domains (multi-source: 4) or (source, target) pairs (single-source: 6); "
-             "below 6 clusters the verdict is the exact sign-flip test's.", "",
-             "| backbone / protocol | variant | claim | verdict | comparisons |", "|---|---|---|---|---|"]
-    for r in keep:
-        comps = "; ".join(f"{c['a']} − {c['b']} {_pts(c['mean'])} [{_pts(c['low'])}, {_pts(c['high'])}]"
-                          for c in r["comparisons"])
-        lines.append(f"| {r['backbone']} / {r['protocol']} | {r['variant']} | {r['claim']} | {r['verdict']} | {comps} |")
+    cells: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in rows:
+        cell = cells.setdefault((r["backbone"], r["protocol"], r["variant"]), {"verdicts": {}, "diffs": {}, "n": set()})
+        cell["verdicts"][r["claim"]] = r["verdict"]
+        names = {v: k for k, v in r["heads"].items()}  # the cell's head names -> nmtune / mlp / lp
+        for c in r["comparisons"]:
+            cell["diffs"][(names[c["a"]], names[c["b"]])] = f"{_pts(c['mean'])} [{_pts(c['low'])}, {_pts(c['high'])}]"
+            cell["n"].add(c["n_clusters"])
+    lines = [f"PACS, all 9,991 images, DomainBed protocols, {n_seeds} trial seed{'' if n_seeds == 1 else 's'}; OOD "
+             "accuracy differences in points with 95 % intervals over target domains (multi-source: 4) or (source, "
+             "target) pairs (single-source: 6); below 6 clusters the verdict is the exact sign-flip test's.", "",
+             "| backbone, protocol | variant | clusters | NMTune > max(LP, MLP) | NMTune > MLP > LP | NMTune − LP "
+             "| NMTune − MLP | MLP − LP |", "|---|---|---|---|---|---|---|---|"]
+    for (backbone, protocol, variant), cell in cells.items():
+        v, d = cell["verdicts"], cell["diffs"]
+        lines.append(f"| {BACKBONE_NAMES.get(backbone, backbone)}, {PROTOCOL_NAMES.get(protocol, protocol)} | {variant} "
+                     f"| {'/'.join(map(str, sorted(cell['n'])))} | {v.get('NMTune > max(LP, MLP)', '–')} | {v.get('NMTune > MLP > LP', '–')} | "
+                     + " | ".join(d.get(pair, "–") for pair in (("nmtune", "lp"), ("nmtune", "mlp"), ("mlp", "lp")))
+                     + " |")
     lines += ["", "Full report: [`benchmarks/results/pacs_domainbed.md`](benchmarks/results/pacs_domainbed.md)."]
     return "\n".join(lines) + "\n"
 
