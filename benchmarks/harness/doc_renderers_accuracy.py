@@ -28,15 +28,19 @@ def _imagenet(results: Path) -> list[dict[str, Any]]:
     return separate_corruptions(read_json(results / "accuracy_imagenet.json", []))
 
 
-def imagenet_claims(results: Path) -> str:
-    """The ImageNet-backbone benchmark's headline table (``accuracy_imagenet.md``): NMTune > MLP > LP, per family."""
+def _headline(records: list[dict[str, Any]], stem: str, note: str = "") -> str:
+    """The headline table (NMTune > MLP > LP per family) of a benchmark's records, or what writes them."""
     from benchmarks.harness.tables import headline_table
 
-    records = _imagenet(results)
     if not records:
-        return missing("accuracy_imagenet.json", "python -m benchmarks.accuracy_imagenet")
+        return missing(f"{stem}.json", f"python -m benchmarks.{stem}")
     return ("Mean accuracy differences in points over matched (task, backbone, seed) units, (wins / paired test "
-            "domain × seed comparisons); OOD is PACS's natural shift only:\n\n" + headline_table(records) + "\n")
+            f"domain × seed comparisons){note}:\n\n" + headline_table(records) + "\n")
+
+
+def imagenet_claims(results: Path) -> str:
+    """The ImageNet-backbone benchmark's headline table (``accuracy_imagenet.md``): NMTune > MLP > LP, per family."""
+    return _headline(_imagenet(results), "accuracy_imagenet", "; OOD is PACS's natural shift only")
 
 
 def imagenet_targets(results: Path) -> str:
@@ -95,13 +99,7 @@ def accuracy_summary(results: Path) -> str:
 
 def accuracy_claims(results: Path) -> str:
     """The paper's headline on the first benchmark, per family, with the ImageNet report's headline table."""
-    from benchmarks.harness.tables import headline_table
-
-    records = _accuracy(results)
-    if not records:
-        return missing("accuracy.json", "python -m benchmarks.accuracy")
-    return ("Mean accuracy differences in points over matched (task, backbone, seed) units, (wins / paired test "
-            "domain × seed comparisons):\n\n" + headline_table(records) + "\n")
+    return _headline(_accuracy(results), "accuracy")
 
 
 def accuracy_validation(results: Path) -> str:
