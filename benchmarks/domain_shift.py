@@ -79,9 +79,7 @@ def _evaluate(store: io.RecordStore, methods: list[str], seeds: tuple[int, ...],
     def on_record(records: list[dict[str, Any]]) -> None:
         store.add(records)
         r = records[0]
-        scores = ", ".join(f"{x['domain']} {x['accuracy']:.3f}" for x in records)
-        io.log(f"  {r['protocol']}/{r['backbone']}/{r['unit']}/{r['selection']} {r['method']:<21} seed {r['seed']} "
-               f"fit {r['fit_seconds']:.1f}s  {scores}")
+        io.log_fit(records, f"{r['protocol']}/{r['backbone']}/{r['unit']}/{r['selection']}")
 
     evaluate_heads(
         heads, pacs.center(V), y, seeds=seeds, spectra=False, extra=extra, n_jobs=n_jobs, costs=hm.costs(pending),

@@ -200,10 +200,7 @@ def evaluate(store: io.RecordStore, probas: ProbaStore, backbone: str, ts: Train
 
         def on_record(records: list[dict[str, Any]]) -> None:
             store.add(records)
-            r = records[0]
-            scores = ", ".join(f"{x['domain']} {x['accuracy']:.3f}" for x in records)
-            io.log(f"  {r['protocol']}/{backbone}/{r['unit']} {r['method']:<21} seed {r['seed']} "
-                   f"fit {r['fit_seconds']:.1f}s  {scores}")
+            io.log_fit(records, f"{records[0]['protocol']}/{backbone}/{records[0]['unit']}")
 
         evaluate_heads(
             heads, center, ts.y, seeds=(ts.seed,), spectra=True, extra=extra, n_jobs=n_jobs,

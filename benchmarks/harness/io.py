@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ROOT", "RESULTS_DIR", "CACHE_DIR", "RecordStore", "atomic_write_text", "clean", "log", "read_json",
+__all__ = ["ROOT", "RESULTS_DIR", "CACHE_DIR", "RecordStore", "atomic_write_text", "clean", "log", "log_fit", "read_json",
            "write_json"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,13 @@ CACHE_DIR = ROOT / "benchmarks" / "cache"
 def log(msg: str) -> None:
     """Print ``msg`` with the wall-clock time, flushed (progress of long runs)."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def log_fit(records: list[dict], where: str) -> None:
+    """One line per finished fit: ``where``, the method, seed, fit time and each test set's accuracy."""
+    r = records[0]
+    scores = ", ".join(f"{x['domain']} {x['accuracy']:.3f}" for x in records)
+    log(f"  {where} {r['method']:<21} seed {r['seed']} fit {r['fit_seconds']:.1f}s  {scores}")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
