@@ -36,8 +36,9 @@ __all__ = ["DEFAULT_PARAM_GRID", "DEFAULT_SELECTION_ROWS", "NMTuneClassifierCV",
 #: ``NMTuneClassifierCV(selection_rows=...)``'s default: the search runs on at most this many rows (decided on
 #: validation records: benchmarks/results/cost_choice.md)
 DEFAULT_SELECTION_ROWS = 2000
-#: seconds per row of the winner's refit beyond the searched rows (one thread, 1,280-d; the registry's cost model)
-_REFIT_COST = 0.004
+#: seconds per row of the winner's refit beyond the searched rows (one thread, 1,280-d; the registry's cost model,
+#: from benchmarks/results/fit_time_sweep.json: the default head took 28 s on 4,000 rows and 32 s on 16,000)
+_REFIT_COST = 0.001
 
 #: The candidates :class:`NMTuneClassifierCV` compares by default (6 configurations), simplest
 #: first: the linear probe as the papers train it (preset ``"lp"``: ``mlp_depth=0``, learning rate
@@ -541,21 +542,21 @@ def _named(random_state: Any, device: str, overrides: dict[str, Any]) -> NMTuneC
     return NMTuneClassifierCV(random_state=random_state, **overrides)
 
 
-@register_head("cv", label="NMTuneClassifierCV() (inner-CV selection)", family="selection", cost=0.043, views=True,
+@register_head("cv", label="NMTuneClassifierCV() (inner-CV selection)", family="selection", cost=0.013, views=True,
                search_rows=DEFAULT_SELECTION_ROWS, refit_cost=_REFIT_COST)
 def _cv_default(random_state: Any, device: str, **overrides: Any) -> NMTuneClassifierCV:
     return _named(random_state, device, overrides)
 
 
 @register_head("cv-families", label="NMTuneClassifierCV(ensemble='families') (soft vote of the best probe, MLP and "
-               "NMTune)", family="selection", cost=0.055, views=True, search_rows=DEFAULT_SELECTION_ROWS,
+               "NMTune)", family="selection", cost=0.017, views=True, search_rows=DEFAULT_SELECTION_ROWS,
                refit_cost=3 * _REFIT_COST)  # the best probe, MLP and NMTune refitted
 def _cv_families(random_state: Any, device: str, **overrides: Any) -> NMTuneClassifierCV:
     return _named(random_state, device, {"ensemble": "families", **overrides})
 
 
 @register_head("cv-groups", label="NMTuneClassifierCV(cv=LeaveOneGroupOut()) with the source domains as groups",
-               family="selection", cost=0.043, views=True, groups=True, search_rows=DEFAULT_SELECTION_ROWS,
+               family="selection", cost=0.013, views=True, groups=True, search_rows=DEFAULT_SELECTION_ROWS,
                refit_cost=_REFIT_COST)
 def _cv_groups(random_state: Any, device: str, **overrides: Any) -> NMTuneClassifierCV:
     from sklearn.model_selection import LeaveOneGroupOut
@@ -564,7 +565,7 @@ def _cv_groups(random_state: Any, device: str, **overrides: Any) -> NMTuneClassi
 
 
 @register_head("cv-lambda0", label="NMTuneClassifierCV() without its NMTune candidates", family="selection",
-               cost=0.030, views=True, search_rows=DEFAULT_SELECTION_ROWS, refit_cost=_REFIT_COST)
+               cost=0.009, views=True, search_rows=DEFAULT_SELECTION_ROWS, refit_cost=_REFIT_COST)
 def _cv_lambda0(random_state: Any, device: str, **overrides: Any) -> NMTuneClassifierCV:
     grid = [{k: ([x for x in v if x == 0] if k == "reg_lambda" else v) for k, v in part.items()}
             for part in DEFAULT_PARAM_GRID]
