@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness.doc_renderers import (
-    claims, domain_shift_claims, domain_shift_cv_options, domain_shift_selection, domain_shift_views, domain_shift_vote,
+    claims, claims_short, domain_shift_claims, domain_shift_cv_options, domain_shift_selection, domain_shift_views,
+    domain_shift_vote,
     which_head,
 )
 from benchmarks.harness.doc_renderers_accuracy import (
@@ -31,7 +32,8 @@ from benchmarks.harness.doc_renderers_accuracy import (
     cv_rule, imagenet_claims, imagenet_pairs, imagenet_runtime, imagenet_targets, imagenet_validation, label_noise,
 )
 from benchmarks.harness.doc_renderers_studies import (
-    distributed, extraction_compile, cost_choice, fit_time, fit_time_batching, fit_time_sweep, gpu_reload, noisy_pretraining, noisy_pretraining_gpu,
+    cost_choice, distributed, extraction_compile, fit_time, fit_time_batching, fit_time_sweep, gpu_reload,
+    noisy_pretraining, noisy_pretraining_gpu,
     ranking, regression_defaults, regression_sick, step_cost,
 )
 from benchmarks.harness.io import RESULTS_DIR, ROOT
@@ -46,6 +48,7 @@ _BLOCK = re.compile(r"(<!-- rendered:(?P<name>[a-z0-9-]+):start -->\n)(?P<body>.
 RENDERERS: dict[str, Callable[[Path], str]] = {
     "which-head": which_head,
     "claims": claims,
+    "claims-short": claims_short,
     "domain-shift-claims": domain_shift_claims,
     "domain-shift-views": domain_shift_views,
     "domain-shift-cv-options": domain_shift_cv_options,

@@ -14,7 +14,8 @@ from typing import Any
 
 from benchmarks.harness.io import read_json
 
-__all__ = ["BACKBONE_NAMES", "PROTOCOL_NAMES", "claims", "domain_shift_claims", "domain_shift_cv_options",
+__all__ = ["BACKBONE_NAMES", "PROTOCOL_NAMES", "claims", "claims_short", "domain_shift_claims",
+           "domain_shift_cv_options",
            "domain_shift_selection", "domain_shift_views", "domain_shift_vote", "missing", "only_rows", "section",
            "which_head"]
 
@@ -70,40 +71,84 @@ def which_head(results: Path) -> str:
     lines = [f"Decided by `sknmtune.evaluation.recommend_head` on validation records only: {evidence}.", ""]
     for summary in decisions.values():
         pooled = summary["pooled"]
+        paid = {t: p for t, p in summary.get("payoff", {}).items() if p}
         lines.append(f"- Against `{pooled['reference']}`: {pooled['statement']} With each PACS domain left out, the "
                      f"decision changes for {summary['n_changed']} of {len(summary['per_target'])} domains"
-                     + (f" ({', '.join(summary['changed'])})." if summary["changed"] else "."))
+                     + (f" ({', '.join(summary['changed'])})." if summary["changed"] else ".")
+                     + (" What the left-out decision earned on its target, after the fact (decision − reference, "
+                        "OOD points): " + "; ".join(f"{t} {_pts(p['mean'])} ({p['head']})" for t, p in paid.items())
+                        + "." if paid else ""))
     lines += ["", "Full table: [`benchmarks/results/head_choice.md`](benchmarks/results/head_choice.md)."]
     return "\n".join(lines) + "\n"
+
+
+def _claim_cells(results: Path) -> tuple[int, dict[tuple[str, str, str], dict[str, Any]]]:
+    """The stored claims per (backbone, protocol, variant): verdicts, the pairwise differences (text and mean) and the
+    cluster counts; and the number of trial seeds that hold the claims' heads."""
+    records = read_json(results / "pacs_domainbed.json", [])
+    by_seed: dict[int, set[str]] = {}
+    for r in records:
+        by_seed.setdefault(r["seed"], set()).add(r["method"])
+    n_seeds = sum(1 for methods in by_seed.values() if {"lp", "mlp", "nmtune-paper"} <= methods)  # the claims' heads
+    cells: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in read_json(results / "pacs_domainbed_claims.json", []):
+        cell = cells.setdefault((r["backbone"], r["protocol"], r["variant"]),
+                                {"verdicts": {}, "diffs": {}, "means": {}, "n": set()})
+        cell["verdicts"][r["claim"]] = r["verdict"]
+        names = {v: k for k, v in r["heads"].items()}  # the cell's head names -> nmtune / mlp / lp
+        for c in r["comparisons"]:
+            pair = (names[c["a"]], names[c["b"]])
+            cell["diffs"][pair] = f"{_pts(c['mean'])} [{_pts(c['low'])}, {_pts(c['high'])}]"
+            cell["means"][pair] = c["mean"]
+            cell["n"].add(c["n_clusters"])
+    return n_seeds, cells
+
+
+def _claims_preamble(n_seeds: int) -> str:
+    return (f"PACS, all 9,991 images, DomainBed protocols, {n_seeds} trial seed{'' if n_seeds == 1 else 's'}; OOD "
+            "accuracy differences in points with 95 % intervals over target domains (multi-source: 4) or (source, "
+            "target) pairs (single-source: 6); below 6 clusters the verdict is the exact sign-flip test's.")
 
 
 def claims(results: Path) -> str:
     """The paper's claims on PACS at DomainBed scale (``pacs_domainbed_claims.json``): per backbone, protocol and
     variant, the main claim's and the chain's verdicts and the three pairwise differences they read, with intervals."""
-    rows = read_json(results / "pacs_domainbed_claims.json", [])
-    if not rows:
+    n_seeds, cells = _claim_cells(results)
+    if not cells:
         return "(no PACS claims stored yet: run `python -m benchmarks.pacs_domainbed`)\n"
-    seeds = read_json(results / "pacs_domainbed.json", [])
-    n_seeds = len({r["seed"] for r in seeds})
-    cells: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for r in rows:
-        cell = cells.setdefault((r["backbone"], r["protocol"], r["variant"]), {"verdicts": {}, "diffs": {}, "n": set()})
-        cell["verdicts"][r["claim"]] = r["verdict"]
-        names = {v: k for k, v in r["heads"].items()}  # the cell's head names -> nmtune / mlp / lp
-        for c in r["comparisons"]:
-            cell["diffs"][(names[c["a"]], names[c["b"]])] = f"{_pts(c['mean'])} [{_pts(c['low'])}, {_pts(c['high'])}]"
-            cell["n"].add(c["n_clusters"])
-    lines = [f"PACS, all 9,991 images, DomainBed protocols, {n_seeds} trial seed{'' if n_seeds == 1 else 's'}; OOD "
-             "accuracy differences in points with 95 % intervals over target domains (multi-source: 4) or (source, "
-             "target) pairs (single-source: 6); below 6 clusters the verdict is the exact sign-flip test's.", "",
+    lines = [_claims_preamble(n_seeds), "",
              "| backbone, protocol | variant | clusters | NMTune > max(LP, MLP) | NMTune > MLP > LP | NMTune − LP "
              "| NMTune − MLP | MLP − LP |", "|---|---|---|---|---|---|---|---|"]
     for (backbone, protocol, variant), cell in cells.items():
         v, d = cell["verdicts"], cell["diffs"]
         lines.append(f"| {BACKBONE_NAMES.get(backbone, backbone)}, {PROTOCOL_NAMES.get(protocol, protocol)} | {variant} "
-                     f"| {'/'.join(map(str, sorted(cell['n'])))} | {v.get('NMTune > max(LP, MLP)', '–')} | {v.get('NMTune > MLP > LP', '–')} | "
+                     f"| {'/'.join(map(str, sorted(cell['n'])))} | {v.get('NMTune > max(LP, MLP)', '–')} | "
+                     f"{v.get('NMTune > MLP > LP', '–')} | "
                      + " | ".join(d.get(pair, "–") for pair in (("nmtune", "lp"), ("nmtune", "mlp"), ("mlp", "lp")))
                      + " |")
+    lines += ["", "Full report: [`benchmarks/results/pacs_domainbed.md`](benchmarks/results/pacs_domainbed.md)."]
+    return "\n".join(lines) + "\n"
+
+
+def claims_short(results: Path) -> str:
+    """README's digest of :func:`claims`: one row per backbone and protocol, one column per NMTune variant, each cell
+    the main claim's verdict with NMTune − LP / NMTune − MLP (points)."""
+    n_seeds, cells = _claim_cells(results)
+    if not cells:
+        return "(no PACS claims stored yet: run `python -m benchmarks.pacs_domainbed`)\n"
+    variants = list(dict.fromkeys(k[2] for k in cells))
+    rows = list(dict.fromkeys(k[:2] for k in cells))
+    lines = [_claims_preamble(n_seeds) + " Each cell: the verdict of NMTune > max(LP, MLP), then NMTune − LP / "
+             "NMTune − MLP (intervals: the benchmark guide).", "",
+             "| backbone, protocol | clusters | " + " | ".join(variants) + " |", "|---|---|" + "---|" * len(variants)]
+    for backbone, protocol in rows:
+        here = [cells.get((backbone, protocol, v)) for v in variants]
+        n = sorted(set().union(*(c["n"] for c in here if c)))
+        lines.append(f"| {BACKBONE_NAMES.get(backbone, backbone)}, {PROTOCOL_NAMES.get(protocol, protocol)} | "
+                     f"{'/'.join(map(str, n))} | " + " | ".join(
+                         f"{c['verdicts'].get('NMTune > max(LP, MLP)', '–')}: "
+                         f"{_pts(c['means'][('nmtune', 'lp')])} / {_pts(c['means'][('nmtune', 'mlp')])}" if c else "–"
+                         for c in here) + " |")
     lines += ["", "Full report: [`benchmarks/results/pacs_domainbed.md`](benchmarks/results/pacs_domainbed.md)."]
     return "\n".join(lines) + "\n"
 
