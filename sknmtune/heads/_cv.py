@@ -456,6 +456,12 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
 
         splitter = check_cv(self.cv, classifier=True) if isinstance(self.cv, Integral) else self.cv
         scorer = check_scoring(self, scoring=self.scoring)
+        if _routing_enabled() and hasattr(scorer, "set_score_request"):
+            # the held-out folds are scored unweighted (as documented for fit): a scorer that has not said
+            # otherwise does not take the fit's sample_weight, so passing weights needs no request on it
+            unset = [k for k, v in self._scorer_routing().score.requests.items() if v is None]
+            if unset:
+                scorer = copy.deepcopy(scorer).set_score_request(**dict.fromkeys(unset, False))
         return (
             MetadataRouter(owner=self)
             .add_self_request(self)
