@@ -10,7 +10,8 @@ from sknmtune.heads import _registry
 
 
 def test_every_name_builds_a_fresh_classifier_with_its_seed():
-    for name in head_names():
+    # register_head's docstring example registers "ridge-example" when the doctests run in this process
+    for name in [n for n in head_names() if not n.endswith("-example")]:
         head = make_head(name, random_state=3, device="cpu")
         assert is_classifier(head), name
         clone(head)  # a scikit-learn estimator: its parameters are its state
