@@ -459,9 +459,8 @@ class NMTuneClassifierCV(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Trans
         if _routing_enabled() and hasattr(scorer, "set_score_request"):
             # the held-out folds are scored unweighted (as documented for fit): a scorer that has not said
             # otherwise does not take the fit's sample_weight, so passing weights needs no request on it
-            unset = [k for k, v in self._scorer_routing().score.requests.items() if v is None]
-            if unset:
-                scorer = copy.deepcopy(scorer).set_score_request(**dict.fromkeys(unset, False))
+            if self._scorer_routing().score.requests.get("sample_weight", False) is None:
+                scorer = copy.deepcopy(scorer).set_score_request(sample_weight=False)
         return (
             MetadataRouter(owner=self)
             .add_self_request(self)
